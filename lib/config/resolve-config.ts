@@ -1,0 +1,146 @@
+/**
+ * Validates a configuration and resolves it: the schema first (types, required fields,
+ * unknown keys), then the rules that relate fields. Every problem found is reported at once,
+ * each with the path of the field to fix, in one ConfigError.
+ */
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
+import { configSchema, type ParsedConfig } from './config-schema.js';
+import type { Dialect, ResolvedConfig, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
+import { describeConnection, registerConnectionSecrets } from './node-description.js';
+
+type ParsedShard = ParsedConfig['shards'][number];
+type ParsedNode = NonNullable<ParsedShard['primary']>;
+
+const FAMILY: Record<Dialect, SqlFamily> = { postgres: 'postgres', pglite: 'postgres', mysql: 'mysql' };
+
+export function resolveConfig(input: unknown): ResolvedConfig {
+  registerSecretsEarly(input);
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })));
+  }
+  const config = parsed.data;
+  const issues: ConfigIssue[] = [
+    ...ringShardIssues(config.shards.map((shard) => ({ name: shard.name, weight: shard.weight ?? 1 }))),
+    ...primaryIssues(config.shards),
+    ...nodeIssues(config.shards),
+    ...tableIssues(config),
+  ];
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const shards = config.shards.map(resolveShard);
+  return {
+    shards,
+    tables: new Map(Object.entries(config.tables)),
+    globalTables: new Set(config.globalTables ?? []),
+    globalShard: config.globalShard ?? config.shards[0]!.name,
+    family: FAMILY[shards[0]!.primary.dialect],
+  };
+}
+
+/** Register passwords before validation, so that even an error about this config is redacted. */
+function registerSecretsEarly(input: unknown): void {
+  const shards = (input as { shards?: unknown } | null)?.shards;
+  if (!Array.isArray(shards)) return;
+  for (const shard of shards) {
+    const nodes = [shard?.primary, ...(Array.isArray(shard?.replicas) ? shard.replicas : [])];
+    for (const node of nodes) {
+      const connection = node?.connection;
+      if (typeof connection === 'string' || (typeof connection === 'object' && connection !== null)) {
+        registerConnectionSecrets(connection);
+      }
+    }
+  }
+}
+
+function primaryIssues(shards: readonly ParsedShard[]): ConfigIssue[] {
+  return shards.flatMap((shard, index) =>
+    shard.primary ? [] : [{ path: `shards[${index}].primary`, message: `shard "${shard.name}" has no primary node` }],
+  );
+}
+
+function nodeIssues(shards: readonly ParsedShard[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seenNames = new Map<string, string>();
+  const families = new Set<SqlFamily>();
+  shards.forEach((shard, shardIndex) => {
+    nodesOf(shard).forEach(({ node, path, defaultName }) => {
+      const name = node.name ?? defaultName;
+      const nodePath = `shards[${shardIndex}].${path}`;
+      if (!SHARD_NAME_PATTERN.test(name)) {
+        issues.push({ path: `${nodePath}.name`, message: `"${name}" must match ${SHARD_NAME_PATTERN}` });
+      }
+      const firstUse = seenNames.get(name);
+      if (firstUse) issues.push({ path: `${nodePath}.name`, message: `duplicate node name "${name}" (also ${firstUse})` });
+      seenNames.set(name, nodePath);
+      families.add(FAMILY[node.dialect]);
+      if (node.dialect === 'pglite' && typeof node.connection === 'string') {
+        issues.push({ path: `${nodePath}.connection`, message: 'a pglite connection is { dataDir?: string }' });
+      }
+    });
+    if (shard.primary?.dialect === 'pglite' && (shard.replicas?.length ?? 0) > 0) {
+      issues.push({ path: `shards[${shardIndex}].replicas`, message: 'pglite has no replication; remove the replicas' });
+    }
+  });
+  if (families.size > 1) {
+    issues.push({
+      path: 'shards',
+      message: 'all nodes must speak one SQL family: postgres and pglite, or mysql, not both',
+    });
+  }
+  return issues;
+}
+
+function nodesOf(shard: ParsedShard): { node: ParsedNode; path: string; defaultName: string }[] {
+  const primary = shard.primary ? [{ node: shard.primary, path: 'primary', defaultName: `${shard.name}-primary` }] : [];
+  const replicas = (shard.replicas ?? []).map((node, index) => ({
+    node,
+    path: `replicas[${index}]`,
+    defaultName: `${shard.name}-replica${index + 1}`,
+  }));
+  return [...primary, ...replicas];
+}
+
+function tableIssues(config: ParsedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  (config.globalTables ?? []).forEach((table, index) => {
+    if (Object.hasOwn(config.tables, table)) {
+      issues.push({ path: `globalTables[${index}]`, message: `"${table}" is also a sharded table in \`tables\`` });
+    }
+  });
+  if (config.globalShard !== undefined && !config.shards.some((shard) => shard.name === config.globalShard)) {
+    issues.push({ path: 'globalShard', message: `"${config.globalShard}" is not one of the configured shards` });
+  }
+  return issues;
+}
+
+function resolveShard(shard: ParsedShard): ResolvedShard {
+  const [primary, ...replicas] = nodesOf(shard).map(({ node, defaultName }, index) =>
+    resolveNode(node, shard.name, index === 0 ? 'primary' : 'replica', defaultName),
+  );
+  return { name: shard.name, weight: shard.weight ?? 1, primary: primary!, replicas };
+}
+
+function resolveNode(node: ParsedNode, shard: string, role: ResolvedNode['role'], defaultName: string): ResolvedNode {
+  return {
+    name: node.name ?? defaultName,
+    shard,
+    role,
+    dialect: node.dialect,
+    connection: node.connection,
+    pool: node.pool,
+    description: describeConnection(node.dialect, node.connection),
+  };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(config)';
+  return path
+    .map((part, index) => {
+      if (typeof part === 'number') return `[${part}]`;
+      const text = String(part);
+      return index === 0 ? text : `.${text}`;
+    })
+    .join('');
+}

@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import knexModule from 'knex';
+import type { PgliteConnection } from '../config/config-types.js';
+import { DriverMissingError } from '../errors.js';
+import type { DialectAdapter } from './dialect-adapter.js';
+import { freshPgliteDump } from './pglite-template.js';
+import { classifyPostgresError } from './postgres-dialect.js';
+
+/** Embedded PostgreSQL (WASM) through knex-pglite; one connection per database, no replication. */
+export const pgliteDialect: DialectAdapter = {
+  dialect: 'pglite',
+  family: 'postgres',
+  async createKnex(node) {
+    const { dataDir } = node.connection as PgliteConnection;
+    const [{ PGlite }, { default: ClientPgLite }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('knex-pglite'),
+    ]).catch((error: unknown) => {
+      throw new DriverMissingError('pglite', ['@electric-sql/pglite', 'knex-pglite'], error);
+    });
+    const folder = dataDir === undefined ? undefined : resolve(dataDir);
+    const exists = folder !== undefined && existsSync(join(folder, 'PG_VERSION'));
+    // PGlite does not create missing parent folders.
+    if (folder !== undefined) await mkdir(dirname(folder), { recursive: true });
+    const pglite = exists
+      ? new PGlite(folder)
+      : new PGlite({ dataDir: folder, loadDataDir: await freshPgliteDump(PGlite) });
+    return knexModule.knex({ client: ClientPgLite, dialect: 'postgres', connection: { pglite } } as never);
+  },
+  classifyError: classifyPostgresError,
+};

@@ -1,0 +1,216 @@
+/**
+ * The error catalog. Every failure shardkit raises is a ShardKitError subclass with a stable
+ * `code` (safe to switch on across versions), the shard and node involved where there is one,
+ * whether retrying the same call can succeed, and the driver error kept as `cause`.
+ *
+ * Messages pass through the secret redactor, so a password that reached a message by accident
+ * (a connection string in a driver error, say) is replaced before anyone can log it.
+ */
+import { redactSecrets } from './security/secret-redactor.js';
+
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'CONFIG_LOAD_FAILED',
+  'INVALID_SHARD_KEY',
+  'SHARD_KEY_REQUIRED',
+  'SHARD_KEY_UPDATE',
+  'UNKNOWN_TABLE',
+  'UNKNOWN_SHARD',
+  'UNSUPPORTED_QUERY',
+  'QUERY_FAILED',
+  'SCATTER_FAILED',
+  'DRIVER_MISSING',
+  'KIT_CLOSED',
+  'SCHEMA_MIGRATION_FAILED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ShardKitErrorOptions {
+  cause?: unknown;
+  shard?: string;
+  node?: string;
+  retryable?: boolean;
+}
+
+export abstract class ShardKitError extends Error {
+  abstract readonly code: ErrorCode;
+  readonly shard: string | undefined;
+  readonly node: string | undefined;
+  readonly retryable: boolean;
+
+  constructor(message: string, options: ShardKitErrorOptions = {}) {
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.shard = options.shard;
+    this.node = options.node;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** One problem found in a configuration, addressed by its path (`shards[1].weight`). */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends ShardKitError {
+  readonly code = 'CONFIG_INVALID';
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    const lines = issues.map((issue) => `  - ${issue.path}: ${issue.message}`);
+    super(`invalid shardkit config:\n${lines.join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+export class ConfigLoadError extends ShardKitError {
+  readonly code = 'CONFIG_LOAD_FAILED';
+  readonly path: string;
+
+  constructor(path: string, reason: string, cause?: unknown) {
+    super(`cannot load shardkit config from ${path}: ${reason}`, { cause });
+    this.path = path;
+  }
+}
+
+export class InvalidShardKeyError extends ShardKitError {
+  readonly code = 'INVALID_SHARD_KEY';
+  /** What the rejected key was: 'null', 'undefined', 'NaN', 'float', 'object', 'array', ... */
+  readonly keyType: string;
+
+  constructor(keyType: string, detail: string) {
+    super(`invalid shard key (${keyType}): ${detail}`);
+    this.keyType = keyType;
+  }
+}
+
+export class ShardKeyRequiredError extends ShardKitError {
+  readonly code = 'SHARD_KEY_REQUIRED';
+  readonly table: string;
+
+  constructor(table: string, message: string) {
+    super(message);
+    this.table = table;
+  }
+}
+
+export class ShardKeyUpdateError extends ShardKitError {
+  readonly code = 'SHARD_KEY_UPDATE';
+  readonly table: string;
+
+  constructor(table: string, column: string) {
+    super(
+      `update of "${table}" changes its shard key "${column}", which would move the row to another ` +
+        'shard: delete the row and insert it with the new key instead',
+    );
+    this.table = table;
+  }
+}
+
+export class UnknownTableError extends ShardKitError {
+  readonly code = 'UNKNOWN_TABLE';
+  readonly table: string;
+
+  constructor(table: string, known: readonly string[]) {
+    super(
+      `table "${table}" is not in the shardkit config; add it to \`tables\` (sharded, with its ` +
+        `shardKey) or to \`globalTables\`. Known tables: ${known.join(', ') || '(none)'}`,
+    );
+    this.table = table;
+  }
+}
+
+export class UnknownShardError extends ShardKitError {
+  readonly code = 'UNKNOWN_SHARD';
+
+  constructor(shard: string, known: readonly string[]) {
+    super(`shard "${shard}" does not exist; known shards: ${known.join(', ')}`, { shard });
+  }
+}
+
+export class UnsupportedQueryError extends ShardKitError {
+  readonly code = 'UNSUPPORTED_QUERY';
+  /** The construct that cannot run correctly across shards, e.g. 'orderBy', 'count', 'join'. */
+  readonly construct: string;
+
+  constructor(construct: string, detail: string) {
+    super(`unsupported cross-shard query (${construct}): ${detail}`);
+    this.construct = construct;
+  }
+}
+
+export class QueryFailedError extends ShardKitError {
+  readonly code = 'QUERY_FAILED';
+  /** The driver's own error code (PostgreSQL SQLSTATE such as '23505', MySQL 'ER_DUP_ENTRY'). */
+  readonly driverCode: string | undefined;
+
+  constructor(message: string, options: ShardKitErrorOptions & { driverCode?: string }) {
+    super(message, options);
+    this.driverCode = options.driverCode;
+  }
+}
+
+export interface ShardFailure {
+  shard: string;
+  error: ShardKitError;
+}
+
+/**
+ * A query that ran on several shards failed on some of them. For writes, `succeeded` lists the
+ * shards that committed their part: shardkit has no cross-shard atomicity, so the caller must
+ * retry idempotently or compensate.
+ */
+export class ScatterError extends ShardKitError {
+  readonly code = 'SCATTER_FAILED';
+  readonly failures: readonly ShardFailure[];
+  readonly succeeded: readonly string[];
+
+  constructor(failures: readonly ShardFailure[], succeeded: readonly string[]) {
+    const detail = failures.map((failure) => `${failure.shard}: ${failure.error.message}`).join('; ');
+    super(
+      `query failed on ${failures.length} shard(s) [${detail}]; succeeded on: ${succeeded.join(', ') || '(none)'}`,
+      { retryable: failures.every((failure) => failure.error.retryable), cause: failures[0]?.error },
+    );
+    this.failures = failures;
+    this.succeeded = succeeded;
+  }
+}
+
+export class DriverMissingError extends ShardKitError {
+  readonly code = 'DRIVER_MISSING';
+
+  constructor(dialect: string, packages: readonly string[], cause: unknown) {
+    super(`the ${dialect} dialect needs ${packages.join(' and ')}: run npm install ${packages.join(' ')}`, { cause });
+  }
+}
+
+export class KitClosedError extends ShardKitError {
+  readonly code = 'KIT_CLOSED';
+
+  constructor() {
+    super('this shardkit instance is closed; create a new one with createShardKit()');
+  }
+}
+
+export interface ShardMigrationReport {
+  shard: string;
+  /** Migrations applied on this shard, oldest first, after the run. */
+  applied: readonly string[];
+  error?: ShardKitError;
+}
+
+export class SchemaMigrationError extends ShardKitError {
+  readonly code = 'SCHEMA_MIGRATION_FAILED';
+  readonly report: readonly ShardMigrationReport[];
+
+  constructor(report: readonly ShardMigrationReport[]) {
+    const failed = report.filter((entry) => entry.error);
+    const detail = failed.map((entry) => `${entry.shard}: ${entry.error?.message}`).join('; ');
+    super(`schema migration failed on ${failed.map((entry) => entry.shard).join(', ')} [${detail}]; run again to resume`, {
+      cause: failed[0]?.error,
+    });
+    this.report = report;
+  }
+}

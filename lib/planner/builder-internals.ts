@@ -1,0 +1,84 @@
+/**
+ * A typed view of the parts of a knex QueryBuilder that routing reads: `_method`, `_single`
+ * and `_statements`. These fields are how every knex dialect compiles a query and have kept
+ * their shape across knex 0.x to 3.x; this file is the only place that knows their names.
+ */
+import type { Knex } from 'knex';
+
+export type BuilderMethod = 'select' | 'first' | 'pluck' | 'insert' | 'update' | 'del' | 'truncate' | 'columnInfo';
+
+export interface Statement {
+  grouping: string;
+  type?: string;
+  column?: unknown;
+  operator?: unknown;
+  value?: unknown;
+  not?: boolean;
+  bool?: string;
+  method?: string;
+  distinct?: boolean;
+  /** join statements */
+  table?: unknown;
+  joinType?: string;
+  clauses?: Statement[];
+}
+
+export interface BuilderSingle {
+  table?: unknown;
+  insert?: unknown;
+  update?: Record<string, unknown>;
+  counter?: Record<string, unknown>;
+  limit?: number;
+  offset?: number;
+  returning?: unknown;
+  onConflict?: unknown;
+}
+
+interface BuilderInternals {
+  _method: BuilderMethod;
+  _single: BuilderSingle;
+  _statements: Statement[];
+  _timeout?: number;
+  _cancelOnTimeout?: boolean;
+  client: Knex.Client;
+  clone(): AnyQueryBuilder;
+}
+
+export type AnyQueryBuilder = Knex.QueryBuilder;
+
+export function internalsOf(builder: AnyQueryBuilder): BuilderInternals {
+  return builder as unknown as BuilderInternals;
+}
+
+/** A knex builder, raw or function used as a value: nothing routing can evaluate. */
+export function isSqlExpression(value: unknown): boolean {
+  if (typeof value === 'function') return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as { isRawInstance?: boolean; toSQL?: unknown };
+  return candidate.isRawInstance === true || typeof candidate.toSQL === 'function';
+}
+
+/** A knex QueryBuilder (a subquery), as opposed to a raw fragment. */
+export function isSubquery(value: unknown): boolean {
+  if (typeof value === 'function') return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as { isRawInstance?: boolean; toSQL?: unknown };
+  return candidate.isRawInstance !== true && typeof candidate.toSQL === 'function';
+}
+
+/**
+ * A copy of `builder` that runs on `client` (a shard node's knex client). knex's clone() copies
+ * the statements array but shares the statement objects, so callers replace statements rather
+ * than edit them; it also forgets `.timeout()`, which is carried over here.
+ */
+export function cloneOnto(builder: AnyQueryBuilder, client: Knex.Client): AnyQueryBuilder {
+  const source = internalsOf(builder);
+  const copy = source.clone();
+  const target = internalsOf(copy);
+  target.client = client;
+  if (source._timeout !== undefined) {
+    target._timeout = source._timeout;
+    target._cancelOnTimeout = source._cancelOnTimeout;
+  }
+  return copy;
+}

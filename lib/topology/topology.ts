@@ -1,0 +1,80 @@
+/**
+ * The shards of a kit: the ring that places keys, and for every shard its primary and replicas,
+ * each with its own knex instance. Opening it creates the knex instances (drivers load here,
+ * per dialect in use) but connects nothing: a shard that is down does not stop a kit starting.
+ */
+import type { Knex } from 'knex';
+import type { ResolvedConfig, ResolvedNode } from '../config/config-types.js';
+import type { DialectAdapter } from '../dialect/dialect-adapter.js';
+import { dialectAdapter } from '../dialect/dialects.js';
+import { UnknownShardError } from '../errors.js';
+import { HashRing } from '../hashing/hash-ring.js';
+
+export interface NodeHandle {
+  readonly config: ResolvedNode;
+  readonly knex: Knex;
+  readonly dialect: DialectAdapter;
+}
+
+export interface ShardHandle {
+  readonly name: string;
+  readonly weight: number;
+  readonly primary: NodeHandle;
+  readonly replicas: readonly NodeHandle[];
+}
+
+export class Topology {
+  readonly ring: HashRing;
+  /** Shards in configuration order. */
+  readonly shards: readonly ShardHandle[];
+  private readonly byName: ReadonlyMap<string, ShardHandle>;
+
+  private constructor(ring: HashRing, shards: readonly ShardHandle[]) {
+    this.ring = ring;
+    this.shards = shards;
+    this.byName = new Map(shards.map((shard) => [shard.name, shard]));
+  }
+
+  static async open(config: ResolvedConfig): Promise<Topology> {
+    const ring = await HashRing.create(config.shards.map(({ name, weight }) => ({ name, weight })));
+    const nodes = config.shards.flatMap((shard) => [shard.primary, ...shard.replicas]);
+    const opened = await Promise.allSettled(nodes.map(openNode));
+    const handles = new Map<string, NodeHandle>();
+    for (const result of opened) if (result.status === 'fulfilled') handles.set(result.value.config.name, result.value);
+    const failure = opened.find((result) => result.status === 'rejected');
+    if (failure) {
+      await Promise.all([...handles.values()].map((node) => node.knex.destroy()));
+      throw failure.reason;
+    }
+    const shards = config.shards.map((shard) => ({
+      name: shard.name,
+      weight: shard.weight,
+      primary: handles.get(shard.primary.name)!,
+      replicas: shard.replicas.map((replica) => handles.get(replica.name)!),
+    }));
+    return new Topology(ring, shards);
+  }
+
+  shard(name: string): ShardHandle {
+    const shard = this.byName.get(name);
+    if (!shard) throw new UnknownShardError(name, [...this.byName.keys()]);
+    return shard;
+  }
+
+  ownerOf(key: unknown): ShardHandle {
+    return this.shard(this.ring.shardFor(key));
+  }
+
+  nodes(): NodeHandle[] {
+    return this.shards.flatMap((shard) => [shard.primary, ...shard.replicas]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes().map((node) => node.knex.destroy()));
+  }
+}
+
+async function openNode(config: ResolvedNode): Promise<NodeHandle> {
+  const dialect = dialectAdapter(config.dialect);
+  return { config, dialect, knex: await dialect.createKnex(config) };
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# The local database cluster the tests run against, from this machine's own PostgreSQL and
+# MariaDB binaries, on dedicated ports, with all data under .cluster/ (git ignores it):
+#
+#   pg-a   PostgreSQL primary 127.0.0.1:54411, streaming replica :54412   (database shardkit)
+#   pg-b   PostgreSQL primary 127.0.0.1:54421, streaming replica :54422   (database shardkit)
+#   maria  MariaDB primary   127.0.0.1:33611, GTID replica      :33612   (databases shardkit_1, shardkit_2)
+#
+# Usage: scripts/cluster.sh up | down | status | destroy
+#   up       create what is missing, start what is stopped (idempotent); installs mariadb-server
+#            with apt-get when run as root and mariadbd is absent
+#   down     stop every server (data is kept)
+#   status   one line per server; exit 0 only when all are running
+#   destroy  stop and delete .cluster/
+#
+# It never touches the machine's own services on 5432/3306. The application user `shardkit`
+# (password below, a local test credential) is an ordinary user, so that replicas refuse its
+# writes as they would in production.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# .cluster/ in the checkout, unless the server users could not reach it there (a checkout
+# under /root, say): then a folder in /tmp named after the checkout.
+cluster_dir() {
+  [ -n "${SHARDKIT_CLUSTER_DIR:-}" ] && { echo "$SHARDKIT_CLUSTER_DIR"; return; }
+  if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$ROOT"; then
+    echo "$ROOT/.cluster"
+  else
+    echo "/tmp/shardkit-cluster-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+  fi
+}
+CLUSTER_DIR=$(cluster_dir)
+RUN_DIR=$CLUSTER_DIR/run
+LOG_DIR=$CLUSTER_DIR/logs
+APP_USER=shardkit
+APP_PASSWORD=shardkit-local-test
+REPL_PASSWORD=shardkit-repl-local
+
+PG_INSTANCES=("pg-a-primary:54411" "pg-a-replica:54412" "pg-b-primary:54421" "pg-b-replica:54422")
+MARIA_PRIMARY_PORT=33611
+MARIA_REPLICA_PORT=33612
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do [ -x "$dir/initdb" ] && { echo "$dir"; return; }; done
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return; }
+  die "PostgreSQL server binaries (initdb) not found; install postgresql"
+}
+
+# Run a PostgreSQL server tool as the postgres user when we are root (initdb refuses root).
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_port() { echo "${1#*:}"; }
+pg_name() { echo "${1%%:*}"; }
+pg_port_of() {
+  local entry
+  for entry in "${PG_INSTANCES[@]}"; do [ "$(pg_name "$entry")" = "$1" ] && pg_port "$entry"; done
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$1" status >/dev/null 2>&1; }
+
+pg_start() {
+  local name=$1
+  pg_running "$name" && return 0
+  rm -f "$CLUSTER_DIR/$name/postmaster.pid"
+  port_free "$(pg_port_of "$name")" || die "port $(pg_port_of "$name") is taken by another process (another checkout's cluster? run its scripts/cluster.sh down)"
+  as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$name" -l "$LOG_DIR/$name.log" -w -t 60 start >/dev/null
+}
+
+psql_admin() {
+  local port=$1; shift
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"
+}
+
+pg_create_primary() {
+  local name=$1 port=$2 dir=$CLUSTER_DIR/$1
+  log "initdb $name (port $port)"
+  as_pg "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+  cat >>"$dir/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$RUN_DIR'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = '256MB'
+hot_standby = on
+hot_standby_feedback = on
+max_connections = 100
+shared_buffers = '32MB'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+  cat >"$dir/pg_hba.conf" <<HBA
+local   all          all                      trust
+host    all          $APP_USER  127.0.0.1/32  scram-sha-256
+host    all          all        127.0.0.1/32  trust
+host    replication  all        127.0.0.1/32  trust
+HBA
+  pg_start "$name"
+  psql_admin "$port" <<SQL
+CREATE ROLE $APP_USER LOGIN PASSWORD '$APP_PASSWORD';
+CREATE DATABASE shardkit OWNER $APP_USER;
+SQL
+}
+
+pg_create_replica() {
+  local name=$1 port=$2 primary_port=$3 dir=$CLUSTER_DIR/$1
+  log "pg_basebackup $name (port $port) from :$primary_port"
+  as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir" -R -X stream -c fast
+  # The copied postgresql.conf names the primary's port; the last setting wins.
+  echo "port = $port" >>"$dir/postgresql.conf"
+  pg_start "$name"
+}
+
+pg_up() {
+  local i entry name port primary primary_port
+  for i in 0 2; do
+    primary=$(pg_name "${PG_INSTANCES[$i]}")
+    primary_port=$(pg_port "${PG_INSTANCES[$i]}")
+    entry=${PG_INSTANCES[$((i + 1))]}
+    name=$(pg_name "$entry")
+    port=$(pg_port "$entry")
+    if [ ! -f "$CLUSTER_DIR/$primary/PG_VERSION" ]; then
+      rm -rf "${CLUSTER_DIR:?}/$primary" "${CLUSTER_DIR:?}/$name"
+      pg_create_primary "$primary" "$primary_port"
+    else
+      pg_start "$primary"
+    fi
+    if [ ! -f "$CLUSTER_DIR/$name/PG_VERSION" ]; then
+      rm -rf "${CLUSTER_DIR:?}/$name"
+      pg_create_replica "$name" "$port" "$primary_port"
+    else
+      pg_start "$name"
+    fi
+  done
+}
+
+pg_down() {
+  local entry name
+  for entry in "${PG_INSTANCES[@]}"; do
+    name=$(pg_name "$entry")
+    [ -d "$CLUSTER_DIR/$name" ] || continue
+    pg_running "$name" && as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$name" -m fast -w stop >/dev/null || true
+  done
+}
+
+# --- MariaDB ------------------------------------------------------------------------------
+
+ensure_mariadb() {
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] && return 0
+  [ "$(id -u)" = 0 ] || die "mariadbd not found; install mariadb-server (apt-get install -y mariadb-server) or run as root"
+  log "installing mariadb-server"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
+}
+
+mariadbd_bin() { command -v mariadbd 2>/dev/null || echo /usr/sbin/mariadbd; }
+
+maria_client() {
+  local port=$1; shift
+  mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" -u root "$@"
+}
+
+maria_answers() { mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 -P "$1" -u root ping >/dev/null 2>&1; }
+
+# Running means: this cluster's server (by its pid file) is alive and answers on its port.
+maria_running() {
+  local name=$1 port=$2 pid_file=$RUN_DIR/$1.pid
+  [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && maria_answers "$port"
+}
+
+maria_start() {
+  local name=$1 port=$2 server_id=$3 dir=$CLUSTER_DIR/$1 user_args=()
+  maria_running "$name" "$port" && return 0
+  port_free "$port" || die "port $port is taken by another process (another checkout's cluster? run its scripts/cluster.sh down)"
+  [ "$(id -u)" = 0 ] && user_args=(--user=mysql)
+  setsid "$(mariadbd_bin)" --no-defaults "${user_args[@]}" --datadir="$dir" --port="$port" \
+    --bind-address=127.0.0.1 --socket="$RUN_DIR/$name.sock" --pid-file="$RUN_DIR/$name.pid" \
+    --log-error="$LOG_DIR/$name.log" --server-id="$server_id" --log-bin=mysql-bin \
+    --binlog-format=ROW --log-slave-updates=ON --skip-name-resolve --innodb-buffer-pool-size=64M \
+    --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-log-file-size=48M \
+    </dev/null >/dev/null 2>&1 &
+  local tries=0
+  until maria_answers "$port"; do
+    tries=$((tries + 1))
+    [ "$tries" -le 120 ] || die "MariaDB $name did not start; see $LOG_DIR/$name.log"
+    sleep 0.25
+  done
+}
+
+maria_install_db() {
+  local name=$1 dir=$CLUSTER_DIR/$1 user_args=()
+  log "mariadb-install-db $name"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown mysql:mysql "$dir"; user_args=(--user=mysql); fi
+  mariadb-install-db --no-defaults "${user_args[@]}" --datadir="$dir" \
+    --auth-root-authentication-method=normal --skip-test-db >/dev/null
+}
+
+maria_up() {
+  ensure_mariadb
+  local created_primary=0
+  if [ ! -d "$CLUSTER_DIR/maria-primary/mysql" ]; then
+    rm -rf "${CLUSTER_DIR:?}/maria-primary" "${CLUSTER_DIR:?}/maria-replica"
+    maria_install_db maria-primary
+    created_primary=1
+  fi
+  maria_start maria-primary "$MARIA_PRIMARY_PORT" 1
+  if [ "$created_primary" = 1 ]; then
+    maria_client "$MARIA_PRIMARY_PORT" <<SQL
+CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
+CREATE USER '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASSWORD';
+CREATE DATABASE shardkit_1;
+CREATE DATABASE shardkit_2;
+GRANT ALL PRIVILEGES ON \`shardkit\\_%\`.* TO '$APP_USER'@'127.0.0.1';
+SQL
+  fi
+  if [ ! -d "$CLUSTER_DIR/maria-replica/mysql" ]; then
+    rm -rf "${CLUSTER_DIR:?}/maria-replica"
+    maria_install_db maria-replica
+    maria_start maria-replica "$MARIA_REPLICA_PORT" 2
+    # An empty replica replays the primary's whole binlog: users and databases included.
+    maria_client "$MARIA_REPLICA_PORT" <<SQL
+SET GLOBAL gtid_slave_pos = '';
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MARIA_PRIMARY_PORT, MASTER_USER='repl',
+  MASTER_PASSWORD='$REPL_PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+START SLAVE;
+SQL
+  else
+    maria_start maria-replica "$MARIA_REPLICA_PORT" 2
+    maria_client "$MARIA_REPLICA_PORT" -e "START SLAVE" 2>/dev/null || true
+  fi
+  maria_client "$MARIA_REPLICA_PORT" -e "SET GLOBAL read_only = ON"
+}
+
+maria_stop() {
+  local name=$1 port=$2 pid_file=$RUN_DIR/$1.pid
+  maria_running "$name" "$port" || return 0
+  mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" -u root shutdown >/dev/null 2>&1 || {
+    [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null || true
+  }
+  local tries=0
+  while maria_running "$name" "$port" && [ "$tries" -lt 120 ]; do tries=$((tries + 1)); sleep 0.25; done
+}
+
+maria_down() {
+  command -v mariadb-admin >/dev/null 2>&1 || return 0
+  maria_stop maria-replica "$MARIA_REPLICA_PORT"
+  maria_stop maria-primary "$MARIA_PRIMARY_PORT"
+}
+
+# --- commands -----------------------------------------------------------------------------
+
+status() {
+  local entry name port ok=0 state
+  for entry in "${PG_INSTANCES[@]}"; do
+    name=$(pg_name "$entry"); port=$(pg_port "$entry")
+    if [ -d "$CLUSTER_DIR/$name" ] && pg_running "$name"; then state=running; else state=stopped; ok=1; fi
+    printf '%-14s postgresql  127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
+  done
+  for entry in "maria-primary:$MARIA_PRIMARY_PORT" "maria-replica:$MARIA_REPLICA_PORT"; do
+    name=${entry%%:*}; port=${entry#*:}
+    if command -v mariadb-admin >/dev/null 2>&1 && maria_running "$name" "$port"; then state=running; else state=stopped; ok=1; fi
+    printf '%-14s mariadb     127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
+  done
+  return "$ok"
+}
+
+prepare_dirs() {
+  mkdir -p "$CLUSTER_DIR" "$RUN_DIR" "$LOG_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    # The servers run as postgres and mysql: initdb writes into the cluster folder, and both
+    # write sockets, pid files and logs.
+    chown postgres "$CLUSTER_DIR"
+    chmod 755 "$CLUSTER_DIR"
+    chmod 1777 "$RUN_DIR" "$LOG_DIR"
+  fi
+}
+
+PG_BIN=$(pg_bin)
+case "${1:-}" in
+  up)
+    prepare_dirs
+    pg_up
+    maria_up
+    status >/dev/null || die "some servers did not start: $(status | grep stopped | tr '\n' ' ')"
+    log "up"
+    ;;
+  down) pg_down; maria_down; log "down" ;;
+  status) status ;;
+  destroy) pg_down; maria_down; rm -rf "$CLUSTER_DIR"; log "destroyed $CLUSTER_DIR" ;;
+  *) echo "usage: $0 up | down | status | destroy" >&2; exit 2 ;;
+esac

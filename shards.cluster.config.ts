@@ -1,0 +1,48 @@
+/**
+ * The local cluster that `scripts/cluster.sh up` starts (and `npm test` uses):
+ *
+ *   default  two PostgreSQL shards, each a primary with one streaming replica
+ *   mariadb  two shards as two databases on one MariaDB primary with one GTID replica
+ *
+ * SHARDKIT_CONFIG=shards.cluster.config.ts picks the PostgreSQL one,
+ * SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb the MariaDB one.
+ * The password is the cluster's local test credential, not a secret of any real system.
+ */
+import { defineConfig, type NodeConfig, type ShardKitConfig } from './lib/index.js';
+
+const user = 'shardkit';
+const password = 'shardkit-local-test';
+const host = '127.0.0.1';
+
+const tables: ShardKitConfig['tables'] = {
+  users: { shardKey: 'id' },
+  orders: { shardKey: 'user_id' },
+};
+
+const postgresNode = (port: number): NodeConfig => ({
+  dialect: 'postgres',
+  connection: { host, port, user, password, database: 'shardkit' },
+});
+
+export default defineConfig({
+  shards: [
+    { name: 'pg-a', primary: postgresNode(54411), replicas: [postgresNode(54412)] },
+    { name: 'pg-b', primary: postgresNode(54421), replicas: [postgresNode(54422)] },
+  ],
+  tables,
+  globalTables: ['countries'],
+});
+
+const mariadbNode = (port: number, database: string): NodeConfig => ({
+  dialect: 'mysql',
+  connection: { host, port, user, password, database },
+});
+
+export const mariadb = defineConfig({
+  shards: [
+    { name: 'maria-1', primary: mariadbNode(33611, 'shardkit_1'), replicas: [mariadbNode(33612, 'shardkit_1')] },
+    { name: 'maria-2', primary: mariadbNode(33611, 'shardkit_2'), replicas: [mariadbNode(33612, 'shardkit_2')] },
+  ],
+  tables,
+  globalTables: ['countries'],
+});

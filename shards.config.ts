@@ -1,0 +1,24 @@
+/**
+ * The default topology: four embedded PGlite shards, so the demo runs with no database server.
+ * Their data lives in `.shardkit/data/` (git ignores it; `SHARDKIT_DATA_DIR` moves it).
+ * Point `SHARDKIT_CONFIG` at another file to use another topology, e.g. shards.cluster.config.ts.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from './lib/index.js';
+
+const dataDir = process.env.SHARDKIT_DATA_DIR || join(dirname(fileURLToPath(import.meta.url)), '.shardkit', 'data');
+
+const shard = (name: string) => ({
+  name,
+  primary: { dialect: 'pglite' as const, connection: { dataDir: join(dataDir, name) } },
+});
+
+export default defineConfig({
+  shards: [shard('shard-1'), shard('shard-2'), shard('shard-3'), shard('shard-4')],
+  tables: {
+    users: { shardKey: 'id' },
+    orders: { shardKey: 'user_id' },
+  },
+  globalTables: ['countries'],
+});

@@ -1,0 +1,12 @@
+import { PGlite } from '@electric-sql/pglite';
+const d = new PGlite('/tmp/pgl/a');
+await d.query('select 1');
+const r = await d.query<{ version: string }>('select version()');
+console.log(r.rows[0]);
+const t0 = performance.now();
+const gz = await d.dumpDataDir('gzip');
+console.log('gzip dump', gz.size, (performance.now() - t0).toFixed(0));
+await d.close();
+const t1 = performance.now();
+const e = new PGlite({ loadDataDir: gz }); await e.query('select 1');
+console.log('load gz', (performance.now() - t1).toFixed(0));
