@@ -35,6 +35,12 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
   if (rules.globalTables.has(name)) return planGlobal(shape, rules);
   const table = rules.tables.get(name);
   if (!table) throw unknownTable(name, rules);
+  if (shape.mergeConstructs.includes('union')) {
+    throw new UnsupportedQueryError(
+      'union',
+      'the parts of a union may live on different shards: run each part with kit.table() and combine the results',
+    );
+  }
   if (shape.hasSubquery) {
     throw new UnsupportedQueryError(
       'subquery',

@@ -86,11 +86,18 @@ export function constraintsOn(builder: AnyQueryBuilder, table: TableRef, column:
   let exclusive = true;
   for (const statement of wheres) {
     if (statement.bool === 'or') exclusive = false;
-    if (statement.not || typeof statement.column !== 'string' || !names.has(statement.column)) continue;
+    if (statement.not) continue;
+    // knex writes whereIn(col, []) as `1 = 0`: a condition no key satisfies.
+    if (isFalseLiteral(statement)) valueLists.push([]);
+    if (typeof statement.column !== 'string' || !names.has(statement.column)) continue;
     const values = literalValues(statement);
     if (values) valueLists.push(values);
   }
   return { valueLists, exclusive: exclusive && valueLists.length > 0 };
+}
+
+function isFalseLiteral(statement: Statement): boolean {
+  return statement.type === 'whereBasic' && statement.column === 1 && statement.operator === '=' && statement.value === 0;
 }
 
 /** The ways a query can name `column` of its main table: bare, by alias, by table name. */
@@ -148,6 +155,8 @@ function mergeConstructOf(statement: Statement): string[] {
 /** Finds subqueries anywhere, including inside `where(function () {...})` groups. */
 function subqueryDetector(client: Knex.Client): (statement: Statement) => boolean {
   const containsSubquery = (statement: Statement): boolean => {
+    // A union is refused as a construct of its own (see plan-query.ts).
+    if (statement.grouping === 'union') return false;
     if (statement.grouping === 'with') return true;
     if (statement.type === 'whereExists' || statement.type === 'havingExists') return true;
     if ((statement.type === 'whereWrapped' || statement.type === 'havingWrapped') && typeof statement.value === 'function') {

@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import { resolveConfig } from '../../../lib/config/resolve-config.js';
+import { ConfigError } from '../../../lib/errors.js';
+
+const pg = (port: number) => ({ dialect: 'postgres', connection: { host: '127.0.0.1', port, user: 'app', database: 'app' } });
+
+function validConfig(): any {
+  return {
+    shards: [
+      { name: 'a', primary: pg(5001), replicas: [pg(5002)] },
+      { name: 'b', weight: 2, primary: pg(5003) },
+    ],
+    tables: { users: { shardKey: 'id' }, orders: { shardKey: 'user_id' } },
+    globalTables: ['countries'],
+  };
+}
+
+function configError(config: unknown): ConfigError {
+  try {
+    resolveConfig(config);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    expect(error).to.have.property('code', 'CONFIG_INVALID');
+    return error as ConfigError;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+function expectIssue(config: unknown, path: string, fragment: string): void {
+  const error = configError(config);
+  const issue = error.issues.find((candidate) => candidate.path === path);
+  expect(issue, `no issue at ${path}; got ${JSON.stringify(error.issues)}`).to.not.equal(undefined);
+  expect(issue!.message).to.contain(fragment);
+  expect(error.message).to.contain(path);
+}
+
+describe('config validation', () => {
+  it('resolves a valid config with defaults and printable node descriptions', () => {
+    const resolved = resolveConfig(validConfig());
+    expect(resolved.shards.map((shard) => [shard.name, shard.weight])).to.deep.equal([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect(resolved.shards[0]!.primary.name).to.equal('a-primary');
+    expect(resolved.shards[0]!.replicas[0]!.name).to.equal('a-replica1');
+    expect(resolved.shards[0]!.primary.description).to.equal('postgres://app@127.0.0.1:5001/app');
+    expect(resolved.globalShard).to.equal('a');
+    expect(resolved.family).to.equal('postgres');
+  });
+
+  it('rejects duplicate shard names', () => {
+    const config = validConfig();
+    config.shards[1].name = 'a';
+    expectIssue(config, 'shards[1].name', 'duplicate shard name "a"');
+  });
+
+  it('rejects duplicate node names', () => {
+    const config = validConfig();
+    config.shards[0].primary.name = 'db-1';
+    config.shards[1].primary.name = 'db-1';
+    expectIssue(config, 'shards[1].primary.name', 'duplicate node name "db-1"');
+  });
+
+  it('rejects a weight of zero or below', () => {
+    for (const weight of [0, -1]) {
+      const config = validConfig();
+      config.shards[1].weight = weight;
+      expectIssue(config, 'shards[1].weight', 'must be a number > 0');
+    }
+  });
+
+  it('rejects an unknown dialect, naming the ones that exist', () => {
+    const config = validConfig();
+    config.shards[0].replicas[0].dialect = 'oracle';
+    expectIssue(config, 'shards[0].replicas[0].dialect', 'unknown dialect "oracle"; use one of postgres, mysql, pglite');
+  });
+
+  it('rejects a shard without a primary', () => {
+    const config = validConfig();
+    delete config.shards[1].primary;
+    expectIssue(config, 'shards[1].primary', 'shard "b" has no primary node');
+  });
+
+  it('rejects a sharded table without a shard key', () => {
+    const config = validConfig();
+    config.tables.orders = {};
+    expectIssue(config, 'tables.orders.shardKey', 'is required');
+  });
+
+  it('rejects a global table that is also sharded, and a global shard that does not exist', () => {
+    const config = validConfig();
+    config.globalTables = ['countries', 'users'];
+    config.globalShard = 'z';
+    const error = configError(config);
+    expect(error.issues.map((issue) => issue.path)).to.have.members(['globalTables[1]', 'globalShard']);
+  });
+
+  it('rejects unknown options instead of ignoring a typo', () => {
+    const config = validConfig();
+    config.tables.users = { shardkey: 'id' };
+    expectIssue(config, 'tables.users', 'Unrecognized key: "shardkey"');
+  });
+
+  it('rejects mixing PostgreSQL and MySQL nodes in one kit, and replicas on pglite', () => {
+    const mixed = validConfig();
+    mixed.shards[1].primary = { dialect: 'mysql', connection: { host: 'h' } };
+    expectIssue(mixed, 'shards', 'one SQL family');
+    const embedded = { ...validConfig(), shards: [{ name: 'e', primary: { dialect: 'pglite', connection: {} }, replicas: [{ dialect: 'pglite', connection: {} }] }] };
+    expectIssue(embedded, 'shards[0].replicas', 'pglite has no replication');
+  });
+
+  it('reports every problem at once', () => {
+    const config = validConfig();
+    config.shards[0].weight = 0;
+    config.globalShard = 'z';
+    expect(configError(config).issues.map((issue) => issue.path)).to.deep.equal(['shards[0].weight', 'globalShard']);
+  });
+
+  it('never prints a password from a connection string or object', () => {
+    const config = validConfig();
+    config.shards[0].primary.connection = 'postgres://app:url-secret-42@db.internal:5432/app';
+    config.shards[1].primary.connection = { host: 'db2', user: 'app', password: 'object-secret-42' };
+    config.shards[1].weight = -1;
+    config.shards[1].primary.dialect = 'nosql';
+    const error = configError(config);
+    const printed = `${error.message}\n${JSON.stringify(error.issues)}\n${error.stack}`;
+    expect(printed).to.not.contain('url-secret-42');
+    expect(printed).to.not.contain('object-secret-42');
+    const resolved = resolveConfig({ ...validConfig(), shards: [{ name: 'a', primary: config.shards[0].primary }] });
+    expect(resolved.shards[0]!.primary.description).to.equal('postgres://app@db.internal:5432/app');
+  });
+});

@@ -1,0 +1,207 @@
+import { expect } from 'chai';
+import knexModule, { type Knex } from 'knex';
+import {
+  InvalidShardKeyError,
+  ShardKeyRequiredError,
+  ShardKeyUpdateError,
+  UnknownTableError,
+  UnsupportedQueryError,
+} from '../../../lib/errors.js';
+import { HashRing } from '../../../lib/hashing/hash-ring.js';
+import { planQuery, type RoutingRules } from '../../../lib/planner/plan-query.js';
+import type { QueryPlan } from '../../../lib/planner/query-plan.js';
+
+// A knex without a connection only builds queries: planning needs no database.
+const db: Knex = knexModule.knex({ client: 'pg' });
+let rules: RoutingRules;
+const SHARDS = ['s1', 's2', 's3', 's4'];
+
+const plan = (builder: Knex.QueryBuilder, allShards = false): QueryPlan => planQuery(builder as never, rules, { allShards });
+const owner = (key: unknown) => rules.ring.shardFor(key);
+
+function groupByOwner(keys: unknown[]): Record<string, unknown[]> {
+  const groups: Record<string, unknown[]> = {};
+  for (const key of keys) (groups[owner(key)] ??= []).push(key);
+  return groups;
+}
+
+function refusal(build: () => unknown): Error {
+  try {
+    build();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the query to be refused');
+}
+
+describe('planQuery', () => {
+  before(async () => {
+    rules = {
+      tables: new Map([
+        ['users', { shardKey: 'id' }],
+        ['orders', { shardKey: 'user_id' }],
+      ]),
+      globalTables: new Set(['countries']),
+      globalShard: 's1',
+      ring: await HashRing.create(SHARDS.map((name) => ({ name, weight: 1 }))),
+    };
+  });
+
+  describe('routes by the shard key', () => {
+    const pinnedToSeven: [string, () => Knex.QueryBuilder][] = [
+      ["where('id', 7)", () => db('users').where('id', 7)],
+      ["where('id', '=', 7)", () => db('users').where('id', '=', 7)],
+      ['where({ id: 7, name })', () => db('users').where({ id: 7, name: 'x' })],
+      ["where('users.id', 7)", () => db('users').where('users.id', 7)],
+      ["'users as u' where('u.id', 7)", () => db('users as u').where('u.id', 7)],
+      ["where('id', '7') (a string key)", () => db('users').where('id', '7')],
+      ["where('id', 7n) (a bigint key)", () => db('users').where('id', 7n as never)],
+      ['where id and an unrelated OR group', () => db('users').where('id', 7).where((q) => q.where('a', 1).orWhere('b', 2))],
+      ['first()', () => db('users').where('id', 7).first()],
+      ['update', () => db('users').where('id', 7).update({ name: 'x' })],
+      ['delete', () => db('users').where('id', 7).del()],
+    ];
+    for (const [label, build] of pinnedToSeven) {
+      it(`${label} -> the owner of 7 only`, () => {
+        expect(plan(build()).route).to.deep.equal({ kind: 'one', shard: owner(7) });
+      });
+    }
+
+    it('whereIn -> the owners of the keys, each asked for its own keys only', () => {
+      const keys = Array.from({ length: 20 }, (_, index) => index + 1);
+      const result = plan(db('users').whereIn('id', keys));
+      const expected = groupByOwner(keys);
+      expect(result.route).to.deep.equal({ kind: 'some', shards: Object.keys(expected) });
+      expect(result.keysByShard).to.deep.equal(expected);
+      expect(result.keyColumns).to.include('id');
+    });
+
+    it('intersects AND-ed conditions on the key', () => {
+      expect(plan(db('users').whereIn('id', [1, 2, 3]).where('id', 2)).route).to.deep.equal({ kind: 'one', shard: owner(2) });
+      expect(plan(db('users').where('id', 1).where('id', 2)).route).to.deep.equal({ kind: 'none' });
+      expect(plan(db('users').whereIn('id', [])).route).to.deep.equal({ kind: 'none' });
+      expect(plan(db('users').whereIn('id', [null, 5])).route).to.deep.equal({ kind: 'one', shard: owner(5) });
+    });
+
+    const unpinned: [string, () => Knex.QueryBuilder][] = [
+      ['no condition', () => db('users')],
+      ['an OR beside the key', () => db('users').where('id', 7).orWhere('name', 'x')],
+      ['a negated key condition', () => db('users').whereNot('id', 7)],
+      ['a range on the key', () => db('users').where('id', '>', 7)],
+      ['a raw value', () => db('users').where('id', db.raw('7'))],
+      ['another column', () => db('users').where('name', 'x')],
+    ];
+    for (const [label, build] of unpinned) {
+      it(`${label} -> every shard`, () => {
+        expect(plan(build()).route).to.deep.equal({ kind: 'all', shards: SHARDS });
+      });
+    }
+
+    it('rejects a pinned value that is not a key', () => {
+      expect(refusal(() => plan(db('users').where('id', 1.5)))).to.be.instanceOf(InvalidShardKeyError);
+    });
+  });
+
+  describe('inserts', () => {
+    it('splits rows by their own shard key', () => {
+      const rows = Array.from({ length: 12 }, (_, index) => ({ id: index * 3 + 1, name: `u${index}` }));
+      const result = plan(db('users').insert(rows));
+      const expected: Record<string, number[]> = {};
+      rows.forEach((row, index) => (expected[owner(row.id)] ??= []).push(index));
+      expect(result.rowsByShard).to.deep.equal(expected);
+      expect(result.route.kind).to.equal('some');
+    });
+
+    it('routes orders by user_id, next to their user', () => {
+      expect(plan(db('orders').insert({ user_id: 42, id: 1 })).route).to.deep.equal({ kind: 'one', shard: owner(42) });
+    });
+
+    it('refuses a row without its shard key, or with a key that is not one', () => {
+      expect(refusal(() => plan(db('users').insert([{ id: 1 }, { name: 'no id' }])))).to.be.instanceOf(ShardKeyRequiredError);
+      expect(refusal(() => plan(db('users').insert({ id: null })))).to.be.instanceOf(InvalidShardKeyError);
+    });
+  });
+
+  describe('writes without the shard key', () => {
+    for (const [label, build] of [
+      ['update', () => db('users').where('name', 'x').update({ name: 'y' })],
+      ['delete', () => db('users').where('name', 'x').del()],
+      ['truncate', () => db('users').truncate()],
+    ] as [string, () => Knex.QueryBuilder][]) {
+      it(`${label} is refused unless the caller opted in`, () => {
+        const error = refusal(() => plan(build()));
+        expect(error).to.be.instanceOf(ShardKeyRequiredError);
+        expect(error.message).to.contain("kit.allShards('users')");
+        expect(plan(build(), true).route).to.deep.equal({ kind: 'all', shards: SHARDS });
+      });
+    }
+
+    it('an update that would move a row to another shard is refused', () => {
+      const other = Array.from({ length: 100 }, (_, index) => index + 2).find((key) => owner(key) !== owner(1))!;
+      const same = Array.from({ length: 100 }, (_, index) => index + 2).find((key) => owner(key) === owner(1))!;
+      expect(refusal(() => plan(db('users').where('id', 1).update({ id: other })))).to.be.instanceOf(ShardKeyUpdateError);
+      expect(plan(db('users').where('id', 1).update({ id: same })).route).to.deep.equal({ kind: 'one', shard: owner(1) });
+    });
+  });
+
+  describe('multi-shard selects', () => {
+    const needsMerge: [string, () => Knex.QueryBuilder][] = [
+      ['orderBy', () => db('users').orderBy('id')],
+      ['count', () => db('users').count('* as n')],
+      ['sum', () => db('orders').sum('amount_cents')],
+      ['groupBy', () => db('orders').select('status').groupBy('status')],
+      ['distinct', () => db('users').distinct('name')],
+      ['union', () => db('users').select('id').union(db('users').select('id'))],
+    ];
+    for (const [construct, build] of needsMerge) {
+      it(`refuses ${construct} across shards, naming it`, () => {
+        const error = refusal(() => plan(build()));
+        expect(error).to.be.instanceOf(UnsupportedQueryError);
+        expect(error).to.have.property('construct', construct);
+      });
+    }
+
+    it('runs the same constructs when the key pins one shard', () => {
+      expect(plan(db('orders').where('user_id', 9).count('* as n').groupBy('status').orderBy('status')).route.kind).to.equal('one');
+    });
+
+    it('asks every shard for offset + limit rows and cuts the window after concatenation', () => {
+      const result = plan(db('users').select('id').limit(10).offset(5));
+      expect(result.window).to.deep.equal({ offset: 5, limit: 10 });
+    });
+  });
+
+  describe('tables and joins', () => {
+    it('refuses a table the config does not know', () => {
+      expect(refusal(() => plan(db('nope')))).to.be.instanceOf(UnknownTableError);
+      expect(refusal(() => plan(db('users').join('nope', 'nope.id', 'users.id')))).to.be.instanceOf(UnknownTableError);
+    });
+
+    it('sends every query on a global table to the global shard', () => {
+      expect(plan(db('countries').update({ name: 'x' })).route).to.deep.equal({ kind: 'one', shard: 's1' });
+    });
+
+    it('allows joins of co-located tables on their shard keys, even across shards', () => {
+      const join = () => db('orders').join('users', 'users.id', 'orders.user_id');
+      expect(plan(join()).route.kind).to.equal('all');
+      expect(plan(join().where('orders.user_id', 3)).route).to.deep.equal({ kind: 'one', shard: owner(3) });
+    });
+
+    it('refuses joins that are not on both shard keys, and joins with a global table', () => {
+      expect(refusal(() => plan(db('orders').join('users', 'users.email', 'orders.status')))).to.have.property('construct', 'join');
+      expect(refusal(() => plan(db('users').join('countries', 'countries.code', 'users.name')))).to.have.property('construct', 'join');
+    });
+
+    it('refuses subqueries, also inside where groups', () => {
+      const sub = () => db('orders').select('user_id');
+      expect(refusal(() => plan(db('users').whereIn('id', sub())))).to.have.property('construct', 'subquery');
+      expect(refusal(() => plan(db('users').where('id', 1).where((q) => q.whereIn('id', sub()))))).to.have.property('construct', 'subquery');
+      expect(refusal(() => plan(db('users').whereExists(sub())))).to.have.property('construct', 'subquery');
+    });
+  });
+
+  it('plans are plain data that survive JSON', () => {
+    const result = plan(db('users').whereIn('id', [1, 2, 3, 4, 5, 6]));
+    expect(JSON.parse(JSON.stringify(result))).to.deep.equal(result);
+  });
+});
