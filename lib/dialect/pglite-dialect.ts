@@ -8,6 +8,20 @@ import type { DialectAdapter } from './dialect-adapter.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
 
+type ClientClass = new (...args: any[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown };
+
+/**
+ * knex-pglite 0.14 derives the command tag from the builder method, so `del()` is tagged 'DEL'
+ * and resolves to the raw result instead of the deleted-row count every other dialect returns.
+ */
+function withDeleteCounts<T extends ClientClass>(Client: T): T {
+  return class extends Client {
+    override processResponse(obj: { method?: string }, runner: unknown): unknown {
+      return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+    }
+  };
+}
+
 /** Embedded PostgreSQL (WASM) through knex-pglite; one connection per database, no replication. */
 export const pgliteDialect: DialectAdapter = {
   dialect: 'pglite',
@@ -27,7 +41,7 @@ export const pgliteDialect: DialectAdapter = {
     const pglite = exists
       ? new PGlite(folder)
       : new PGlite({ dataDir: folder, loadDataDir: await freshPgliteDump(PGlite) });
-    return knexModule.knex({ client: ClientPgLite, dialect: 'postgres', connection: { pglite } } as never);
+    return knexModule.knex({ client: withDeleteCounts(ClientPgLite as unknown as ClientClass), dialect: 'postgres', connection: { pglite } } as never);
   },
   classifyError: classifyPostgresError,
 };

@@ -6,8 +6,8 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 
 let template: Promise<Blob> | undefined;
@@ -50,7 +50,7 @@ async function cacheFile(): Promise<string> {
 }
 
 async function pgliteVersion(): Promise<string> {
-  let folder = dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')));
+  let folder = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
   while (folder !== dirname(folder)) {
     try {
       const manifest = JSON.parse(await readFile(join(folder, 'package.json'), 'utf8')) as { name?: string; version?: string };

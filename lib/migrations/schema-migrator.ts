@@ -22,6 +22,11 @@ export interface RunOptions {
   shards?: string[];
 }
 
+export interface RollbackOptions extends RunOptions {
+  /** Roll back every applied migration, not only the last batch. */
+  all?: boolean;
+}
+
 export interface ShardMigrationStatus {
   shard: string;
   applied: string[];
@@ -45,9 +50,9 @@ export class SchemaMigrator {
     return this.run(options, (migrator) => migrator.latest(this.config()));
   }
 
-  /** Rolls back the last batch on every (or the given) shard. */
-  rollback(options: RunOptions = {}): Promise<ShardMigrationReport[]> {
-    return this.run(options, (migrator) => migrator.rollback(this.config()));
+  /** Rolls back the last batch (or, with `all`, everything) on every (or the given) shard. */
+  rollback(options: RollbackOptions = {}): Promise<ShardMigrationReport[]> {
+    return this.run(options, (migrator) => migrator.rollback(this.config(), options.all ?? false));
   }
 
   async status(options: RunOptions = {}): Promise<ShardMigrationStatus[]> {

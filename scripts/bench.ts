@@ -1,0 +1,24 @@
+/**
+ * npm run bench [-- NAME...]: runs the named benchmarks (default: all). Each prints a table of
+ * ratios against a baseline measured in the same process, then one JSON line as its last line.
+ */
+import { routingBenchmark } from './benchmarks/routing-benchmark.js';
+
+export interface Benchmark {
+  name: string;
+  description: string;
+  run(): Promise<void>;
+}
+
+const BENCHMARKS: Benchmark[] = [routingBenchmark];
+
+const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const unknown = wanted.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  process.exit(2);
+}
+for (const benchmark of BENCHMARKS.filter((candidate) => wanted.length === 0 || wanted.includes(candidate.name))) {
+  console.log(`\n# ${benchmark.name}: ${benchmark.description}`);
+  await benchmark.run();
+}

@@ -1,0 +1,154 @@
+/**
+ * npm run demo: shardkit on the default topology (shards.config.ts: four embedded PGlite
+ * shards, or whatever SHARDKIT_CONFIG names). It applies migrations/ to every shard, writes
+ * users and orders, and shows where rows went, how queries route, and what is refused.
+ * Re-runnable: it empties the demo tables first.
+ */
+import { renderTable } from '../lib/cli/render-table.js';
+import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, ShardKitError } from '../lib/index.js';
+
+const USERS = 5000;
+const ORDERS_PER_USER = 3;
+const BATCH = 1000;
+
+const started = performance.now();
+const section = (title: string) => console.log(`\n== ${title}`);
+const describePlan = (plan: QueryPlan) => {
+  const { route } = plan;
+  if (route.kind === 'one') return `one shard (${route.shard})`;
+  if (route.kind === 'none') return 'no shard (no key can match)';
+  return `${route.kind === 'all' ? 'every shard' : 'the owners'}: ${route.shards.join(', ')}`;
+};
+
+const config = await loadConfig();
+const kit = await createShardKit(config);
+try {
+  console.log(`shardkit demo: ${kit.shardNames.length} shards`);
+  console.log(
+    renderTable(
+      ['shard', 'node', 'where'],
+      kit.config.shards.map((shard) => [shard.name, shard.primary.name, shard.primary.description]),
+    ),
+  );
+
+  section('schema: migrations/ on every shard primary');
+  const report = await new SchemaMigrator(kit).latest();
+  console.log(renderTable(['shard', 'applied migrations'], report.map((entry) => [entry.shard, entry.applied.join(', ')])));
+
+  section(`writing ${USERS} users and ${USERS * ORDERS_PER_USER} orders`);
+  await kit.allShards('orders').del();
+  await kit.allShards('users').del();
+  await kit.table('countries').del();
+  const writeStart = performance.now();
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let first = 1; first <= USERS; first += BATCH) {
+    const ids = Array.from({ length: Math.min(BATCH, USERS - first + 1) }, (_, index) => first + index);
+    // One multi-row insert per batch; shardkit splits it into one insert per owning shard.
+    await kit.table('users').insert(ids.map((id) => ({ id, name: `User ${id}`, email: `user${id}@example.com` })));
+    await kit.table('orders').insert(
+      ids.flatMap((userId) =>
+        Array.from({ length: ORDERS_PER_USER }, (_, n) => ({
+          user_id: userId,
+          id: userId * 10 + n,
+          amount_cents: 100 + Math.floor(random() * 9900),
+          status: random() < 0.8 ? 'paid' : 'new',
+        })),
+      ),
+    );
+  }
+  await kit.table('countries').insert([
+    { code: 'NZ', name: 'New Zealand' },
+    { code: 'PT', name: 'Portugal' },
+  ]);
+  console.log(`done in ${Math.round(performance.now() - writeStart)} ms (each batch split by shard key)`);
+
+  section('rows per shard (counted on each shard directly)');
+  const slots = kit.topology.ring.slotCounts();
+  const perShard = await Promise.all(
+    kit.shardNames.map(async (shard) => {
+      const db = kit.forShard(shard);
+      const [users] = await db('users').count('* as n');
+      const [orders] = await db('orders').count('* as n');
+      return { shard, users: Number(users?.n), orders: Number(orders?.n) };
+    }),
+  );
+  console.log(
+    renderTable(
+      ['shard', 'slots', 'users', 'orders', 'share of users'],
+      perShard.map((row) => [row.shard, slots.get(row.shard), row.users, row.orders, `${((100 * row.users) / USERS).toFixed(1)}%`]),
+    ),
+  );
+
+  section('where keys live (slot = top 20 bits of xxh64 of the key)');
+  const keys: unknown[] = [42, 42n, '42', 4711, 'alice@example.com', Buffer.from('cafe', 'hex')];
+  console.log(
+    renderTable(
+      ['key', 'type', 'slot', 'shard'],
+      keys.map((key) => [
+        Buffer.isBuffer(key) ? `0x${key.toString('hex')}` : String(key),
+        Buffer.isBuffer(key) ? 'Buffer' : typeof key,
+        kit.topology.ring.slotOf(key),
+        kit.shardFor(key),
+      ]),
+    ),
+  );
+
+  section("routed read: kit.table('users').where('id', 42)");
+  const byId = kit.table('users').where('id', 42).first('id', 'name', 'email');
+  console.log(`plan: ${describePlan(kit.explain(byId))}`);
+  console.log(await byId);
+  const ordersOf42 = kit
+    .table('orders')
+    .join('users', 'users.id', 'orders.user_id')
+    .where('orders.user_id', 42)
+    .select('users.name', 'orders.id', 'orders.amount_cents', 'orders.status');
+  console.log(`a user's orders, joined on the user's shard; plan: ${describePlan(kit.explain(ordersOf42))}`);
+  const orderRows = (await ordersOf42) as Record<string, unknown>[];
+  console.log(
+    renderTable(
+      ['name', 'order', 'amount_cents', 'status'],
+      orderRows.map((row) => [String(row.name), Number(row.id), Number(row.amount_cents), String(row.status)]),
+    ),
+  );
+
+  section("fan-out: kit.table('users').whereIn('id', [1, 2, 3, 4, 5, 6])");
+  const fanOut = kit.table('users').whereIn('id', [1, 2, 3, 4, 5, 6]).select('id', 'name');
+  const fanOutPlan = kit.explain(fanOut);
+  console.log(`plan: ${describePlan(fanOutPlan)}; keys per shard: ${JSON.stringify(fanOutPlan.keysByShard ?? {})}`);
+  const fanOutRows = (await fanOut) as { id: unknown; name: string }[];
+  console.log(renderTable(['id', 'name', 'shard'], fanOutRows.map((row) => [Number(row.id), row.name, kit.shardFor(row.id)])));
+
+  section("all-shard read: kit.table('users').where('name', 'like', 'User 77%')");
+  const scan = kit.table('users').where('name', 'like', 'User 77%').select('id', 'name');
+  console.log(`plan: ${describePlan(kit.explain(scan))} (results concatenated)`);
+  const scanned = (await scan) as { id: unknown }[];
+  console.log(`${scanned.length} users found: ${scanned.map((row) => Number(row.id)).sort((a, b) => a - b).join(', ')}`);
+
+  section('guard rails');
+  const refusals: [string, () => PromiseLike<unknown>][] = [
+    ["kit.table('users').orderBy('name')", () => kit.table('users').orderBy('name')],
+    ["kit.table('users').where('name', 'x').del()", () => kit.table('users').where('name', 'x').del()],
+    ["kit.table('users').where('id', 1).update({ id: <a key on another shard> })", () => {
+      const elsewhere = Array.from({ length: 50 }, (_, index) => index + 2).find((id) => kit.shardFor(id) !== kit.shardFor(1));
+      return kit.table('users').where('id', 1).update({ id: elsewhere });
+    }],
+    ["kit.shardFor(1.5)", async () => kit.shardFor(1.5)],
+  ];
+  const outcomes: string[][] = [];
+  for (const [label, attempt] of refusals) {
+    try {
+      await attempt();
+      outcomes.push([label, 'ran (unexpected)']);
+    } catch (error) {
+      outcomes.push([label, error instanceof ShardKitError ? error.code : String(error)]);
+    }
+  }
+  console.log(renderTable(['query', 'refused with'], outcomes));
+} finally {
+  await kit.close();
+}
+console.log(`\ndemo finished in ${((performance.now() - started) / 1000).toFixed(1)} s`);

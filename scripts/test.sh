@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# npm test: the whole suite. Starts the local database cluster (scripts/cluster.sh) unless it
+# is already running, runs unit and integration tests, and stops the cluster again if it
+# started it. Extra arguments go to mocha (e.g. npm test -- --grep routing).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+[ -d node_modules ] || npm install --no-audit --no-fund || exit 1
+
+started=0
+if ! bash scripts/cluster.sh status >/dev/null 2>&1; then
+  started=1
+  bash scripts/cluster.sh up || { bash scripts/cluster.sh down; exit 1; }
+fi
+stop_cluster() { if [ "$started" = 1 ]; then bash scripts/cluster.sh down; fi; }
+trap stop_cluster EXIT
+
+npx mocha 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' "$@"

@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import type { ShardKit } from '../../lib/index.js';
+import { openFreshKit, TARGETS } from '../support/targets.js';
+
+/** Polls until `check` passes or `timeoutMs` runs out; an error (table not replayed yet) counts as not yet. */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+// The local cluster itself (scripts/cluster.sh): every replica streams from its primary and
+// refuses the application's writes, as the replica-read features will rely on.
+for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite')) {
+  describe(`local cluster: ${target.name}`, function () {
+    this.timeout(30_000);
+    let kit: ShardKit;
+
+    before(async () => {
+      kit = await openFreshKit(target);
+    });
+
+    after(async () => {
+      await kit?.close();
+    });
+
+    it('has a replica behind every shard that applies the primary’s writes', async () => {
+      for (const shard of kit.topology.shards) {
+        expect(shard.replicas, shard.name).to.have.length.greaterThan(0);
+        const id = 900_000 + kit.shardNames.indexOf(shard.name);
+        await shard.primary.knex('users').insert({ id, name: 'replicated', email: 'r@example.com' });
+        for (const replica of shard.replicas) {
+          const seen = await eventually(async () => (await replica.knex('users').where('id', id)).length === 1);
+          expect(seen, `${replica.config.name} saw the row`).to.equal(true);
+        }
+        await shard.primary.knex('users').where('id', id).del();
+      }
+    });
+
+    it('refuses writes on replicas', async () => {
+      for (const replica of kit.topology.shards.flatMap((shard) => shard.replicas)) {
+        expect(await eventually(async () => Array.isArray(await replica.knex('users').limit(1)))).to.equal(true);
+        const error = await (replica.knex as Knex)('users')
+          .insert({ id: 1, name: 'x', email: 'x' })
+          .then(
+            () => undefined,
+            (caught: Error) => caught,
+          );
+        expect(error?.message, replica.config.name).to.match(/read-only/i);
+      }
+    });
+  });
+}
