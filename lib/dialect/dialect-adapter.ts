@@ -4,7 +4,7 @@
  * Later capabilities (lag probes, consistency tokens, advisory locks) join this interface.
  */
 import type { Knex } from 'knex';
-import type { Dialect, ResolvedNode, SqlFamily } from '../config/config-types.js';
+import type { ResolvedNode } from '../config/config-types.js';
 
 export interface ErrorClass {
   /** Retrying the same statement can succeed (lost connection, deadlock, failover). */
@@ -14,8 +14,6 @@ export interface ErrorClass {
 }
 
 export interface DialectAdapter {
-  readonly dialect: Dialect;
-  readonly family: SqlFamily;
   createKnex(node: ResolvedNode): Promise<Knex>;
   classifyError(error: unknown): ErrorClass;
 }

@@ -13,8 +13,6 @@ const RETRYABLE_CODES = new Set([
 ]);
 
 export const mysqlDialect: DialectAdapter = {
-  dialect: 'mysql',
-  family: 'mysql',
   createKnex: (node) => createServerKnex(node, 'mysql2', ['mysql2']),
   classifyError(error) {
     const driverCode = errorCodeOf(error);

@@ -24,8 +24,6 @@ function withDeleteCounts<T extends ClientClass>(Client: T): T {
 
 /** Embedded PostgreSQL (WASM) through knex-pglite; one connection per database, no replication. */
 export const pgliteDialect: DialectAdapter = {
-  dialect: 'pglite',
-  family: 'postgres',
   async createKnex(node) {
     const { dataDir } = node.connection as PgliteConnection;
     const [{ PGlite }, { default: ClientPgLite }] = await Promise.all([

@@ -16,8 +16,6 @@ export function classifyPostgresError(error: unknown) {
 }
 
 export const postgresDialect: DialectAdapter = {
-  dialect: 'postgres',
-  family: 'postgres',
   createKnex: (node) => createServerKnex(node, 'pg', ['pg']),
   classifyError: classifyPostgresError,
 };

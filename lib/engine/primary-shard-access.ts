@@ -1,5 +1,5 @@
 import { QueryFailedError, ShardKitError } from '../errors.js';
-import { type AnyQueryBuilder, cloneOnto } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, bindToClient } from '../planner/builder-internals.js';
 import type { NodeHandle, Topology } from '../topology/topology.js';
 import type { QueryIntent, ShardAccess } from './shard-access.js';
 
@@ -10,7 +10,7 @@ export class PrimaryShardAccess implements ShardAccess {
   async run(shard: string, _intent: QueryIntent, builder: AnyQueryBuilder): Promise<unknown> {
     const node = this.topology.shard(shard).primary;
     try {
-      return await cloneOnto(builder, node.knex.client);
+      return await bindToClient(builder, node.knex.client);
     } catch (error) {
       throw asQueryFailure(error, node);
     }

@@ -9,5 +9,6 @@ import type { AnyQueryBuilder } from '../planner/builder-internals.js';
 export type QueryIntent = 'read' | 'write';
 
 export interface ShardAccess {
-  run(shard: string, intent: QueryIntent, builder: AnyQueryBuilder): Promise<unknown>;
+  /** `query` is the engine's private copy for this shard (see shard-query.ts), free to rebind. */
+  run(shard: string, intent: QueryIntent, query: AnyQueryBuilder): Promise<unknown>;
 }

@@ -2,11 +2,11 @@
  * The query one shard runs for a plan: the caller's builder with this shard's `IN` keys, this
  * shard's insert rows, and the LIMIT of a concatenated window (offset + limit, no offset).
  */
-import { type AnyQueryBuilder, internalsOf } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../planner/builder-internals.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 
 export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: string): AnyQueryBuilder {
-  const query = internalsOf(builder).clone();
+  const query = copyBuilder(builder);
   const internals = internalsOf(query);
   const keys = plan.keysByShard?.[shard];
   if (keys && plan.keyColumns) {

@@ -21,14 +21,12 @@ export const MAX_TOTAL_WEIGHT = 1024;
 export class HashRing {
   /** Shard names in ring order (ascending), the index space of the slot table. */
   readonly shardNames: readonly string[];
-  private readonly weights: ReadonlyMap<string, number>;
   private readonly table: Uint16Array;
   private readonly hasher: KeyHasher;
 
   private constructor(hasher: KeyHasher, shards: readonly RingShard[], table: Uint16Array) {
     this.hasher = hasher;
     this.shardNames = shards.map((shard) => shard.name);
-    this.weights = new Map(shards.map((shard) => [shard.name, shard.weight]));
     this.table = table;
   }
 
@@ -59,10 +57,6 @@ export class HashRing {
     const owner = this.table[slot];
     if (owner === undefined || !Number.isInteger(slot)) throw new RangeError(`slot ${slot} is outside 0..${SLOT_COUNT - 1}`);
     return this.shardNames[owner]!;
-  }
-
-  weightOf(shard: string): number | undefined {
-    return this.weights.get(shard);
   }
 
   /** How many slots each shard owns, in ring order. */

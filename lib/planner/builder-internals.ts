@@ -67,18 +67,23 @@ export function isSubquery(value: unknown): boolean {
 }
 
 /**
- * A copy of `builder` that runs on `client` (a shard node's knex client). knex's clone() copies
- * the statements array but shares the statement objects, so callers replace statements rather
+ * A private copy of `builder` that can be reshaped for one shard. knex's clone() copies the
+ * statements array but shares the statement objects, so callers replace statements rather
  * than edit them; it also forgets `.timeout()`, which is carried over here.
  */
-export function cloneOnto(builder: AnyQueryBuilder, client: Knex.Client): AnyQueryBuilder {
+export function copyBuilder(builder: AnyQueryBuilder): AnyQueryBuilder {
   const source = internalsOf(builder);
   const copy = source.clone();
-  const target = internalsOf(copy);
-  target.client = client;
   if (source._timeout !== undefined) {
+    const target = internalsOf(copy);
     target._timeout = source._timeout;
     target._cancelOnTimeout = source._cancelOnTimeout;
   }
+  return copy;
+}
+
+/** Points a private copy (see copyBuilder) at the knex client of the node that will run it. */
+export function bindToClient(copy: AnyQueryBuilder, client: Knex.Client): AnyQueryBuilder {
+  internalsOf(copy).client = client;
   return copy;
 }

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import {
+  QueryFailedError,
+  ScatterError,
   ShardKeyRequiredError,
   type ShardKit,
   UnknownTableError,
@@ -165,6 +167,43 @@ for (const target of TARGETS) {
           (caught: unknown) => caught,
         );
       expect(error).to.be.instanceOf(UnsupportedQueryError);
+    });
+
+    it('reports a driver error as QUERY_FAILED naming the shard, with the driver error as cause', async () => {
+      await kit.table('users').insert(user(11));
+      const error = await kit
+        .table('users')
+        .insert(user(11))
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+      expect(error).to.be.instanceOf(QueryFailedError);
+      const failure = error as QueryFailedError;
+      expect(failure).to.include({ code: 'QUERY_FAILED', shard: kit.shardFor(11), retryable: false });
+      expect(failure.driverCode).to.be.oneOf(['23505', 'ER_DUP_ENTRY']);
+      expect(failure.cause).to.be.instanceOf(Error);
+    });
+
+    it('says which shards committed when a multi-shard insert fails on some', async () => {
+      const ids = Array.from({ length: 40 }, (_, index) => 300 + index);
+      const clash = ids[0]!;
+      await kit.table('users').insert(user(clash));
+      const error = await kit
+        .table('users')
+        .insert(ids.map(user))
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+      expect(error).to.be.instanceOf(ScatterError);
+      const scatter = error as ScatterError;
+      expect(scatter.failures.map((failure) => failure.shard)).to.deep.equal([kit.shardFor(clash)]);
+      const owners = new Set(ids.map((id) => kit.shardFor(id)));
+      expect(scatter.succeeded).to.have.members([...owners].filter((shard) => shard !== kit.shardFor(clash)));
+      const stored = await kit.table('users').whereIn('id', ids).pluck('id');
+      const committed = ids.filter((id) => scatter.succeeded.includes(kit.shardFor(id)));
+      expect(stored.map(Number).sort((a, b) => a - b)).to.deep.equal([clash, ...committed].sort((a, b) => a - b));
     });
 
     it('sends global tables to the global shard', async () => {
