@@ -22,6 +22,9 @@ export const ERROR_CODES = [
   'DRIVER_MISSING',
   'KIT_CLOSED',
   'SCHEMA_MIGRATION_FAILED',
+  'SHARD_UNAVAILABLE',
+  'REPLICA_LAG',
+  'INVALID_TOKEN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -212,5 +215,46 @@ export class SchemaMigrationError extends ShardKitError {
       cause: failed[0]?.error,
     });
     this.report = report;
+  }
+}
+
+/** A node's circuit breaker is open: the call failed fast, without touching the network. */
+export class ShardUnavailableError extends ShardKitError {
+  readonly code = 'SHARD_UNAVAILABLE';
+
+  constructor(shard: string, node: string, retryAfterMs: number) {
+    super(`node ${node} of shard ${shard} is marked down after repeated failures; retry in about ${retryAfterMs} ms`, {
+      shard,
+      node,
+      retryable: true,
+    });
+  }
+}
+
+/** What one replica looked like when a read could not use it. */
+export interface ReplicaVerdict {
+  node: string;
+  /** Assumed lag in ms at the time of the read; undefined when unknown. */
+  lagMs: number | undefined;
+  reason: string;
+}
+
+/** A replica read with `fallback: 'error'` found no replica fresh enough. */
+export class ReplicaLagError extends ShardKitError {
+  readonly code = 'REPLICA_LAG';
+  readonly replicas: readonly ReplicaVerdict[];
+
+  constructor(shard: string, maxLagMs: number, replicas: readonly ReplicaVerdict[]) {
+    const seen = replicas.map((replica) => `${replica.node}: ${replica.reason}`).join('; ') || 'no replicas configured';
+    super(`no replica of shard ${shard} is within ${maxLagMs} ms [${seen}]`, { shard, retryable: true });
+    this.replicas = replicas;
+  }
+}
+
+export class InvalidTokenError extends ShardKitError {
+  readonly code = 'INVALID_TOKEN';
+
+  constructor(detail: string) {
+    super(`invalid consistency token: ${detail}`);
   }
 }

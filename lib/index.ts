@@ -1,6 +1,11 @@
 /** shardkit's public API. */
 export type {
+  BreakerOptions,
   Dialect,
+  LagMonitorOptions,
+  ReadFrom,
+  ReadOptions,
+  ReplicaFallback,
   NodeConfig,
   PgliteConnection,
   PoolOptions,
@@ -19,4 +24,8 @@ export { HashRing, type RingShard } from './hashing/hash-ring.js';
 export { normalizeShardKey, type ShardKey } from './hashing/shard-key.js';
 export { SchemaMigrator } from './migrations/schema-migrator.js';
 export type { QueryPlan, Route } from './planner/query-plan.js';
-export { createShardKit, ShardKit } from './shard-kit.js';
+export type { QueryEvent } from './engine/routed-shard-access.js';
+export { ConsistencyToken } from './replicas/consistency-token.js';
+export type { ReadSession } from './replicas/read-session.js';
+export type { BreakerState } from './resilience/node-breaker.js';
+export { createShardKit, type KitStatus, type NodeStatus, ShardKit, type TableOptions } from './shard-kit.js';

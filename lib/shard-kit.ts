@@ -1,19 +1,28 @@
 /**
- * The facade a repository layer holds: it wires configuration, topology, planner and engine,
- * and hands out knex builders that are routed when they run.
+ * The facade a repository layer holds: it wires configuration, topology, planner, engine,
+ * node guards and the replica lag monitor, and hands out knex builders that are routed when
+ * they run.
  */
+import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import type { ResolvedConfig, ShardKitConfig } from './config/config-types.js';
+import type { NodeRole, ReadFrom, ReplicaFallback, ResolvedConfig, ShardKitConfig } from './config/config-types.js';
 import { resolveConfig } from './config/resolve-config.js';
 import { executePlan } from './engine/execute-plan.js';
-import { PrimaryShardAccess } from './engine/primary-shard-access.js';
+import { type QueryEvent, RoutedShardAccess } from './engine/routed-shard-access.js';
 import { createRoutingKnex } from './engine/routing-knex.js';
-import type { ShardAccess } from './engine/shard-access.js';
+import type { RoutingOptions, ShardAccess } from './engine/shard-access.js';
 import { KitClosedError, UnknownTableError, UnsupportedQueryError } from './errors.js';
 import type { AnyQueryBuilder } from './planner/builder-internals.js';
 import { planQuery, type RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
 import { parseTableRef } from './planner/query-shape.js';
+import { ConsistencyToken } from './replicas/consistency-token.js';
+import { LagMonitor } from './replicas/lag-monitor.js';
+import { lagAt } from './replicas/lag-reading.js';
+import { ReadRouter } from './replicas/read-router.js';
+import { currentSession, ReadSession } from './replicas/read-session.js';
+import type { BreakerState } from './resilience/node-breaker.js';
+import { NodeGuards } from './resilience/node-guards.js';
 import { Topology } from './topology/topology.js';
 
 export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> {
@@ -21,18 +30,58 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
   return new ShardKit(resolved, await Topology.open(resolved));
 }
 
-export class ShardKit {
+/** Per-query routing, given to kit.table(name, options); unset fields take the config's `reads`. */
+export interface TableOptions {
+  read?: ReadFrom;
+  maxLagMs?: number;
+  fallback?: ReplicaFallback;
+  waitMs?: number;
+  /** A consistency token: the read sees at least the writes it records. */
+  after?: string | ConsistencyToken;
+}
+
+interface BuilderOptions extends TableOptions {
+  allShards?: boolean;
+}
+
+export interface NodeStatus {
+  shard: string;
+  node: string;
+  role: NodeRole;
+  /** Where the node is, without credentials. */
+  where: string;
+  breaker: BreakerState;
+  inFlight: number;
+  /** Replicas: the lag assumed now (undefined when unknown). */
+  lagMs?: number;
+  /** Replicas: how old the lag reading is. */
+  readingAgeMs?: number;
+  /** Replicas: why the lag is unknown. */
+  problem?: string;
+}
+
+export interface KitStatus {
+  nodes: NodeStatus[];
+}
+
+export interface ShardKitEvents {
+  query: [QueryEvent];
+}
+
+export class ShardKit extends EventEmitter<ShardKitEvents> {
   readonly config: ResolvedConfig;
   /** Shards, nodes and the ring, for tools that work per node (migrations, status). */
   readonly topology: Topology;
   private readonly rules: RoutingRules;
+  private readonly guards: NodeGuards;
+  private readonly monitor: LagMonitor;
   private readonly access: ShardAccess;
   private readonly router: Knex;
-  /** Builders whose caller opted in to unpinned writes on every shard. */
-  private readonly allShardBuilders = new WeakSet<AnyQueryBuilder>();
+  private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
+    super();
     this.config = config;
     this.topology = topology;
     this.rules = {
@@ -41,8 +90,14 @@ export class ShardKit {
       globalShard: config.globalShard,
       ring: topology.ring,
     };
-    this.access = new PrimaryShardAccess(topology);
+    this.guards = new NodeGuards(topology.nodes(), config.breaker);
+    this.monitor = new LagMonitor(topology.shards, this.guards, config.lagMonitor);
+    const readRouter = new ReadRouter(this.monitor, this.guards);
+    this.access = new RoutedShardAccess(topology, this.guards, readRouter, (event) => {
+      if (this.listenerCount('query') > 0) this.emit('query', event);
+    });
     this.router = createRoutingKnex(config.family, (builder) => this.execute(builder));
+    this.monitor.start();
   }
 
   /** Shard names in configuration order. */
@@ -58,8 +113,9 @@ export class ShardKit {
   /**
    * A knex query builder on `table`, routed when it runs: to the owner of the shard key it pins,
    * the owners of a `whereIn` list, each row's owner for inserts, or every shard (selects only).
+   * `options` choose where reads go (`{ read: 'replica', maxLagMs: 500 }`) and what they must see.
    */
-  table<TRecord extends {} = any, TResult = TRecord[]>(table: string): Knex.QueryBuilder<TRecord, TResult> {
+  table<TRecord extends {} = any, TResult = TRecord[]>(table: string, options: TableOptions = {}): Knex.QueryBuilder<TRecord, TResult> {
     this.assertOpen();
     const { name } = parseTableRef(table);
     if (!this.config.tables.has(name) && !this.config.globalTables.has(name)) {
@@ -73,13 +129,15 @@ export class ShardKit {
         'a routed builder cannot join a transaction: use kit.forKey(key).transaction(async (trx) => trx(table)...)',
       );
     };
+    if (options.after !== undefined) ConsistencyToken.from(options.after);
+    this.builderOptions.set(builder as AnyQueryBuilder, options);
     return builder;
   }
 
   /** Like table(), but updates, deletes and truncates without a shard-key condition run on every shard. */
-  allShards<TRecord extends {} = any, TResult = TRecord[]>(table: string): Knex.QueryBuilder<TRecord, TResult> {
-    const builder = this.table<TRecord, TResult>(table);
-    this.allShardBuilders.add(builder as AnyQueryBuilder);
+  allShards<TRecord extends {} = any, TResult = TRecord[]>(table: string, options: TableOptions = {}): Knex.QueryBuilder<TRecord, TResult> {
+    const builder = this.table<TRecord, TResult>(table, options);
+    this.builderOptions.set(builder as AnyQueryBuilder, { ...options, allShards: true });
     return builder;
   }
 
@@ -95,20 +153,81 @@ export class ShardKit {
     return this.topology.shard(name).primary.knex;
   }
 
+  /**
+   * A read-your-writes session, optionally resuming a token from another request or service.
+   * Inside `session.run(fn)` writes record their positions and reads carry them.
+   */
+  session(token?: string | ConsistencyToken): ReadSession {
+    return new ReadSession(
+      (shard, position, target) => this.topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true,
+      token === undefined ? undefined : ConsistencyToken.from(token),
+    );
+  }
+
   /** The plan a builder from table() would run, without running it. */
   explain(builder: Knex.QueryBuilder): QueryPlan {
-    return planQuery(builder as AnyQueryBuilder, this.rules, { allShards: this.allShardBuilders.has(builder as AnyQueryBuilder) });
+    const options = this.builderOptions.get(builder as AnyQueryBuilder);
+    return planQuery(builder as AnyQueryBuilder, this.rules, { allShards: options?.allShards === true });
+  }
+
+  /** Every node with its role, breaker, in-flight queries and, for replicas, the lag assumed now. */
+  async status(): Promise<KitStatus> {
+    const now = Date.now();
+    const nodes = this.topology.nodes().map((node): NodeStatus => {
+      const guard = this.guards.of(node);
+      const base: NodeStatus = {
+        shard: node.config.shard,
+        node: node.config.name,
+        role: node.config.role,
+        where: node.config.description,
+        breaker: guard.breaker.state,
+        inFlight: guard.inFlight,
+      };
+      if (node.config.role === 'primary') return base;
+      const reading = this.monitor.reading(node);
+      const lagMs = lagAt(reading, now);
+      return {
+        ...base,
+        ...(lagMs === undefined ? {} : { lagMs }),
+        ...(reading ? { readingAgeMs: now - reading.measuredAt } : {}),
+        ...(reading?.problem ? { problem: reading.problem } : reading ? {} : { problem: 'not measured yet' }),
+      };
+    });
+    return { nodes };
+  }
+
+  /** Replica probes the lag monitor has made (its cost, for benchmarks). */
+  get lagProbeCount(): number {
+    return this.monitor.probes;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.monitor.stop();
+    this.guards.shutdown();
     await Promise.all([this.topology.close(), this.router.destroy()]);
   }
 
   private async execute(builder: AnyQueryBuilder): Promise<unknown> {
     this.assertOpen();
-    return executePlan(this.explain(builder), builder, this.access);
+    const options = this.builderOptions.get(builder) ?? {};
+    return executePlan(this.explain(builder), builder, this.access, this.routingOptions(options));
+  }
+
+  private routingOptions(options: TableOptions): RoutingOptions {
+    const defaults = this.config.reads;
+    const session = currentSession();
+    return {
+      read: {
+        from: options.read ?? defaults.default,
+        maxLagMs: options.maxLagMs ?? defaults.maxLagMs,
+        fallback: options.fallback ?? defaults.fallback,
+        waitMs: options.waitMs ?? defaults.waitMs,
+      },
+      ...(options.after === undefined ? {} : { after: ConsistencyToken.from(options.after) }),
+      ...(session ? { session } : {}),
+    };
   }
 
   private assertOpen(): void {

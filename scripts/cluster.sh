@@ -6,12 +6,14 @@
 #   pg-b   PostgreSQL primary 127.0.0.1:54421, streaming replica :54422   (database shardkit)
 #   maria  MariaDB primary   127.0.0.1:33611, GTID replica      :33612   (databases shardkit_1, shardkit_2)
 #
-# Usage: scripts/cluster.sh up | down | status | destroy
-#   up       create what is missing, start what is stopped (idempotent); installs mariadb-server
-#            with apt-get when run as root and mariadbd is absent
-#   down     stop every server (data is kept)
-#   status   one line per server; exit 0 only when all are running
-#   destroy  stop and delete .cluster/
+# Usage: scripts/cluster.sh up | down | status | destroy | kill NAME | start NAME
+#   up          create what is missing, start what is stopped (idempotent); installs
+#               mariadb-server with apt-get when run as root and mariadbd is absent
+#   down        stop every server (data is kept)
+#   status      one line per server; exit 0 only when all are running
+#   destroy     stop and delete .cluster/
+#   kill NAME   stop one server the hard way (pg_ctl -m immediate, SIGKILL), for fault tests
+#   start NAME  start one stopped server again
 #
 # It never touches the machine's own services on 5432/3306. The application user `shardkit`
 # (password below, a local test credential) is an ordinary user, so that replicas refuse its
@@ -181,7 +183,9 @@ maria_running() {
 }
 
 maria_start() {
-  local name=$1 port=$2 server_id=$3 dir=$CLUSTER_DIR/$1 user_args=()
+  local name=$1 port=$2 server_id=$3 dir=$CLUSTER_DIR/$1 user_args=() role_args=()
+  # The replica is read-only from its first moment, restarts included.
+  [ "$name" = maria-replica ] && role_args=(--read-only=ON)
   maria_running "$name" "$port" && return 0
   port_free "$port" || die "port $port is taken by another process (another checkout's cluster? run its scripts/cluster.sh down)"
   [ "$(id -u)" = 0 ] && user_args=(--user=mysql)
@@ -189,7 +193,7 @@ maria_start() {
     --bind-address=127.0.0.1 --socket="$RUN_DIR/$name.sock" --pid-file="$RUN_DIR/$name.pid" \
     --log-error="$LOG_DIR/$name.log" --server-id="$server_id" --log-bin=mysql-bin \
     --binlog-format=ROW --log-slave-updates=ON --skip-name-resolve --innodb-buffer-pool-size=64M \
-    --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-log-file-size=48M \
+    --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-log-file-size=48M "${role_args[@]}" \
     </dev/null >/dev/null 2>&1 &
   local tries=0
   until maria_answers "$port"; do
@@ -210,23 +214,22 @@ maria_install_db() {
 
 maria_up() {
   ensure_mariadb
-  local created_primary=0
   if [ ! -d "$CLUSTER_DIR/maria-primary/mysql" ]; then
     rm -rf "${CLUSTER_DIR:?}/maria-primary" "${CLUSTER_DIR:?}/maria-replica"
     maria_install_db maria-primary
-    created_primary=1
   fi
   maria_start maria-primary "$MARIA_PRIMARY_PORT" 1
-  if [ "$created_primary" = 1 ]; then
-    maria_client "$MARIA_PRIMARY_PORT" <<SQL
-CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD';
+  # Idempotent, and replicated to the replica through the binlog. SLAVE MONITOR lets the
+  # application user read SHOW REPLICA STATUS for lag monitoring.
+  maria_client "$MARIA_PRIMARY_PORT" <<SQL
+CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
-CREATE USER '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASSWORD';
-CREATE DATABASE shardkit_1;
-CREATE DATABASE shardkit_2;
+CREATE USER IF NOT EXISTS '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASSWORD';
+CREATE DATABASE IF NOT EXISTS shardkit_1;
+CREATE DATABASE IF NOT EXISTS shardkit_2;
 GRANT ALL PRIVILEGES ON \`shardkit\\_%\`.* TO '$APP_USER'@'127.0.0.1';
+GRANT SLAVE MONITOR ON *.* TO '$APP_USER'@'127.0.0.1';
 SQL
-  fi
   if [ ! -d "$CLUSTER_DIR/maria-replica/mysql" ]; then
     rm -rf "${CLUSTER_DIR:?}/maria-replica"
     maria_install_db maria-replica
@@ -242,7 +245,6 @@ SQL
     maria_start maria-replica "$MARIA_REPLICA_PORT" 2
     maria_client "$MARIA_REPLICA_PORT" -e "START SLAVE" 2>/dev/null || true
   fi
-  maria_client "$MARIA_REPLICA_PORT" -e "SET GLOBAL read_only = ON"
 }
 
 maria_stop() {
@@ -259,6 +261,31 @@ maria_down() {
   command -v mariadb-admin >/dev/null 2>&1 || return 0
   maria_stop maria-replica "$MARIA_REPLICA_PORT"
   maria_stop maria-primary "$MARIA_PRIMARY_PORT"
+}
+
+# --- single servers, for fault tests -------------------------------------------------------
+
+kill_server() {
+  case "$1" in
+    pg-*)
+      [ -n "$(pg_port_of "$1")" ] || die "unknown server $1"
+      pg_running "$1" && as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$1" -m immediate -w stop >/dev/null
+      ;;
+    maria-primary | maria-replica)
+      local pid_file=$RUN_DIR/$1.pid
+      if [ -f "$pid_file" ]; then kill -9 "$(cat "$pid_file")" 2>/dev/null || true; rm -f "$pid_file"; fi
+      ;;
+    *) die "unknown server $1" ;;
+  esac
+}
+
+start_server() {
+  case "$1" in
+    pg-*) [ -n "$(pg_port_of "$1")" ] || die "unknown server $1"; pg_start "$1" ;;
+    maria-primary) maria_start maria-primary "$MARIA_PRIMARY_PORT" 1 ;;
+    maria-replica) maria_start maria-replica "$MARIA_REPLICA_PORT" 2 ;;
+    *) die "unknown server $1" ;;
+  esac
 }
 
 # --- commands -----------------------------------------------------------------------------
@@ -301,5 +328,7 @@ case "${1:-}" in
   down) pg_down; maria_down; log "down" ;;
   status) status ;;
   destroy) pg_down; maria_down; rm -rf "$CLUSTER_DIR"; log "destroyed $CLUSTER_DIR" ;;
-  *) echo "usage: $0 up | down | status | destroy" >&2; exit 2 ;;
+  kill) [ -n "${2:-}" ] || die "usage: $0 kill NAME"; kill_server "$2" ;;
+  start) [ -n "${2:-}" ] || die "usage: $0 start NAME"; start_server "$2" ;;
+  *) echo "usage: $0 up | down | status | destroy | kill NAME | start NAME" >&2; exit 2 ;;
 esac

@@ -38,11 +38,37 @@ const tableSchema = z.strictObject({
   }),
 });
 
+const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0);
+const positiveMilliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(1);
+
+const readsSchema = z.strictObject({
+  default: z.enum(['primary', 'replica']).optional(),
+  maxLagMs: milliseconds.optional(),
+  fallback: z.enum(['primary', 'error', 'wait']).optional(),
+  waitMs: milliseconds.optional(),
+});
+
+const lagMonitorSchema = z.strictObject({
+  intervalMs: positiveMilliseconds.optional(),
+  timeoutMs: positiveMilliseconds.optional(),
+  heartbeatTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a plain SQL identifier' }).optional(),
+});
+
+const breakerSchema = z.strictObject({
+  errorThresholdPercentage: z.number().min(1).max(100).optional(),
+  volumeThreshold: z.number().int().min(1).optional(),
+  resetTimeoutMs: positiveMilliseconds.optional(),
+  rollingWindowMs: positiveMilliseconds.optional(),
+});
+
 export const configSchema = z.strictObject({
   shards: z.array(shardSchema, { error: 'is required: a list of shards' }).min(1, { error: 'needs at least one shard' }),
   tables: z.record(z.string().min(1), tableSchema, { error: 'is required: sharded tables and their shard keys' }),
   globalTables: z.array(z.string().min(1)).optional(),
   globalShard: z.string().optional(),
+  reads: readsSchema.optional(),
+  lagMonitor: lagMonitorSchema.optional(),
+  breaker: breakerSchema.optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

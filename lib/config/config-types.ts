@@ -45,6 +45,41 @@ export interface ShardedTableConfig {
   shardKey: string;
 }
 
+export type ReadFrom = 'primary' | 'replica';
+/** What a replica read does when no replica is fresh enough. */
+export type ReplicaFallback = 'primary' | 'error' | 'wait';
+
+export interface ReadOptions {
+  /** Where reads go unless a query says otherwise. Default 'primary'. */
+  default?: ReadFrom;
+  /** The most a replica read may lag, in ms. Default 1000. */
+  maxLagMs?: number;
+  /** 'primary' (default): read the primary; 'error': ReplicaLagError; 'wait': wait up to waitMs, then the primary. */
+  fallback?: ReplicaFallback;
+  /** How long fallback 'wait' waits for a replica to catch up. Default 1000. */
+  waitMs?: number;
+}
+
+export interface LagMonitorOptions {
+  /** One heartbeat per primary and one probe per replica every intervalMs. Default 250. */
+  intervalMs?: number;
+  /** A probe slower than this counts as failed (lag unknown). Default 1000. */
+  timeoutMs?: number;
+  /** The table shardkit writes its heartbeat row to on every primary. Default 'shardkit_heartbeat'. */
+  heartbeatTable?: string;
+}
+
+export interface BreakerOptions {
+  /** Open when this share of calls in the window failed at the node. Default 50. */
+  errorThresholdPercentage?: number;
+  /** Calls in the window before the breaker may open. Default 3. */
+  volumeThreshold?: number;
+  /** How long an open breaker fails fast before a trial call. Default 2000. */
+  resetTimeoutMs?: number;
+  /** The window failures are counted over. Default 10000. */
+  rollingWindowMs?: number;
+}
+
 export interface ShardKitConfig {
   shards: ShardConfig[];
   /** Sharded tables by name. Tables sharing key values (users.id, orders.user_id) are co-located. */
@@ -53,6 +88,10 @@ export interface ShardKitConfig {
   globalTables?: string[];
   /** Where global tables live. Default: the first shard. */
   globalShard?: string;
+  reads?: ReadOptions;
+  lagMonitor?: LagMonitorOptions;
+  /** Circuit breaker of every node. */
+  breaker?: BreakerOptions;
 }
 
 export type NodeRole = 'primary' | 'replica';
@@ -81,6 +120,9 @@ export interface ResolvedConfig {
   globalTables: ReadonlySet<string>;
   globalShard: string;
   family: SqlFamily;
+  reads: Required<ReadOptions>;
+  lagMonitor: Required<LagMonitorOptions>;
+  breaker: Required<BreakerOptions>;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

@@ -36,6 +36,9 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     globalTables: new Set(config.globalTables ?? []),
     globalShard: config.globalShard ?? config.shards[0]!.name,
     family: FAMILY[shards[0]!.primary.dialect],
+    reads: { default: 'primary', maxLagMs: 1000, fallback: 'primary', waitMs: 1000, ...config.reads },
+    lagMonitor: { intervalMs: 250, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
+    breaker: { errorThresholdPercentage: 50, volumeThreshold: 3, resetTimeoutMs: 2000, rollingWindowMs: 10_000, ...config.breaker },
   };
 }
 

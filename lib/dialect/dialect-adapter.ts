@@ -1,7 +1,7 @@
 /**
  * What differs between databases, behind one interface: how a node's knex instance is made
- * (loading its driver only when a node of that dialect exists) and how its errors classify.
- * Later capabilities (lag probes, consistency tokens, advisory locks) join this interface.
+ * (loading its driver only when a node of that dialect exists), how its errors classify, and
+ * the replication signals a lag monitor and consistency tokens read.
  */
 import type { Knex } from 'knex';
 import type { ResolvedNode } from '../config/config-types.js';
@@ -9,13 +9,43 @@ import type { ResolvedNode } from '../config/config-types.js';
 export interface ErrorClass {
   /** Retrying the same statement can succeed (lost connection, deadlock, failover). */
   retryable: boolean;
+  /** The node, not the query, is at fault (unreachable, shutting down, overloaded): breakers count these. */
+  nodeFault: boolean;
   /** The driver's own code: SQLSTATE on PostgreSQL, ER_* on MySQL/MariaDB, errno names for sockets. */
   driverCode: string | undefined;
+}
+
+/** A primary's replication position (LSN, GTID set) and its own clock, read together. */
+export interface PrimaryState {
+  clockMs: number;
+  position: string | undefined;
+}
+
+export interface ReplicaState {
+  /** The replica receives and applies changes (PostgreSQL: WAL receiver streaming; MariaDB: IO and SQL threads). */
+  replicating: boolean;
+  /** What it has applied: replay LSN, GTID position. */
+  position: string | undefined;
+  /** The newest heartbeat it has applied, in the primary's clock (ms since the epoch). */
+  heartbeatMs: number | undefined;
+  /** Why `replicating` is false, for status output. */
+  problem?: string;
+}
+
+export interface ReplicationSignals {
+  ensureHeartbeatTable(primary: Knex, table: string): Promise<void>;
+  writeHeartbeat(primary: Knex, table: string): Promise<void>;
+  primaryState(primary: Knex): Promise<PrimaryState>;
+  replicaState(replica: Knex, heartbeatTable: string): Promise<ReplicaState>;
+  /** True when a node at `position` has applied everything up to `target`. */
+  reached(position: string, target: string): boolean;
 }
 
 export interface DialectAdapter {
   createKnex(node: ResolvedNode): Promise<Knex>;
   classifyError(error: unknown): ErrorClass;
+  /** Absent for dialects without replication (pglite). */
+  readonly replication?: ReplicationSignals;
 }
 
 /** Socket-level failures every driver reports the same way. */
@@ -26,12 +56,20 @@ export function errorCodeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Network errors, pool acquire timeouts and dropped connections: retryable on any dialect. */
+/** Network errors, pool acquire and query timeouts, dropped connections: the node's fault on any dialect. */
 export function isConnectionFailure(error: unknown): boolean {
   const code = errorCodeOf(error);
   if (code !== undefined && NETWORK_CODES.has(code)) return true;
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'KnexTimeoutError') return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection is closed|Connection lost|server closed the connection/i.test(message);
+  return /Connection terminated|connection is closed|Connection lost|server closed the connection|the database system is (starting up|shutting down)/i.test(
+    message,
+  );
+}
+
+/** The first row of a knex.raw() result: pg returns `{ rows }`, mysql2 `[rows, fields]`. */
+export function rowOf(result: unknown): Record<string, unknown> | undefined {
+  const rows = Array.isArray(result) ? result[0] : (result as { rows?: unknown[] })?.rows;
+  return Array.isArray(rows) ? (rows[0] as Record<string, unknown> | undefined) : undefined;
 }

@@ -1,21 +1,24 @@
 import { createServerKnex } from './server-knex.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
+import { mariadbReplication } from './mariadb-replication.js';
 
-/** Deadlock, lock wait timeout, too many connections, server gone or shutting down, connection killed. */
-const RETRYABLE_CODES = new Set([
-  'ER_LOCK_DEADLOCK',
-  'ER_LOCK_WAIT_TIMEOUT',
+/** A node in trouble: too many connections, server gone or shutting down, connection killed. */
+const NODE_FAULT_CODES = new Set([
   'ER_CON_COUNT_ERROR',
   'ER_SERVER_SHUTDOWN',
   'ER_CONNECTION_KILLED',
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
 ]);
+/** Transaction conflicts worth retrying that say nothing about the node's health. */
+const CONFLICT_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 export const mysqlDialect: DialectAdapter = {
   createKnex: (node) => createServerKnex(node, 'mysql2', ['mysql2']),
   classifyError(error) {
     const driverCode = errorCodeOf(error);
-    return { retryable: isConnectionFailure(error) || (driverCode !== undefined && RETRYABLE_CODES.has(driverCode)), driverCode };
+    const nodeFault = isConnectionFailure(error) || (driverCode !== undefined && NODE_FAULT_CODES.has(driverCode));
+    return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_CODES.has(driverCode)), driverCode };
   },
+  replication: mariadbReplication,
 };

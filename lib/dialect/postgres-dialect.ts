@@ -1,21 +1,22 @@
 import { createServerKnex } from './server-knex.js';
-import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
+import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
+import { postgresReplication } from './postgres-replication.js';
 
-/**
- * SQLSTATEs worth retrying: connection exceptions (class 08), serialization failure, deadlock,
- * admin/crash shutdown, cannot connect now, too many connections.
- */
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300']);
+/** SQLSTATEs of a node in trouble: admin/crash shutdown, cannot connect now, too many connections. */
+const NODE_FAULT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** Transaction conflicts worth retrying that say nothing about the node's health. */
+const CONFLICT_SQLSTATES = new Set(['40001', '40P01']);
 
-export function classifyPostgresError(error: unknown) {
+export function classifyPostgresError(error: unknown): ErrorClass {
   const driverCode = errorCodeOf(error);
-  const retryable =
+  const nodeFault =
     isConnectionFailure(error) ||
-    (driverCode !== undefined && (driverCode.startsWith('08') || RETRYABLE_SQLSTATES.has(driverCode)));
-  return { retryable, driverCode };
+    (driverCode !== undefined && (driverCode.startsWith('08') || NODE_FAULT_SQLSTATES.has(driverCode)));
+  return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_SQLSTATES.has(driverCode)), driverCode };
 }
 
 export const postgresDialect: DialectAdapter = {
   createKnex: (node) => createServerKnex(node, 'pg', ['pg']),
   classifyError: classifyPostgresError,
+  replication: postgresReplication,
 };

@@ -12,6 +12,9 @@ export async function createServerKnex(node: ResolvedNode, client: string, packa
       client,
       connection: node.connection as ServerConnection as Knex.StaticConnectionConfig,
       pool: { min: 0, max: 10, ...node.pool },
+      // knex prints every failed connection attempt to the console; shardkit reports them as
+      // typed errors, breaker states and kit.status() instead, so only deprecations are shown.
+      log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: (method: string, alternative: string) => console.warn(`knex: ${method} is deprecated, use ${alternative}`) },
     });
   } catch (error) {
     if (/Cannot find module|npm install/i.test(String((error as Error)?.message))) {

@@ -7,18 +7,22 @@ import { ScatterError, type ShardFailure, type ShardKitError } from '../errors.j
 import type { AnyQueryBuilder } from '../planner/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { combineResults, emptyResult } from './combine-results.js';
-import type { QueryIntent, ShardAccess } from './shard-access.js';
+import type { QueryIntent, RoutingOptions, ShardAccess } from './shard-access.js';
 import { shardQuery } from './shard-query.js';
 
 const READS = new Set(['select', 'first', 'pluck', 'columnInfo']);
 
-export async function executePlan(plan: QueryPlan, builder: AnyQueryBuilder, access: ShardAccess): Promise<unknown> {
+export async function executePlan(
+  plan: QueryPlan,
+  builder: AnyQueryBuilder,
+  access: ShardAccess,
+  routing: RoutingOptions,
+): Promise<unknown> {
   const shards = targetShards(plan.route);
   if (shards.length === 0) return emptyResult(plan.method);
   const intent: QueryIntent = READS.has(plan.method) ? 'read' : 'write';
-  const outcomes = await Promise.allSettled(
-    shards.map((shard) => access.run(shard, intent, shardQuery(builder, plan, shard))),
-  );
+  const request = { intent, table: plan.table, method: plan.method, routing };
+  const outcomes = await Promise.allSettled(shards.map((shard) => access.run(shard, request, shardQuery(builder, plan, shard))));
   const failures: ShardFailure[] = [];
   const succeeded: string[] = [];
   const parts: unknown[] = [];

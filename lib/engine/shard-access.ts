@@ -1,14 +1,32 @@
 /**
  * The one seam between the engine and the databases: run a query shaped for a shard on a node
- * of that shard. Which node (primary, or a replica that is fresh enough) is this seam's choice;
- * every driver error leaves it as a ShardKitError naming the shard and node.
+ * of that shard. Which node (the primary, or a replica fresh enough for the request) is this
+ * seam's choice; every driver error leaves it as a ShardKitError naming the shard and node.
  */
-import type { AnyQueryBuilder } from '../planner/builder-internals.js';
+import type { AnyQueryBuilder, BuilderMethod } from '../planner/builder-internals.js';
+import type { ConsistencyToken } from '../replicas/consistency-token.js';
+import type { ReadPreference } from '../replicas/read-router.js';
+import type { ReadSession } from '../replicas/read-session.js';
 
-/** Reads may be served by replicas; writes and DDL always run on the primary. */
+/** Reads may be served by replicas; writes always run on the primary. */
 export type QueryIntent = 'read' | 'write';
+
+export interface RoutingOptions {
+  read: ReadPreference;
+  /** Positions a read must see, per shard (an explicit `after` token). */
+  after?: ConsistencyToken;
+  /** The read-your-writes session the query runs in: its writes record positions, its reads carry them. */
+  session?: ReadSession;
+}
+
+export interface ShardRequest {
+  intent: QueryIntent;
+  table: string;
+  method: BuilderMethod;
+  routing: RoutingOptions;
+}
 
 export interface ShardAccess {
   /** `query` is the engine's private copy for this shard (see shard-query.ts), free to rebind. */
-  run(shard: string, intent: QueryIntent, query: AnyQueryBuilder): Promise<unknown>;
+  run(shard: string, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown>;
 }

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { SchemaMigrationError, type ShardKitError, type ShardMigrationReport } from '../errors.js';
-import { asQueryFailure } from '../engine/primary-shard-access.js';
+import { asQueryFailure } from '../engine/query-failure.js';
 import type { ShardKit } from '../shard-kit.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 import { DirectoryMigrationSource } from './directory-migration-source.js';

@@ -1,17 +1,9 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import type { ShardKit } from '../../lib/index.js';
+import { eventually } from '../support/cluster-control.js';
 import { openFreshKit, TARGETS } from '../support/targets.js';
 
-/** Polls until `check` passes or `timeoutMs` runs out; an error (table not replayed yet) counts as not yet. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
-}
 
 // The local cluster itself (scripts/cluster.sh): every replica streams from its primary and
 // refuses the application's writes, as the replica-read features will rely on.

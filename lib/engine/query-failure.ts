@@ -1,21 +1,5 @@
 import { QueryFailedError, ShardKitError } from '../errors.js';
-import { type AnyQueryBuilder, bindToClient } from '../planner/builder-internals.js';
-import type { NodeHandle, Topology } from '../topology/topology.js';
-import type { QueryIntent, ShardAccess } from './shard-access.js';
-
-/** Runs every query on its shard's primary. */
-export class PrimaryShardAccess implements ShardAccess {
-  constructor(private readonly topology: Topology) {}
-
-  async run(shard: string, _intent: QueryIntent, builder: AnyQueryBuilder): Promise<unknown> {
-    const node = this.topology.shard(shard).primary;
-    try {
-      return await bindToClient(builder, node.knex.client);
-    } catch (error) {
-      throw asQueryFailure(error, node);
-    }
-  }
-}
+import type { NodeHandle } from '../topology/topology.js';
 
 /** A driver error as a QueryFailedError that names the shard and node and keeps the original as cause. */
 export function asQueryFailure(error: unknown, node: NodeHandle): ShardKitError {

@@ -1,0 +1,122 @@
+/**
+ * Measures every replica's lag in the background. Per shard with replicas, every `intervalMs`:
+ * read the primary's position and clock, write the heartbeat row, then probe each replica for
+ * its applied position, its newest heartbeat and whether it replicates (see lag-reading.ts).
+ *
+ * Cost is bounded: one cycle per shard at a time, the next scheduled only after the last ends,
+ * each call limited to `timeoutMs` and never issued while an earlier one to the same node still
+ * hangs. Calls go through the node's guard, so a replica that refuses connections opens its
+ * breaker, is skipped while open and is tried again (half-open) by a later probe.
+ */
+import type { LagMonitorOptions } from '../config/config-types.js';
+import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
+import type { NodeGuards } from '../resilience/node-guards.js';
+import type { NodeHandle, ShardHandle } from '../topology/topology.js';
+import { SingleFlight } from '../util/single-flight-timeout.js';
+import { type LagReading, type PrimaryObservation, readingFrom, unknownReading } from './lag-reading.js';
+
+export class LagMonitor {
+  private readonly readings = new Map<string, LagReading>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly cycles = new Set<Promise<void>>();
+  private readonly flights = new SingleFlight();
+  private readonly heartbeatTables = new Set<string>();
+  private readonly cycleListeners = new Set<() => void>();
+  private stopped = false;
+  private probeCount = 0;
+
+  constructor(
+    private readonly shards: readonly ShardHandle[],
+    private readonly guards: NodeGuards,
+    private readonly options: Required<LagMonitorOptions>,
+  ) {}
+
+  start(): void {
+    for (const shard of this.shards) {
+      if (shard.replicas.length > 0 && shard.primary.dialect.replication) this.schedule(shard, 0);
+    }
+  }
+
+  reading(node: NodeHandle): LagReading | undefined {
+    return this.readings.get(node.config.name);
+  }
+
+  /** Replica probes made so far (for the monitor's cost in benchmarks and status). */
+  get probes(): number {
+    return this.probeCount;
+  }
+
+  /** Resolves when the next probe cycle of any shard ends, or after `timeoutMs`. */
+  nextCycle(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.cycleListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      this.cycleListeners.add(done);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.all(this.cycles);
+    for (const listener of [...this.cycleListeners]) listener();
+  }
+
+  private schedule(shard: ShardHandle, delayMs: number): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const started = Date.now();
+      const cycle = this.cycle(shard).finally(() => {
+        this.cycles.delete(cycle);
+        this.schedule(shard, this.options.intervalMs - (Date.now() - started));
+      });
+      this.cycles.add(cycle);
+    }, Math.max(0, delayMs));
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private async cycle(shard: ShardHandle): Promise<void> {
+    const signals = shard.primary.dialect.replication!;
+    const primary = await this.observePrimary(shard, signals).catch(() => undefined);
+    await Promise.all(shard.replicas.map((replica) => this.probeReplica(replica, primary, signals)));
+    for (const listener of [...this.cycleListeners]) listener();
+  }
+
+  private async observePrimary(shard: ShardHandle, signals: ReplicationSignals): Promise<PrimaryObservation> {
+    const { heartbeatTable, timeoutMs } = this.options;
+    const node = shard.primary;
+    const call = <T>(work: () => Promise<T>) =>
+      this.flights.run(node.config.name, timeoutMs, () => this.guards.of(node).run(work));
+    if (!this.heartbeatTables.has(shard.name)) {
+      await call(() => signals.ensureHeartbeatTable(node.knex, heartbeatTable));
+      this.heartbeatTables.add(shard.name);
+    }
+    const sentAt = Date.now();
+    const state = await call(() => signals.primaryState(node.knex));
+    // After reading the position, so that a replica that has applied it is fresh as of sentAt.
+    await call(() => signals.writeHeartbeat(node.knex, heartbeatTable));
+    return { ...state, sentAt };
+  }
+
+  private async probeReplica(replica: NodeHandle, primary: PrimaryObservation | undefined, signals: ReplicationSignals) {
+    const measuredAt = Date.now();
+    try {
+      const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
+        this.guards.of(replica).run(() => signals.replicaState(replica.knex, this.options.heartbeatTable)),
+      );
+      this.readings.set(replica.config.name, readingFrom(primary, state, measuredAt, signals.reached));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.readings.set(replica.config.name, unknownReading(measuredAt, `probe failed: ${reason}`));
+    } finally {
+      this.probeCount++;
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * A circuit breaker per node (opossum). Only the node's own faults count (refused or dropped
+ * connections, timeouts, shutdowns); a unique violation or a syntax error is the caller's and
+ * leaves the breaker alone. Open, it fails fast with ShardUnavailableError without touching
+ * the network; after `resetTimeoutMs` one trial call is let through (half-open) and its outcome
+ * closes or reopens the breaker.
+ */
+import CircuitBreaker from 'opossum';
+import type { BreakerOptions } from '../config/config-types.js';
+import { ShardUnavailableError } from '../errors.js';
+import type { NodeHandle } from '../topology/topology.js';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+type Work = () => Promise<unknown>;
+
+export class NodeBreaker {
+  private readonly circuit: CircuitBreaker<[Work], unknown>;
+  private readonly resetTimeoutMs: number;
+  private openedAt = 0;
+
+  constructor(
+    private readonly node: NodeHandle,
+    options: Required<BreakerOptions>,
+  ) {
+    this.resetTimeoutMs = options.resetTimeoutMs;
+    this.circuit = new CircuitBreaker((work: Work) => work(), {
+      timeout: false,
+      errorThresholdPercentage: options.errorThresholdPercentage,
+      volumeThreshold: options.volumeThreshold,
+      resetTimeout: options.resetTimeoutMs,
+      rollingCountTimeout: options.rollingWindowMs,
+      errorFilter: (error: unknown) => !node.dialect.classifyError(error).nodeFault,
+    });
+    this.circuit.on('open', () => {
+      this.openedAt = Date.now();
+    });
+  }
+
+  get state(): BreakerState {
+    if (this.circuit.opened) return 'open';
+    return this.circuit.halfOpen ? 'half-open' : 'closed';
+  }
+
+  /** False while open: calls would fail fast. Half-open counts as available (the trial call). */
+  get available(): boolean {
+    return !this.circuit.opened;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return (await this.circuit.fire(work)) as T;
+    } catch (error) {
+      if ((error as { code?: unknown })?.code === 'EOPENBREAKER') {
+        const retryAfterMs = Math.max(0, this.openedAt + this.resetTimeoutMs - Date.now());
+        throw new ShardUnavailableError(this.node.config.shard, this.node.config.name, retryAfterMs);
+      }
+      throw error;
+    }
+  }
+
+  shutdown(): void {
+    this.circuit.shutdown();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Real faults on the local cluster (scripts/cluster.sh) for integration tests: pause a
+ * replica's replay, stop replication, kill a server process and start it again. Uses the
+ * servers' admin accounts (postgres with trust on 127.0.0.1, MariaDB root without password),
+ * which exist only in this local cluster.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import knexModule, { type Knex } from 'knex';
+import type { NodeHandle } from '../../lib/topology/topology.js';
+
+const run = promisify(execFile);
+const CLUSTER_SCRIPT = new URL('../../scripts/cluster.sh', import.meta.url).pathname;
+
+/** Server names of scripts/cluster.sh by port. */
+const SERVERS: Record<number, string> = {
+  54411: 'pg-a-primary',
+  54412: 'pg-a-replica',
+  54421: 'pg-b-primary',
+  54422: 'pg-b-replica',
+  33611: 'maria-primary',
+  33612: 'maria-replica',
+};
+
+export class ServerControl {
+  readonly server: string;
+  private readonly port: number;
+  private readonly dialect: 'postgres' | 'mysql';
+
+  constructor(node: NodeHandle) {
+    this.port = Number((node.config.connection as { port: number }).port);
+    this.server = SERVERS[this.port] ?? `unknown server on port ${this.port}`;
+    this.dialect = node.config.dialect === 'mysql' ? 'mysql' : 'postgres';
+  }
+
+  /** Replay stops (when this returns, not later); the replica keeps receiving, so its lag grows. */
+  async pauseReplay(): Promise<void> {
+    if (this.dialect === 'mysql') return this.admin('STOP SLAVE SQL_THREAD');
+    // pg_wal_replay_pause() only requests the pause; replay stops at the next record.
+    await this.admin('select pg_wal_replay_pause()');
+    const paused = await eventually(async () => (await this.adminValue("select pg_get_wal_replay_pause_state() as v")) === 'paused', 5000);
+    if (!paused) throw new Error(`${this.server}: replay did not pause`);
+  }
+
+  resumeReplay(): Promise<void> {
+    return this.admin(this.dialect === 'postgres' ? 'select pg_wal_replay_resume()' : 'START SLAVE SQL_THREAD');
+  }
+
+  /** MariaDB only: both replication threads stop, so the lag is unknown. */
+  stopReplication(): Promise<void> {
+    return this.admin('STOP SLAVE');
+  }
+
+  startReplication(): Promise<void> {
+    return this.admin('START SLAVE');
+  }
+
+  async kill(): Promise<void> {
+    await run('bash', [CLUSTER_SCRIPT, 'kill', this.server]);
+  }
+
+  async start(): Promise<void> {
+    await run('bash', [CLUSTER_SCRIPT, 'start', this.server]);
+  }
+
+  private async admin(sql: string): Promise<void> {
+    await this.adminValue(sql);
+  }
+
+  /** Runs `sql` as the server's admin and returns column `v` of its first row. */
+  private async adminValue(sql: string): Promise<unknown> {
+    const connection =
+      this.dialect === 'postgres'
+        ? { host: '127.0.0.1', port: this.port, user: 'postgres', database: 'postgres' }
+        : { host: '127.0.0.1', port: this.port, user: 'root' };
+    const db: Knex = knexModule.knex({ client: this.dialect === 'postgres' ? 'pg' : 'mysql2', connection, pool: { min: 0, max: 1 } });
+    try {
+      const result = await db.raw(sql);
+      const rows = Array.isArray(result) ? result[0] : result.rows;
+      return Array.isArray(rows) ? rows[0]?.v : undefined;
+    } finally {
+      await db.destroy();
+    }
+  }
+}
+
+/** Polls `check` every 20 ms until it passes; false when `timeoutMs` runs out. Errors count as not yet. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await Promise.resolve().then(check).catch(() => false)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}

@@ -1,0 +1,36 @@
+import { expect } from 'chai';
+import { lagAt, readingFrom } from '../../../lib/replicas/lag-reading.js';
+
+const reached = (position: string, target: string) => Number(position) >= Number(target);
+// The primary was asked at local time 1000 and answered with its clock at 50_000 and position 10.
+const primary = { sentAt: 1000, clockMs: 50_000, position: '10' };
+
+describe('lag readings', () => {
+  it('a replica that applied the primary position is fresh as of the moment it was asked', () => {
+    const reading = readingFrom(primary, { replicating: true, position: '10', heartbeatMs: 49_000 }, 1005, reached);
+    expect(reading.freshAsOf).to.equal(1000);
+    expect(lagAt(reading, 1005)).to.equal(5);
+  });
+
+  it('a replica behind it is bounded by its newest heartbeat, in the primary clock, without comparing host clocks', () => {
+    const reading = readingFrom(primary, { replicating: true, position: '7', heartbeatMs: 49_700 }, 1005, reached);
+    // The heartbeat is 300 ms older than the primary clock when asked.
+    expect(reading.freshAsOf).to.equal(700);
+    expect(lagAt(reading, 1005)).to.equal(305);
+  });
+
+  it('ages: the same reading counts as further behind as time passes', () => {
+    const reading = readingFrom(primary, { replicating: true, position: '7', heartbeatMs: 49_900 }, 1000, reached);
+    expect(lagAt(reading, 1000)).to.equal(100);
+    expect(lagAt(reading, 1200)).to.equal(300);
+  });
+
+  it('is unknown when replication stopped, no heartbeat arrived, or the primary could not be read', () => {
+    const stopped = readingFrom(primary, { replicating: false, position: '10', heartbeatMs: 50_000, problem: 'SQL thread stopped' }, 1000, reached);
+    expect(stopped.freshAsOf).to.equal(undefined);
+    expect(stopped.problem).to.equal('SQL thread stopped');
+    expect(readingFrom(primary, { replicating: true, position: '7', heartbeatMs: undefined }, 1000, reached).freshAsOf).to.equal(undefined);
+    expect(readingFrom(undefined, { replicating: true, position: '10', heartbeatMs: 1 }, 1000, reached).freshAsOf).to.equal(undefined);
+    expect(lagAt(stopped, 1000)).to.equal(undefined);
+  });
+});
