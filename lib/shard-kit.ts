@@ -19,11 +19,19 @@ import { parseTableRef } from './planner/query-shape.js';
 import { ConsistencyToken } from './replicas/consistency-token.js';
 import { LagMonitor } from './replicas/lag-monitor.js';
 import { lagAt } from './replicas/lag-reading.js';
-import { ReadRouter } from './replicas/read-router.js';
+import { type ReadPreference, ReadRouter } from './replicas/read-router.js';
 import { currentSession, ReadSession } from './replicas/read-session.js';
 import type { BreakerState } from './resilience/node-breaker.js';
 import { NodeGuards } from './resilience/node-guards.js';
 import { Topology } from './topology/topology.js';
+
+/** knex's transacting() swaps the builder's client, which would bypass routing silently. */
+function refuseTransacting(): never {
+  throw new UnsupportedQueryError(
+    'transacting',
+    'a routed builder cannot join a transaction: use kit.forKey(key).transaction(async (trx) => trx(table)...)',
+  );
+}
 
 export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> {
   const resolved = resolveConfig(config);
@@ -78,6 +86,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly access: ShardAccess;
   private readonly router: Knex;
   private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
+  private readonly defaultReadPreference: ReadPreference;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -93,10 +102,10 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.guards = new NodeGuards(topology.nodes(), config.breaker);
     this.monitor = new LagMonitor(topology.shards, this.guards, config.lagMonitor);
     const readRouter = new ReadRouter(this.monitor, this.guards);
-    this.access = new RoutedShardAccess(topology, this.guards, readRouter, (event) => {
-      if (this.listenerCount('query') > 0) this.emit('query', event);
-    });
+    this.access = new RoutedShardAccess(topology, this.guards, readRouter, this);
     this.router = createRoutingKnex(config.family, (builder) => this.execute(builder));
+    const { default: from, maxLagMs, fallback, waitMs } = config.reads;
+    this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
     this.monitor.start();
   }
 
@@ -122,13 +131,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       throw new UnknownTableError(name, [...this.config.tables.keys(), ...this.config.globalTables]);
     }
     const builder = this.router<TRecord, TResult>(table);
-    // knex's transacting() swaps the builder's client, which would bypass routing silently.
-    builder.transacting = () => {
-      throw new UnsupportedQueryError(
-        'transacting',
-        'a routed builder cannot join a transaction: use kit.forKey(key).transaction(async (trx) => trx(table)...)',
-      );
-    };
+    builder.transacting = refuseTransacting;
     if (options.after !== undefined) ConsistencyToken.from(options.after);
     this.builderOptions.set(builder as AnyQueryBuilder, options);
     return builder;
@@ -212,21 +215,27 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private async execute(builder: AnyQueryBuilder): Promise<unknown> {
     this.assertOpen();
     const options = this.builderOptions.get(builder) ?? {};
-    return executePlan(this.explain(builder), builder, this.access, this.routingOptions(options));
+    const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
+    return executePlan(plan, builder, this.access, this.routingOptions(options));
   }
 
-  private routingOptions(options: TableOptions): RoutingOptions {
-    const defaults = this.config.reads;
+  private routingOptions(options: BuilderOptions): RoutingOptions {
     const session = currentSession();
+    const read = this.readPreference(options);
+    if (options.after === undefined) return session ? { read, session } : { read };
+    return { read, after: ConsistencyToken.from(options.after), ...(session ? { session } : {}) };
+  }
+
+  private readPreference(options: TableOptions): ReadPreference {
+    const defaults = this.config.reads;
+    if (options.read === undefined && options.maxLagMs === undefined && options.fallback === undefined && options.waitMs === undefined) {
+      return this.defaultReadPreference;
+    }
     return {
-      read: {
-        from: options.read ?? defaults.default,
-        maxLagMs: options.maxLagMs ?? defaults.maxLagMs,
-        fallback: options.fallback ?? defaults.fallback,
-        waitMs: options.waitMs ?? defaults.waitMs,
-      },
-      ...(options.after === undefined ? {} : { after: ConsistencyToken.from(options.after) }),
-      ...(session ? { session } : {}),
+      from: options.read ?? defaults.default,
+      maxLagMs: options.maxLagMs ?? defaults.maxLagMs,
+      fallback: options.fallback ?? defaults.fallback,
+      waitMs: options.waitMs ?? defaults.waitMs,
     };
   }
 

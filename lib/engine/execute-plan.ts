@@ -22,6 +22,8 @@ export async function executePlan(
   if (shards.length === 0) return emptyResult(plan.method);
   const intent: QueryIntent = READS.has(plan.method) ? 'read' : 'write';
   const request = { intent, table: plan.table, method: plan.method, routing };
+  // One shard: its result or its error as is.
+  if (shards.length === 1) return combineResults(plan, [await access.run(shards[0]!, request, shardQuery(builder, plan, shards[0]!))]);
   const outcomes = await Promise.allSettled(shards.map((shard) => access.run(shard, request, shardQuery(builder, plan, shard))));
   const failures: ShardFailure[] = [];
   const succeeded: string[] = [];
@@ -36,6 +38,5 @@ export async function executePlan(
     }
   });
   if (failures.length === 0) return combineResults(plan, parts);
-  if (shards.length === 1) throw failures[0]!.error;
   throw new ScatterError(failures, succeeded);
 }

@@ -32,12 +32,18 @@ export interface QueryEvent {
   error?: string;
 }
 
+/** Where query events go; events are only built while someone listens. */
+export interface QueryEventSink {
+  listenerCount(event: 'query'): number;
+  emit(event: 'query', payload: QueryEvent): boolean;
+}
+
 export class RoutedShardAccess implements ShardAccess {
   constructor(
     private readonly topology: Topology,
     private readonly guards: NodeGuards,
     private readonly router: ReadRouter,
-    private readonly onQuery: (event: QueryEvent) => void,
+    private readonly events: QueryEventSink,
   ) {}
 
   async run(shardName: string, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown> {
@@ -62,28 +68,31 @@ export class RoutedShardAccess implements ShardAccess {
 
   private async runOn(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder, choice: NodeChoice): Promise<unknown> {
     const started = performance.now();
-    const report = (error?: ShardKitError) =>
-      this.onQuery({
-        table: request.table,
-        method: request.method,
-        intent: request.intent,
-        shard: node.config.shard,
-        node: node.config.name,
-        role: node.config.role,
-        ...(choice.lagMs === undefined ? {} : { lagMs: choice.lagMs }),
-        ...(choice.fallback === undefined ? {} : { fallback: choice.fallback }),
-        durationMs: performance.now() - started,
-        ...(error ? { error: error.code } : {}),
-      });
     try {
       const result = await this.guards.of(node).run(async () => await bindToClient(query, node.knex.client));
-      report();
+      this.report(node, request, choice, started, undefined);
       return result;
     } catch (error) {
       const failure = asQueryFailure(error, node);
-      report(failure);
+      this.report(node, request, choice, started, failure);
       throw failure;
     }
+  }
+
+  private report(node: NodeHandle, request: ShardRequest, choice: NodeChoice, started: number, error: ShardKitError | undefined) {
+    if (this.events.listenerCount('query') === 0) return;
+    this.events.emit('query', {
+      table: request.table,
+      method: request.method,
+      intent: request.intent,
+      shard: node.config.shard,
+      node: node.config.name,
+      role: node.config.role,
+      ...(choice.lagMs === undefined ? {} : { lagMs: choice.lagMs }),
+      ...(choice.fallback === undefined ? {} : { fallback: choice.fallback }),
+      durationMs: performance.now() - started,
+      ...(error ? { error: error.code } : {}),
+    });
   }
 
   /**

@@ -12,18 +12,16 @@ export type RoutedExecutor = (builder: AnyQueryBuilder) => Promise<unknown>;
 
 const COMPILER_CLIENT: Record<SqlFamily, string> = { postgres: 'pg', mysql: 'mysql2' };
 
+function refuseStream(): never {
+  throw new UnsupportedQueryError('stream', 'routed queries do not stream yet; stream from one shard with kit.forKey(key)(table)...stream()');
+}
+
 export function createRoutingKnex(family: SqlFamily, execute: RoutedExecutor): Knex {
   // A connection-less knex only compiles; it never loads the driver.
   const DialectClient = knexModule.knex({ client: COMPILER_CLIENT[family] }).client.constructor as typeof knexModule.Client;
 
   class RoutingClient extends DialectClient {
     override runner(builder: AnyQueryBuilder) {
-      const refuseStream = (): never => {
-        throw new UnsupportedQueryError(
-          'stream',
-          'routed queries do not stream yet; stream from one shard with kit.forKey(key)(table)...stream()',
-        );
-      };
       return { run: () => execute(builder), stream: refuseStream, pipe: refuseStream };
     }
   }

@@ -15,7 +15,7 @@ import { ShardKeyRequiredError, ShardKeyUpdateError, UnknownTableError, Unsuppor
 import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { AnyQueryBuilder } from './builder-internals.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
-import { columnSpellings, constraintsOn, type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
+import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
 
 export interface RoutingRules {
   tables: ReadonlyMap<string, { shardKey: string }>;
@@ -30,7 +30,7 @@ export interface PlanOptions {
 }
 
 export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options: PlanOptions): QueryPlan {
-  const shape = readQueryShape(builder);
+  const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
   const { name } = shape.table;
   if (rules.globalTables.has(name)) return planGlobal(shape, rules);
   const table = rules.tables.get(name);
@@ -51,7 +51,7 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
   if (shape.method === 'insert') return planInsert(shape, table.shardKey, rules);
   if (shape.method === 'columnInfo') return { table: name, method: shape.method, route: { kind: 'one', shard: rules.globalShard } };
 
-  const plan = planByKeys(builder, shape, table.shardKey, rules);
+  const plan = planByKeys(shape, rules);
   if (shape.assignments && Object.hasOwn(shape.assignments, table.shardKey)) {
     assertKeyStaysOnShard(plan.route, name, table.shardKey, shape.assignments[table.shardKey], rules);
   }
@@ -87,15 +87,15 @@ function planInsert(shape: QueryShape, shardKey: string, rules: RoutingRules): Q
 }
 
 /** Routes by the keys the WHERE clause admits: the intersection of its `=`/`IN` conditions. */
-function planByKeys(builder: AnyQueryBuilder, shape: QueryShape, shardKey: string, rules: RoutingRules): QueryPlan {
+function planByKeys(shape: QueryShape, rules: RoutingRules): QueryPlan {
   const base = { table: shape.table.name, method: shape.method };
-  const constraint = constraintsOn(builder, shape.table, shardKey);
-  if (!constraint.exclusive) return { ...base, route: { kind: 'all', shards: [...rules.ring.shardNames] } };
+  const key = shape.key!;
+  if (!key.exclusive) return { ...base, route: { kind: 'all', shards: [...rules.ring.shardNames] } };
 
-  const keysByShard = groupByOwner(intersectKeys(constraint.valueLists), (key) => rules.ring.shardFor(key));
+  const keysByShard = groupByOwner(intersectKeys(key.valueLists), (value) => rules.ring.shardFor(value));
   const route = routeToOwners(Object.keys(keysByShard));
   if (route.kind !== 'some') return { ...base, route };
-  return { ...base, route, keysByShard, keyColumns: columnSpellings(shape.table, shardKey) };
+  return { ...base, route, keysByShard, keyColumns: [...key.spellings] };
 }
 
 /** Items grouped by the shard that owns them, shards in order of first appearance. */
@@ -113,6 +113,8 @@ function groupByOwner<T>(items: Iterable<T>, ownerOf: (item: T) => string): Reco
 /** Keys present in every list, in first-list order. NULL never equals a key, so it is dropped. */
 function intersectKeys(valueLists: readonly unknown[][]): unknown[] {
   const [first = [], ...rest] = valueLists;
+  // The common case, where('id', 7): nothing to intersect or deduplicate.
+  if (rest.length === 0 && first.length === 1 && first[0] !== null) return first;
   const restIdentities = rest.map((list) => new Set(list.filter((value) => value !== null).map(shardKeyIdentity)));
   const seen = new Set<string>();
   const keys: unknown[] = [];

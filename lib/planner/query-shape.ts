@@ -1,7 +1,9 @@
 /**
  * Reads a knex builder into the facts routing decides on: what it does, to which table, how
  * its WHERE constrains the shard key, and which constructs it uses that a plain concatenation
- * of per-shard results would get wrong. Pure: it inspects the builder and runs nothing.
+ * of per-shard results would get wrong. Pure: it inspects the builder and runs nothing. It is
+ * on every query's path, so it reads the statements in one pass and caches what depends only
+ * on the table name.
  */
 import type { Knex } from 'knex';
 import { UnsupportedQueryError } from '../errors.js';
@@ -20,12 +22,14 @@ export interface TableRef {
   qualifier: string;
 }
 
-/** How the WHERE clause constrains one column: each entry is a conjunct `col = v` or `col IN (...)`. */
-export interface ColumnConstraint {
-  /** The value lists of the top-level AND-ed `=`/`IN` conditions on the column (`=` is a list of one). */
+/** How the WHERE clause constrains the shard key: each entry is a conjunct `key = v` or `key IN (...)`. */
+export interface KeyConstraint {
+  /** The value lists of the top-level AND-ed `=`/`IN` conditions on the key (`=` is a list of one). */
   valueLists: unknown[][];
-  /** False when an OR, a NOT or anything else could admit rows outside those lists. */
+  /** False when an OR anywhere could admit rows outside those lists, or there are none. */
   exclusive: boolean;
+  /** The ways this query spells the key column: bare, by alias, by table name. */
+  spellings: readonly string[];
 }
 
 export interface JoinShape {
@@ -37,6 +41,8 @@ export interface JoinShape {
 export interface QueryShape {
   method: BuilderMethod;
   table: TableRef;
+  /** Present when the table has a shard key. */
+  key: KeyConstraint | undefined;
   joins: JoinShape[];
   /** Constructs a concatenation of per-shard results cannot answer correctly, in query order. */
   mergeConstructs: string[];
@@ -48,68 +54,88 @@ export interface QueryShape {
   assignments: Record<string, unknown> | undefined;
 }
 
-export function readQueryShape(builder: AnyQueryBuilder): QueryShape {
+export function readQueryShape(builder: AnyQueryBuilder, shardKeyOf: (table: string) => string | undefined): QueryShape {
   const { _method: method, _single: single, _statements: statements, client } = internalsOf(builder);
   const table = parseTableRef(single.table);
-  const containsSubquery = subqueryDetector(client);
-  return {
+  const shardKey = shardKeyOf(table.name);
+  const spellings = shardKey === undefined ? undefined : columnSpellings(table, shardKey);
+  const valueLists: unknown[][] = [];
+  let exclusive = true;
+  const shape: QueryShape = {
     method,
     table,
-    joins: statements.filter((statement) => statement.grouping === 'join').map(readJoin),
-    mergeConstructs: statements.flatMap(mergeConstructOf),
-    hasSubquery: statements.some(containsSubquery) || isSubquery(single.insert),
+    key: undefined,
+    joins: [],
+    mergeConstructs: [],
+    hasSubquery: isSubquery(single.insert),
     limit: single.limit,
     offset: single.offset,
     insertRows: method === 'insert' ? readInsertRows(single.insert) : undefined,
     assignments: single.update ?? single.counter,
   };
+  for (const statement of statements) {
+    if (statement.grouping === 'where') {
+      if (statement.bool === 'or') exclusive = false;
+      if (spellings && !statement.not) {
+        const values = keyValues(statement, spellings);
+        if (values) valueLists.push(values);
+      }
+    } else if (statement.grouping === 'join') {
+      shape.joins.push(readJoin(statement));
+    } else {
+      const construct = mergeConstructOf(statement);
+      if (construct) shape.mergeConstructs.push(construct);
+    }
+    if (!shape.hasSubquery && containsSubquery(statement, client)) shape.hasSubquery = true;
+  }
+  if (spellings) shape.key = { valueLists, exclusive: exclusive && valueLists.length > 0, spellings };
+  return shape;
 }
+
+const tableRefs = new Map<string, TableRef>();
 
 export function parseTableRef(table: unknown): TableRef {
   if (typeof table !== 'string') {
     throw new UnsupportedQueryError('table', 'the table must be named by a string, not a subquery or raw expression');
   }
+  const cached = tableRefs.get(table);
+  if (cached) return cached;
   const match = /^\s*(\S+)(?:\s+as\s+(\S+))?\s*$/i.exec(table);
   if (!match) throw new UnsupportedQueryError('table', `cannot read the table name "${table}"`);
   const name = match[1]!;
-  return { name, qualifier: match[2] ?? name };
+  const ref = { name, qualifier: match[2] ?? name };
+  if (tableRefs.size < 1000) tableRefs.set(table, ref);
+  return ref;
 }
 
-/**
- * The top-level constraints on `column`. Only AND-ed, non-negated `=` and `IN` conditions with
- * literal values narrow the rows; a single OR anywhere makes the constraint non-exclusive.
- */
-export function constraintsOn(builder: AnyQueryBuilder, table: TableRef, column: string): ColumnConstraint {
-  const wheres = internalsOf(builder)._statements.filter((statement) => statement.grouping === 'where');
-  const names = new Set(columnSpellings(table, column));
-  const valueLists: unknown[][] = [];
-  let exclusive = true;
-  for (const statement of wheres) {
-    if (statement.bool === 'or') exclusive = false;
-    if (statement.not) continue;
+const spellingsByTable = new Map<string, string[]>();
+
+function columnSpellings(table: TableRef, column: string): string[] {
+  const cacheKey = `${table.name} ${table.qualifier} ${column}`;
+  let spellings = spellingsByTable.get(cacheKey);
+  if (!spellings) {
+    spellings = [...new Set([column, `${table.qualifier}.${column}`, `${table.name}.${column}`])];
+    if (spellingsByTable.size < 1000) spellingsByTable.set(cacheKey, spellings);
+  }
+  return spellings;
+}
+
+/** The keys a WHERE statement admits, if it is `key = literal`, `key IN (literals)` or knex's `1 = 0`. */
+function keyValues(statement: Statement, spellings: readonly string[]): unknown[] | undefined {
+  if (statement.type === 'whereBasic') {
     // knex writes whereIn(col, []) as `1 = 0`: a condition no key satisfies.
-    if (isFalseLiteral(statement)) valueLists.push([]);
-    if (typeof statement.column !== 'string' || !names.has(statement.column)) continue;
-    const values = literalValues(statement);
-    if (values) valueLists.push(values);
+    if (statement.column === 1 && statement.operator === '=' && statement.value === 0) return [];
+    if (statement.operator === '=' && spellings.includes(statement.column as string) && !isSqlExpression(statement.value)) {
+      return [statement.value];
+    }
+    return undefined;
   }
-  return { valueLists, exclusive: exclusive && valueLists.length > 0 };
-}
-
-function isFalseLiteral(statement: Statement): boolean {
-  return statement.type === 'whereBasic' && statement.column === 1 && statement.operator === '=' && statement.value === 0;
-}
-
-/** The ways a query can name `column` of its main table: bare, by alias, by table name. */
-export function columnSpellings(table: TableRef, column: string): string[] {
-  return [...new Set([column, `${table.qualifier}.${column}`, `${table.name}.${column}`])];
-}
-
-function literalValues(statement: Statement): unknown[] | undefined {
-  if (statement.type === 'whereBasic' && statement.operator === '=' && !isSqlExpression(statement.value)) {
-    return [statement.value];
-  }
-  if (statement.type === 'whereIn' && Array.isArray(statement.value) && !statement.value.some(isSqlExpression)) {
+  if (
+    statement.type === 'whereIn' &&
+    spellings.includes(statement.column as string) &&
+    Array.isArray(statement.value) &&
+    !statement.value.some(isSqlExpression)
+  ) {
     return statement.value;
   }
   return undefined;
@@ -132,42 +158,38 @@ function readJoin(statement: Statement): JoinShape {
 
 const AGGREGATE_TYPES = new Set(['aggregate', 'aggregateRaw']);
 
-function mergeConstructOf(statement: Statement): string[] {
+function mergeConstructOf(statement: Statement): string | undefined {
   switch (statement.grouping) {
     case 'order':
-      return ['orderBy'];
+      return 'orderBy';
     case 'group':
-      return ['groupBy'];
+      return 'groupBy';
     case 'having':
-      return ['having'];
+      return 'having';
     case 'union':
-      return ['union'];
+      return 'union';
     case 'columns':
-      if (AGGREGATE_TYPES.has(statement.type ?? '')) return [statement.method ?? 'aggregate'];
-      if (statement.type === 'analytic') return ['window function'];
-      if (statement.distinct) return ['distinct'];
-      return [];
+      if (AGGREGATE_TYPES.has(statement.type ?? '')) return statement.method ?? 'aggregate';
+      if (statement.type === 'analytic') return 'window function';
+      return statement.distinct ? 'distinct' : undefined;
     default:
-      return [];
+      return undefined;
   }
 }
 
-/** Finds subqueries anywhere, including inside `where(function () {...})` groups. */
-function subqueryDetector(client: Knex.Client): (statement: Statement) => boolean {
-  const containsSubquery = (statement: Statement): boolean => {
-    // A union is refused as a construct of its own (see plan-query.ts).
-    if (statement.grouping === 'union') return false;
-    if (statement.grouping === 'with') return true;
-    if (statement.type === 'whereExists' || statement.type === 'havingExists') return true;
-    if ((statement.type === 'whereWrapped' || statement.type === 'havingWrapped') && typeof statement.value === 'function') {
-      const group = client.queryBuilder();
-      statement.value.call(group, group);
-      return internalsOf(group)._statements.some(containsSubquery);
-    }
-    const values = Array.isArray(statement.value) ? statement.value : [statement.value];
-    return values.some(isSubquery) || (statement.clauses ?? []).some(containsSubquery);
-  };
-  return containsSubquery;
+/** Subqueries anywhere in a statement, including inside `where(function () {...})` groups. */
+function containsSubquery(statement: Statement, client: Knex.Client): boolean {
+  // A union is refused as a construct of its own (see plan-query.ts).
+  if (statement.grouping === 'union') return false;
+  if (statement.grouping === 'with') return true;
+  if (statement.type === 'whereExists' || statement.type === 'havingExists') return true;
+  if ((statement.type === 'whereWrapped' || statement.type === 'havingWrapped') && typeof statement.value === 'function') {
+    const group = client.queryBuilder();
+    statement.value.call(group, group);
+    return internalsOf(group)._statements.some((inner) => containsSubquery(inner, client));
+  }
+  if (Array.isArray(statement.value) ? statement.value.some(isSubquery) : isSubquery(statement.value)) return true;
+  return statement.clauses !== undefined && statement.clauses.some((clause) => containsSubquery(clause, client));
 }
 
 function readInsertRows(insert: unknown): Record<string, unknown>[] {

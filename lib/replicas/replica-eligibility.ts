@@ -40,14 +40,17 @@ export interface Judgement<T extends ReplicaCandidate> {
 
 export function judgeReplicas<T extends ReplicaCandidate>(candidates: readonly T[], rules: EligibilityRules): Judgement<T> {
   const eligible: EligibleReplica<T>[] = [];
-  const verdicts: ReplicaVerdict[] = candidates.map((candidate) => {
+  const verdicts: ReplicaVerdict[] = [];
+  for (const candidate of candidates) {
     const lagMs = lagAt(candidate.reading, rules.now);
     const reason = ineligibility(candidate, lagMs, rules);
     if (reason === undefined && lagMs !== undefined) eligible.push({ ...candidate, lagMs });
-    return { node: candidate.node, lagMs, reason: reason ?? `eligible, lag ${lagMs} ms` };
-  });
+    verdicts.push({ node: candidate.node, lagMs, reason: reason ?? ELIGIBLE });
+  }
   return { eligible, verdicts };
 }
+
+export const ELIGIBLE = 'eligible';
 
 function ineligibility(candidate: ReplicaCandidate, lagMs: number | undefined, rules: EligibilityRules): string | undefined {
   if (!candidate.available) return 'marked down (breaker open)';
@@ -63,8 +66,9 @@ function ineligibility(candidate: ReplicaCandidate, lagMs: number | undefined, r
 
 /** The least busy eligible replica; `turn` rotates ties. */
 export function pickReplica<T extends EligibleReplica>(eligible: readonly T[], turn: number): T | undefined {
-  if (eligible.length === 0) return undefined;
-  const fewest = Math.min(...eligible.map((replica) => replica.inFlight));
+  if (eligible.length <= 1) return eligible[0];
+  let fewest = Number.POSITIVE_INFINITY;
+  for (const replica of eligible) fewest = Math.min(fewest, replica.inFlight);
   const idlest = eligible.filter((replica) => replica.inFlight === fewest);
   return idlest[turn % idlest.length];
 }
