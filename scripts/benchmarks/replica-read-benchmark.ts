@@ -10,7 +10,7 @@ import { createShardKit, SchemaMigrator } from '../../lib/index.js';
 import clusterConfig from '../../shards.cluster.config.js';
 import type { Benchmark } from '../bench.js';
 import { percentile, sampleInterleaved } from './latency.js';
-import { withLocalCluster } from './local-cluster.js';
+import { withLocalCluster } from '../local-cluster.js';
 
 const ROWS = 2000;
 const ROUNDS = 3000;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import type { ShardKit } from '../../lib/index.js';
-import { eventually } from '../support/cluster-control.js';
+import { eventually } from '../../scripts/local-cluster.js';
 import { openFreshKit, TARGETS } from '../support/targets.js';
 
 

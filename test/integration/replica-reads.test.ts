@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { type QueryEvent, ReplicaLagError, type ShardKit, type TableOptions } from '../../lib/index.js';
-import { eventually, ServerControl } from '../support/cluster-control.js';
+import { eventually, ServerControl } from '../../scripts/local-cluster.js';
 import { openFreshKit, TARGETS } from '../support/targets.js';
 
 const INTERVAL_MS = 100;

@@ -1,16 +1,33 @@
 /**
- * Real faults on the local cluster (scripts/cluster.sh) for integration tests: pause a
- * replica's replay, stop replication, kill a server process and start it again. Uses the
- * servers' admin accounts (postgres with trust on 127.0.0.1, MariaDB root without password),
- * which exist only in this local cluster.
+ * The local cluster (scripts/cluster.sh) from TypeScript, for tests, demos and benchmarks:
+ * start it for the duration of some work, and cause real faults on it: pause a replica's
+ * replay, stop replication, kill a server process and start it again. Faults use the servers'
+ * admin accounts (postgres with trust on 127.0.0.1, MariaDB root without password), which
+ * exist only in this local cluster.
  */
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import knexModule, { type Knex } from 'knex';
-import type { NodeHandle } from '../../lib/topology/topology.js';
+import type { NodeHandle } from '../lib/topology/topology.js';
 
 const run = promisify(execFile);
-const CLUSTER_SCRIPT = new URL('../../scripts/cluster.sh', import.meta.url).pathname;
+// npm runs scripts from the package root; benchmarks run compiled from .bench/.
+const CLUSTER_SCRIPT = join(process.cwd(), 'scripts', 'cluster.sh');
+
+/** Runs `work` with the cluster up: starts it if it is not running, and then stops it again. */
+export async function withLocalCluster<T>(work: () => Promise<T>): Promise<T> {
+  const running = await run('bash', [CLUSTER_SCRIPT, 'status']).then(
+    () => true,
+    () => false,
+  );
+  if (!running) await run('bash', [CLUSTER_SCRIPT, 'up']);
+  try {
+    return await work();
+  } finally {
+    if (!running) await run('bash', [CLUSTER_SCRIPT, 'down']);
+  }
+}
 
 /** Server names of scripts/cluster.sh by port. */
 const SERVERS: Record<number, string> = {
