@@ -30,7 +30,10 @@ export const postgresReplication: ReplicationSignals = {
   },
 
   async primaryState(primary: Knex) {
-    const row = rowOf(await primary.raw(`select pg_current_wal_lsn()::text as position, ${CLOCK_MS} as clock_ms`));
+    // The insert position, not pg_current_wal_lsn() (the write position): with
+    // synchronous_commit=off a commit returns before its WAL is written, so only the insert
+    // position is sure to lie past it.
+    const row = rowOf(await primary.raw(`select pg_current_wal_insert_lsn()::text as position, ${CLOCK_MS} as clock_ms`));
     return { clockMs: Number(row?.clock_ms), position: textOrUndefined(row?.position) };
   },
 
