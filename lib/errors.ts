@@ -25,6 +25,8 @@ export const ERROR_CODES = [
   'SHARD_UNAVAILABLE',
   'REPLICA_LAG',
   'INVALID_TOKEN',
+  'QUERY_CANCELLED',
+  'SHARD_OVERLOADED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -256,5 +258,35 @@ export class InvalidTokenError extends ShardKitError {
 
   constructor(detail: string) {
     super(`invalid consistency token: ${detail}`);
+  }
+}
+
+/** The caller's AbortSignal fired: the call stopped waiting and dispatched nothing more. */
+export class QueryCancelledError extends ShardKitError {
+  readonly code = 'QUERY_CANCELLED';
+
+  constructor(reason: unknown) {
+    super(`query cancelled${reason instanceof Error ? `: ${reason.message}` : reason === undefined ? '' : `: ${String(reason)}`}`, {
+      cause: reason,
+    });
+  }
+}
+
+export type QueryPriority = 'critical' | 'normal' | 'background';
+
+/** A node had no room for the query (in flight and queued full for its priority): shed, not run. */
+export class ShardOverloadedError extends ShardKitError {
+  readonly code = 'SHARD_OVERLOADED';
+  readonly retryAfterMs: number;
+  readonly priority: QueryPriority;
+
+  constructor(shard: string, node: string, priority: QueryPriority, retryAfterMs: number) {
+    super(`node ${node} of shard ${shard} is saturated; ${priority} query shed, retry in about ${retryAfterMs} ms`, {
+      shard,
+      node,
+      retryable: true,
+    });
+    this.retryAfterMs = retryAfterMs;
+    this.priority = priority;
   }
 }

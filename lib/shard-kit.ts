@@ -7,11 +7,12 @@ import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import type { NodeRole, ReadFrom, ReplicaFallback, ResolvedConfig, ShardKitConfig } from './config/config-types.js';
 import { resolveConfig } from './config/resolve-config.js';
-import { executePlan } from './engine/execute-plan.js';
+import { type Engine, executePlan } from './engine/execute-plan.js';
 import { type QueryEvent, RoutedShardAccess } from './engine/routed-shard-access.js';
 import { createRoutingKnex } from './engine/routing-knex.js';
-import type { RoutingOptions, ShardAccess } from './engine/shard-access.js';
-import { KitClosedError, UnknownTableError, UnsupportedQueryError } from './errors.js';
+import { ColumnTypes } from './engine/column-types.js';
+import type { RoutingOptions } from './engine/shard-access.js';
+import { KitClosedError, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
 import type { AnyQueryBuilder } from './planner/builder-internals.js';
 import { planQuery, type RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
@@ -38,7 +39,7 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
   return new ShardKit(resolved, await Topology.open(resolved));
 }
 
-/** Per-query routing, given to kit.table(name, options); unset fields take the config's `reads`. */
+/** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
 export interface TableOptions {
   read?: ReadFrom;
   maxLagMs?: number;
@@ -46,6 +47,18 @@ export interface TableOptions {
   waitMs?: number;
   /** A consistency token: the read sees at least the writes it records. */
   after?: string | ConsistencyToken;
+  /** Each shard's query is cancelled on the server after this long (default: `scatter.timeoutMs`). */
+  timeoutMs?: number;
+  /** Abandons the call: nothing more is dispatched and it rejects with QueryCancelledError. */
+  signal?: AbortSignal;
+}
+
+/** What kit.gather() returns: the rows of the shards that answered, and those that did not. */
+export interface Gathered<T> {
+  rows: T;
+  /** True when every shard answered. */
+  complete: boolean;
+  missingShards: { shard: string; error: ShardKitError }[];
 }
 
 interface BuilderOptions extends TableOptions {
@@ -83,7 +96,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly rules: RoutingRules;
   private readonly guards: NodeGuards;
   private readonly monitor: LagMonitor;
-  private readonly access: ShardAccess;
+  private readonly engine: Engine;
   private readonly router: Knex;
   private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
   private readonly defaultReadPreference: ReadPreference;
@@ -94,6 +107,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.config = config;
     this.topology = topology;
     this.rules = {
+      family: config.family,
       tables: config.tables,
       globalTables: config.globalTables,
       globalShard: config.globalShard,
@@ -102,7 +116,12 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.guards = new NodeGuards(topology.nodes(), config.breaker);
     this.monitor = new LagMonitor(topology.shards, this.guards, config.lagMonitor);
     const readRouter = new ReadRouter(this.monitor, this.guards);
-    this.access = new RoutedShardAccess(topology, this.guards, readRouter, this);
+    this.engine = {
+      access: new RoutedShardAccess(topology, this.guards, readRouter, this),
+      // Every shard holds the same schema; the global shard's primary answers lookups.
+      columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
+      family: config.family,
+    };
     this.router = createRoutingKnex(config.family, (builder) => this.execute(builder));
     const { default: from, maxLagMs, fallback, waitMs } = config.reads;
     this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
@@ -212,18 +231,44 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     await Promise.all([this.topology.close(), this.router.destroy()]);
   }
 
+  /**
+   * Runs a select and returns the rows of the shards that answered with the list of those
+   * that did not, instead of failing the whole call:
+   *
+   *   const { rows, complete, missingShards } = await kit.gather(kit.table('orders').orderBy('id').limit(50));
+   */
+  async gather<T = unknown[]>(builder: Knex.QueryBuilder): Promise<Gathered<T>> {
+    const { result, missing } = await this.run(builder as AnyQueryBuilder, 'allow');
+    return { rows: result as T, complete: missing.length === 0, missingShards: missing };
+  }
+
   private async execute(builder: AnyQueryBuilder): Promise<unknown> {
+    return (await this.run(builder, 'fail')).result;
+  }
+
+  private async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow') {
     this.assertOpen();
     const options = this.builderOptions.get(builder) ?? {};
     const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
-    return executePlan(plan, builder, this.access, this.routingOptions(options));
+    return executePlan(plan, builder, this.engine, this.routingOptions(options), {
+      concurrency: this.config.scatter.concurrency,
+      partial,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
+
 
   private routingOptions(options: BuilderOptions): RoutingOptions {
     const session = currentSession();
     const read = this.readPreference(options);
-    if (options.after === undefined) return session ? { read, session } : { read };
-    return { read, after: ConsistencyToken.from(options.after), ...(session ? { session } : {}) };
+    const timeoutMs = options.timeoutMs ?? this.config.scatter.timeoutMs;
+    if (options.after === undefined && timeoutMs === undefined) return session ? { read, session } : { read };
+    return {
+      read,
+      ...(options.after === undefined ? {} : { after: ConsistencyToken.from(options.after) }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(session ? { session } : {}),
+    };
   }
 
   private readPreference(options: TableOptions): ReadPreference {

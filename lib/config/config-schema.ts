@@ -61,6 +61,11 @@ const breakerSchema = z.strictObject({
   rollingWindowMs: positiveMilliseconds.optional(),
 });
 
+const scatterSchema = z.strictObject({
+  concurrency: z.number().int().min(1).optional(),
+  timeoutMs: positiveMilliseconds.optional(),
+});
+
 export const configSchema = z.strictObject({
   shards: z.array(shardSchema, { error: 'is required: a list of shards' }).min(1, { error: 'needs at least one shard' }),
   tables: z.record(z.string().min(1), tableSchema, { error: 'is required: sharded tables and their shard keys' }),
@@ -69,6 +74,7 @@ export const configSchema = z.strictObject({
   reads: readsSchema.optional(),
   lagMonitor: lagMonitorSchema.optional(),
   breaker: breakerSchema.optional(),
+  scatter: scatterSchema.optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -80,6 +80,13 @@ export interface BreakerOptions {
   rollingWindowMs?: number;
 }
 
+export interface ScatterOptions {
+  /** Shards a multi-shard query runs on at once. Default 16. */
+  concurrency?: number;
+  /** Default per-shard query timeout (cancelled on the server); none unless set. */
+  timeoutMs?: number;
+}
+
 export interface ShardKitConfig {
   shards: ShardConfig[];
   /** Sharded tables by name. Tables sharing key values (users.id, orders.user_id) are co-located. */
@@ -92,6 +99,7 @@ export interface ShardKitConfig {
   lagMonitor?: LagMonitorOptions;
   /** Circuit breaker of every node. */
   breaker?: BreakerOptions;
+  scatter?: ScatterOptions;
 }
 
 export type NodeRole = 'primary' | 'replica';
@@ -123,6 +131,7 @@ export interface ResolvedConfig {
   reads: Required<ReadOptions>;
   lagMonitor: Required<LagMonitorOptions>;
   breaker: Required<BreakerOptions>;
+  scatter: { concurrency: number; timeoutMs: number | undefined };
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

@@ -1,16 +1,14 @@
 /**
- * One result from several shards' results, shaped as knex would return it from one database:
- * row arrays concatenate (then the plan's LIMIT/OFFSET window is cut), affected-row counts add
- * up, `first()` takes the first row found. Drivers that answer an insert without `returning`
- * with a result object (pg, PGlite) get one object whose rowCount is the total.
+ * One result from the results of a write that ran on several shards, shaped as knex would
+ * return it from one database: affected-row counts add up, `returning` rows concatenate.
+ * Drivers that answer an insert without `returning` with a result object (pg, PGlite) get one
+ * object whose rowCount is the total. (Multi-shard selects merge in merge/merge-rows.ts.)
  */
 import type { BuilderMethod } from '../planner/builder-internals.js';
-import type { QueryPlan } from '../planner/query-plan.js';
 
-export function combineResults(plan: QueryPlan, parts: readonly unknown[]): unknown {
-  if (plan.method === 'first') return parts.find((part) => part !== undefined);
+export function combineResults(parts: readonly unknown[]): unknown {
   if (parts.length === 1) return parts[0];
-  if (parts.every(Array.isArray)) return applyWindow(plan, (parts as unknown[][]).flat());
+  if (parts.every(Array.isArray)) return (parts as unknown[][]).flat();
   if (parts.every((part) => typeof part === 'number')) return (parts as number[]).reduce((sum, count) => sum + count, 0);
   if (parts.every(hasRowCount)) {
     return { command: parts[0]?.command, rowCount: parts.reduce((sum, part) => sum + part.rowCount, 0) };
@@ -29,12 +27,6 @@ export function emptyResult(method: BuilderMethod): unknown {
     default:
       return [];
   }
-}
-
-function applyWindow(plan: QueryPlan, rows: unknown[]): unknown[] {
-  if (!plan.window) return rows;
-  const { offset, limit } = plan.window;
-  return rows.slice(offset, limit === undefined ? undefined : offset + limit);
 }
 
 function hasRowCount(part: unknown): part is { command: unknown; rowCount: number } {

@@ -1,42 +1,92 @@
 /**
- * Runs a plan: one query per target shard, in parallel, combined into one result. When any
- * shard fails, the others are still awaited so that the error can say which shards succeeded
- * (for a multi-shard write, those shards have committed their part).
+ * Runs a plan: one query per target shard, at most `concurrency` at a time, then one result:
+ * merged rows for a multi-shard select (merge/merge-rows.ts), combined counts for writes.
+ *
+ * When shards fail, the others are still awaited, so that the error can say which shards
+ * succeeded (for a multi-shard write, those shards have committed their part). A select with
+ * `partial: 'allow'` instead returns the merge of the shards that answered and names the
+ * missing ones. An aborted call stops dispatching at once and rejects; queries already running
+ * end on their own (or at their per-shard timeout, which cancels them on the server).
  */
-import { ScatterError, type ShardFailure, type ShardKitError } from '../errors.js';
+import type { SqlFamily } from '../config/config-types.js';
+import { QueryCancelledError, QueryFailedError, ScatterError, type ShardFailure, ShardKitError } from '../errors.js';
 import type { AnyQueryBuilder } from '../planner/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
+import { mapWithConcurrency } from '../util/map-with-concurrency.js';
+import type { ColumnTypes } from './column-types.js';
 import { combineResults, emptyResult } from './combine-results.js';
-import type { QueryIntent, RoutingOptions, ShardAccess } from './shard-access.js';
+import type { Row } from './merge/compare-values.js';
+import { mergeArrays } from './merge/merge-rows.js';
+import type { QueryIntent, RoutingOptions, ShardAccess, ShardRequest } from './shard-access.js';
 import { shardQuery } from './shard-query.js';
 
 const READS = new Set(['select', 'first', 'pluck', 'columnInfo']);
 
+export interface Engine {
+  access: ShardAccess;
+  columnTypes: ColumnTypes;
+  family: SqlFamily;
+}
+
+export interface ExecutionOptions {
+  /** Shards queried at once. */
+  concurrency: number;
+  /** 'allow': a select answers from the shards that answered and reports the others. */
+  partial: 'fail' | 'allow';
+  signal?: AbortSignal;
+}
+
+export interface Execution {
+  result: unknown;
+  /** Shards whose part is missing from `result` (only with partial: 'allow'). */
+  missing: ShardFailure[];
+}
+
 export async function executePlan(
   plan: QueryPlan,
   builder: AnyQueryBuilder,
-  access: ShardAccess,
+  engine: Engine,
   routing: RoutingOptions,
-): Promise<unknown> {
+  options: ExecutionOptions,
+): Promise<Execution> {
   const shards = targetShards(plan.route);
-  if (shards.length === 0) return emptyResult(plan.method);
+  if (shards.length === 0) return { result: emptyResult(plan.method), missing: [] };
+  options.signal?.throwIfAborted();
   const intent: QueryIntent = READS.has(plan.method) ? 'read' : 'write';
-  const request = { intent, table: plan.table, method: plan.method, routing };
-  // One shard: its result or its error as is.
-  if (shards.length === 1) return combineResults(plan, [await access.run(shards[0]!, request, shardQuery(builder, plan, shards[0]!))]);
-  const outcomes = await Promise.allSettled(shards.map((shard) => access.run(shard, request, shardQuery(builder, plan, shard))));
+  const request: ShardRequest = { intent, table: plan.table, method: plan.method, routing };
+  const run = (shard: string) => engine.access.run(shard, request, shardQuery(builder, plan, shard));
+  // One shard without a merge: its result or its error, as knex gives them.
+  if (shards.length === 1 && !plan.merge) return { result: await cancellable(run(shards[0]!), options.signal), missing: [] };
+
+  const outcomes = await cancellable(mapWithConcurrency(shards, options.concurrency, run, { signal: options.signal }), options.signal);
   const failures: ShardFailure[] = [];
-  const succeeded: string[] = [];
-  const parts: unknown[] = [];
+  const answered: { shard: string; value: unknown }[] = [];
   outcomes.forEach((outcome, index) => {
     const shard = shards[index]!;
-    if (outcome.status === 'fulfilled') {
-      succeeded.push(shard);
-      parts.push(outcome.value);
-    } else {
-      failures.push({ shard, error: outcome.reason as ShardKitError });
-    }
+    if (outcome.status === 'fulfilled') answered.push({ shard, value: outcome.value });
+    else if (outcome.status === 'rejected') failures.push({ shard, error: asShardKitError(outcome.reason) });
   });
-  if (failures.length === 0) return combineResults(plan, parts);
-  throw new ScatterError(failures, succeeded);
+  const acceptPartial = options.partial === 'allow' && intent === 'read' && answered.length > 0;
+  if (failures.length > 0 && !acceptPartial) throw new ScatterError(failures, answered.map((entry) => entry.shard));
+  const parts = answered.map((entry) => entry.value);
+  if (!plan.merge) return { result: combineResults(parts), missing: failures };
+  const classOf = await engine.columnTypes.classifier(plan.merge.tables);
+  const result = await mergeArrays(plan.merge, parts as Row[][], { family: engine.family, classOf });
+  return { result, missing: failures };
+}
+
+/** Rejects as soon as `signal` aborts, whether or not `work` has settled. */
+function cancellable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(new QueryCancelledError(signal.reason));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+function asShardKitError(reason: unknown): ShardKitError {
+  if (reason instanceof ShardKitError) return reason;
+  return new QueryFailedError(reason instanceof Error ? reason.message : String(reason), { cause: reason });
 }

@@ -69,7 +69,11 @@ export class RoutedShardAccess implements ShardAccess {
   private async runOn(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder, choice: NodeChoice): Promise<unknown> {
     const started = performance.now();
     try {
-      const result = await this.guards.of(node).run(async () => await bindToClient(query, node.knex.client));
+      const timeoutMs = request.routing.timeoutMs;
+      const bound = bindToClient(query, node.knex.client);
+      // PGlite has one connection and nothing to cancel from: its timeout only stops waiting.
+      if (timeoutMs !== undefined) bound.timeout(timeoutMs, { cancel: node.config.dialect !== 'pglite' });
+      const result = await this.guards.of(node).run(async () => await bound);
       this.report(node, request, choice, started, undefined);
       return result;
     } catch (error) {

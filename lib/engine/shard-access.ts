@@ -13,6 +13,8 @@ export type QueryIntent = 'read' | 'write';
 
 export interface RoutingOptions {
   read: ReadPreference;
+  /** Each shard's query is cancelled on the server after this long. */
+  timeoutMs?: number;
   /** Positions a read must see, per shard (an explicit `after` token). */
   after?: ConsistencyToken;
   /** The read-your-writes session the query runs in: its writes record positions, its reads carry them. */

@@ -1,8 +1,12 @@
 /**
  * The query one shard runs for a plan: the caller's builder with this shard's `IN` keys, this
- * shard's insert rows, and the LIMIT of a concatenated window (offset + limit, no offset).
+ * shard's insert rows, and, for a multi-shard select, the rewrite its merge needs (helper
+ * columns, partial aggregates, no ORDER BY or HAVING where the merge does them, LIMIT
+ * offset + limit). A select that merges always runs as a plain select returning rows.
  */
-import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../planner/builder-internals.js';
+import type { Knex } from 'knex';
+import { type AnyQueryBuilder, copyBuilder, internalsOf, type Statement } from '../planner/builder-internals.js';
+import type { ShardRewrite } from '../planner/merge-spec.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 
 export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: string): AnyQueryBuilder {
@@ -22,9 +26,31 @@ export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: str
     const all = internals._single.insert as Record<string, unknown>[] | Record<string, unknown>;
     internals._single = { ...internals._single, insert: Array.isArray(all) ? rows.map((index) => all[index]) : all };
   }
-  if (plan.window) {
-    const { offset, limit } = plan.window;
-    internals._single = { ...internals._single, offset: undefined, limit: limit === undefined ? undefined : offset + limit };
-  }
+  if (plan.merge) rewriteForMerge(query, plan.merge.shard);
   return query;
+}
+
+function rewriteForMerge(query: AnyQueryBuilder, rewrite: ShardRewrite): void {
+  const internals = internalsOf(query);
+  const keep = (statement: Statement) =>
+    !(rewrite.replaceColumns && statement.grouping === 'columns') &&
+    !(rewrite.dropOrder && statement.grouping === 'order') &&
+    !(rewrite.dropHaving && statement.grouping === 'having');
+  // pluck() and first() become a plain select: the merge needs whole rows and shapes the result.
+  internals._statements = internals._statements
+    .filter(keep)
+    .map((statement) => (statement.type === 'pluck' ? { grouping: 'columns', value: [statement.value] } : statement));
+  internals._method = 'select';
+  internals._single = { ...internals._single, limit: rewrite.limit, offset: undefined };
+  const builder = query as Knex.QueryBuilder;
+  const aggregate = query as unknown as Record<'count' | 'sum' | 'min' | 'max', (expression: string) => unknown>;
+  for (const column of rewrite.replaceColumns ?? []) {
+    const expression = `${column.expression} as ${column.alias}`;
+    if (column.fn) aggregate[column.fn](expression);
+    else builder.select(expression);
+  }
+  if (rewrite.addColumns.length > 0 && !internals._statements.some((statement) => statement.grouping === 'columns')) {
+    builder.select('*');
+  }
+  for (const column of rewrite.addColumns) builder.select(`${column.expression} as ${column.alias}`);
 }

@@ -13,11 +13,14 @@
  */
 import { ShardKeyRequiredError, ShardKeyUpdateError, UnknownTableError, UnsupportedQueryError } from '../errors.js';
 import { shardKeyIdentity } from '../hashing/shard-key.js';
+import type { SqlFamily } from '../config/config-types.js';
 import type { AnyQueryBuilder } from './builder-internals.js';
+import { planMerge } from './plan-merge.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
 
 export interface RoutingRules {
+  family: SqlFamily;
   tables: ReadonlyMap<string, { shardKey: string }>;
   globalTables: ReadonlySet<string>;
   globalShard: string;
@@ -28,6 +31,8 @@ export interface PlanOptions {
   /** The caller opted in to updates and deletes without a shard-key condition (kit.allShards). */
   allShards: boolean;
 }
+
+const READ_METHODS = new Set(['select', 'first', 'pluck']);
 
 export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options: PlanOptions): QueryPlan {
   const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
@@ -56,7 +61,7 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
     assertKeyStaysOnShard(plan.route, name, table.shardKey, shape.assignments[table.shardKey], rules);
   }
   if (plan.route.kind === 'one' || plan.route.kind === 'none') return plan;
-  return planMultiShard(plan, shape, table.shardKey, options);
+  return planMultiShard(builder, plan, shape, table.shardKey, rules, options);
 }
 
 function planGlobal(shape: QueryShape, rules: RoutingRules): QueryPlan {
@@ -128,34 +133,32 @@ function intersectKeys(valueLists: readonly unknown[][]): unknown[] {
   return keys;
 }
 
-const READ_METHODS = new Set(['select', 'first', 'pluck']);
 
-/** A query on several shards: results are concatenated, so only shapes that concatenate pass. */
-function planMultiShard(plan: QueryPlan, shape: QueryShape, shardKey: string, options: PlanOptions): QueryPlan {
-  const where = `where("${shardKey}", ...) or whereIn("${shardKey}", [...])`;
-  if (!READ_METHODS.has(shape.method)) {
-    if (plan.route.kind === 'all' && !options.allShards) {
-      throw new ShardKeyRequiredError(
-        shape.table.name,
-        `${shape.method} on "${shape.table.name}" without ${where} would run on every shard; ` +
-          `add the condition, or opt in with kit.allShards('${shape.table.name}')`,
-      );
-    }
-    if (shape.limit !== undefined) {
-      throw new UnsupportedQueryError('limit', `${shape.method} with a limit cannot be split across shards`);
-    }
-    return plan;
+/** A query on several shards: writes need an explicit opt-in, selects a merge plan. */
+function planMultiShard(
+  builder: AnyQueryBuilder,
+  plan: QueryPlan,
+  shape: QueryShape,
+  shardKey: string,
+  rules: RoutingRules,
+  options: PlanOptions,
+): QueryPlan {
+  if (READ_METHODS.has(shape.method)) {
+    const tables = [shape.table, ...shape.joins.map((join) => join.table)].map(({ name, qualifier }) => ({ name, qualifier }));
+    return { ...plan, merge: planMerge(builder, rules.family, tables) };
   }
-  const [construct] = shape.mergeConstructs;
-  if (construct) {
-    throw new UnsupportedQueryError(
-      construct,
-      `this select on "${shape.table.name}" reaches several shards and ${construct} across shards is not merged yet: ` +
-        `pin the shard key with ${where} on one key, or run it per shard with kit.forShard(name)`,
+  if (plan.route.kind === 'all' && !options.allShards) {
+    const where = `where("${shardKey}", ...) or whereIn("${shardKey}", [...])`;
+    throw new ShardKeyRequiredError(
+      shape.table.name,
+      `${shape.method} on "${shape.table.name}" without ${where} would run on every shard; ` +
+        `add the condition, or opt in with kit.allShards('${shape.table.name}')`,
     );
   }
-  if (shape.limit === undefined && shape.offset === undefined) return plan;
-  return { ...plan, window: { offset: shape.offset ?? 0, limit: shape.limit } };
+  if (shape.limit !== undefined) {
+    throw new UnsupportedQueryError('limit', `${shape.method} with a limit cannot be split across shards`);
+  }
+  return plan;
 }
 
 function assertKeyStaysOnShard(route: Route, table: string, shardKey: string, newKey: unknown, rules: RoutingRules): void {

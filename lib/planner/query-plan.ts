@@ -3,6 +3,7 @@
  * without a database, and the engine executes them.
  */
 import type { BuilderMethod } from './builder-internals.js';
+import type { MergeSpec } from './merge-spec.js';
 
 /**
  * Where a query runs: nowhere (its shard-key condition admits no key), the owner(s) of the
@@ -24,11 +25,8 @@ export interface QueryPlan {
   keyColumns?: string[];
   /** For inserts: the indexes of the rows each shard receives. */
   rowsByShard?: Record<string, number[]>;
-  /**
-   * LIMIT/OFFSET of a query that concatenates several shards: each shard is asked for
-   * `offset + limit` rows without offset, and the window is cut after concatenation.
-   */
-  window?: { offset: number; limit: number | undefined };
+  /** For a select on several shards: what each shard is asked and how the rows merge. */
+  merge?: MergeSpec;
 }
 
 export function targetShards(route: Route): string[] {

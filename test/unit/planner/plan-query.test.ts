@@ -41,6 +41,7 @@ function refusal(build: () => unknown): Error {
 describe('planQuery', () => {
   before(async () => {
     rules = {
+      family: 'postgres',
       tables: new Map([
         ['users', { shardKey: 'id' }],
         ['orders', { shardKey: 'user_id' }],
@@ -147,15 +148,58 @@ describe('planQuery', () => {
   });
 
   describe('multi-shard selects', () => {
-    const needsMerge: [string, () => Knex.QueryBuilder][] = [
-      ['orderBy', () => db('users').orderBy('id')],
-      ['count', () => db('users').count('* as n')],
-      ['sum', () => db('orders').sum('amount_cents')],
-      ['groupBy', () => db('orders').select('status').groupBy('status')],
-      ['distinct', () => db('users').distinct('name')],
+    it('plans a merge sort when the query orders rows, asking each shard for offset + limit', () => {
+      const merge = plan(db('users').select('id', 'name').orderBy('name', 'desc').orderBy('id').limit(10).offset(5)).merge!;
+      expect(merge.kind).to.equal('sort');
+      expect(merge.orderBy).to.deep.equal([
+        { column: 'name', direction: 'desc', nulls: 'first', source: 'name' },
+        { column: 'id', direction: 'asc', nulls: 'last', source: 'id' },
+      ]);
+      expect(merge.shard.limit).to.equal(15);
+      expect([merge.offset, merge.limit]).to.deep.equal([5, 10]);
+    });
+
+    it('adds a hidden column for an ORDER BY column the query does not select', () => {
+      const merge = plan(db('users').select('id').orderBy('created_at')).merge!;
+      expect(merge.shard.addColumns).to.deep.equal([{ expression: 'created_at', alias: '__sk_o0' }]);
+      expect(merge.hidden).to.deep.equal(['__sk_o0']);
+    });
+
+    it('concatenates unordered rows and cuts LIMIT/OFFSET afterwards', () => {
+      const merge = plan(db('users').select('id').limit(10).offset(5)).merge!;
+      expect([merge.kind, merge.shard.limit, merge.offset, merge.limit]).to.deep.equal(['concat', 15, 5, 10]);
+    });
+
+    it('rewrites AVG as SUM and COUNT per shard and keeps GROUP BY keys', () => {
+      const merge = plan(db('orders').select('status').count('* as n').avg('amount_cents as mean').groupBy('status').orderBy('n', 'desc')).merge!;
+      expect(merge.kind).to.equal('aggregate');
+      expect(merge.shard.replaceColumns).to.deep.equal([
+        { expression: 'status', alias: '__sk_g0' },
+        { expression: '*', alias: '__sk_a0', fn: 'count' },
+        { expression: 'amount_cents', alias: '__sk_a1_sum', fn: 'sum' },
+        { expression: 'amount_cents', alias: '__sk_a1_count', fn: 'count' },
+      ]);
+      expect(merge.shard.dropOrder).to.equal(true);
+      if (merge.kind === 'aggregate') expect(merge.outputs).to.deep.equal(['status', 'n', 'mean']);
+    });
+
+    it('evaluates HAVING on an aggregate written as a raw fn(column) after the merge', () => {
+      const merge = plan(db('orders').select('status').sum('amount_cents as total').groupBy('status').having(db.raw('count(*)'), '>', 2)).merge!;
+      if (merge.kind !== 'aggregate') throw new Error('expected an aggregate merge');
+      expect(merge.aggregates.map((aggregate) => [aggregate.fn, aggregate.hidden])).to.deep.equal([
+        ['sum', false],
+        ['count', true],
+      ]);
+      expect(merge.having).to.deep.equal([{ bool: 'and', not: false, column: merge.aggregates[1]!.output, operator: '>', value: 2 }]);
+    });
+
+    const refused: [string, () => Knex.QueryBuilder][] = [
+      ['count distinct', () => db('users').countDistinct('name as n')],
+      ['raw orderBy', () => db('users').orderByRaw('lower(name)')],
+      ['groupBy', () => db('orders').select('status', 'amount_cents').count('* as n').groupBy('status')],
       ['union', () => db('users').select('id').union(db('users').select('id'))],
     ];
-    for (const [construct, build] of needsMerge) {
+    for (const [construct, build] of refused) {
       it(`refuses ${construct} across shards, naming it`, () => {
         const error = refusal(() => plan(build()));
         expect(error).to.be.instanceOf(UnsupportedQueryError);
@@ -163,13 +207,10 @@ describe('planQuery', () => {
       });
     }
 
-    it('runs the same constructs when the key pins one shard', () => {
-      expect(plan(db('orders').where('user_id', 9).count('* as n').groupBy('status').orderBy('status')).route.kind).to.equal('one');
-    });
-
-    it('asks every shard for offset + limit rows and cuts the window after concatenation', () => {
-      const result = plan(db('users').select('id').limit(10).offset(5));
-      expect(result.window).to.deep.equal({ offset: 5, limit: 10 });
+    it('pinned to one shard, any query runs as written', () => {
+      const result = plan(db('orders').where('user_id', 9).countDistinct('status as n').orderByRaw('n desc'));
+      expect(result.route.kind).to.equal('one');
+      expect(result.merge).to.equal(undefined);
     });
   });
 

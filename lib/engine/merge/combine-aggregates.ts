@@ -1,0 +1,60 @@
+/**
+ * Combines per-shard partial aggregates into the values one database would return.
+ *
+ *   COUNT      partial counts added
+ *   SUM        partial sums added, NULL when every shard's sum is NULL
+ *   MIN / MAX  the extreme partial, compared as the column's values compare
+ *   AVG        SUM / COUNT of the partials, NULL when the count is 0
+ *
+ * Types follow the driver: numbers add as numbers; strings (pg's BIGINT and NUMERIC, MySQL's
+ * DECIMAL) add exactly and keep the largest scale, as the database's SUM does. An exact AVG is a
+ * decimal string with the scale the database would print: PostgreSQL's division scale (at least
+ * 16 significant digits), MySQL's input scale + 4 (div_precision_increment). An approximate AVG
+ * (REAL/DOUBLE columns) is a number; float sums may differ from a single node's in the last bits,
+ * because addition order differs.
+ */
+import type { SqlFamily } from '../../config/config-types.js';
+import type { AggregateOutput } from '../../planner/merge-spec.js';
+import { type ValueClass, compareValues } from './compare-values.js';
+import { addDecimals, divideDecimal, formatDecimal, parseDecimal, postgresDivisionScale } from './decimal.js';
+
+const MYSQL_DIV_PRECISION_INCREMENT = 4;
+const MYSQL_MAX_SCALE = 30;
+
+/** a + b as the driver would have returned the total; NULL counts as nothing. */
+export function addPartials(a: unknown, b: unknown): unknown {
+  if (a === null || a === undefined) return b ?? null;
+  if (b === null || b === undefined) return a;
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  const sum = addDecimals(parseDecimal(decimalText(a)), parseDecimal(decimalText(b)));
+  return formatDecimal(sum);
+}
+
+function decimalText(value: unknown): string {
+  return typeof value === 'bigint' ? value.toString() : String(value);
+}
+
+export function extremePartial(a: unknown, b: unknown, fn: 'min' | 'max', valueClass: ValueClass): unknown {
+  if (a === null || a === undefined) return b ?? null;
+  if (b === null || b === undefined) return a;
+  const order = compareValues(a, b, valueClass);
+  return (fn === 'min' ? order <= 0 : order >= 0) ? a : b;
+}
+
+/** The value of AVG from its merged SUM and COUNT partials. */
+export function finishAverage(sum: unknown, count: unknown, valueClass: ValueClass, family: SqlFamily): unknown {
+  if (sum === null || sum === undefined || Number(count) === 0) return null;
+  if (valueClass === 'approximate') return Number(sum) / Number(count);
+  const dividend = parseDecimal(decimalText(sum));
+  const divisor = BigInt(decimalText(count));
+  const scale =
+    family === 'postgres'
+      ? postgresDivisionScale(dividend, divisor)
+      : Math.min(dividend.scale + MYSQL_DIV_PRECISION_INCREMENT, MYSQL_MAX_SCALE);
+  return formatDecimal(divideDecimal(dividend, divisor, scale));
+}
+
+/** How an aggregate's result compares: COUNT is exact, the others compare as their column. */
+export function aggregateClass(aggregate: Pick<AggregateOutput, 'fn' | 'source'>, classOf: (source: string) => ValueClass): ValueClass {
+  return aggregate.fn === 'count' ? 'exact' : classOf(aggregate.source);
+}
