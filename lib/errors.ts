@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'INVALID_TOKEN',
   'QUERY_CANCELLED',
   'SHARD_OVERLOADED',
+  'INVALID_CURSOR',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -288,5 +289,13 @@ export class ShardOverloadedError extends ShardKitError {
     });
     this.retryAfterMs = retryAfterMs;
     this.priority = priority;
+  }
+}
+
+export class InvalidCursorError extends ShardKitError {
+  readonly code = 'INVALID_CURSOR';
+
+  constructor(detail: string) {
+    super(`invalid page cursor: ${detail}`);
   }
 }

@@ -9,10 +9,12 @@ import type { NodeRole, ReadFrom, ReplicaFallback, ResolvedConfig, ShardKitConfi
 import { resolveConfig } from './config/resolve-config.js';
 import { type Engine, executePlan } from './engine/execute-plan.js';
 import { type QueryEvent, RoutedShardAccess } from './engine/routed-shard-access.js';
+import { applyKeyset, nextCursor, type Page, type PageOptions } from './engine/keyset-pagination.js';
 import { createRoutingKnex } from './engine/routing-knex.js';
+import { streamPlan } from './engine/stream-plan.js';
 import { ColumnTypes } from './engine/column-types.js';
 import type { RoutingOptions } from './engine/shard-access.js';
-import { KitClosedError, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
+import { KitClosedError, type QueryPriority, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
 import type { AnyQueryBuilder } from './planner/builder-internals.js';
 import { planQuery, type RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
@@ -51,6 +53,8 @@ export interface TableOptions {
   timeoutMs?: number;
   /** Abandons the call: nothing more is dispatched and it rejects with QueryCancelledError. */
   signal?: AbortSignal;
+  /** Who goes first when a node is saturated: background work is shed first, then normal. Default 'normal'. */
+  priority?: QueryPriority;
 }
 
 /** What kit.gather() returns: the rows of the shards that answered, and those that did not. */
@@ -113,7 +117,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       globalShard: config.globalShard,
       ring: topology.ring,
     };
-    this.guards = new NodeGuards(topology.nodes(), config.breaker);
+    this.guards = new NodeGuards(topology.nodes(), config.breaker, config.loadShedding);
     this.monitor = new LagMonitor(topology.shards, this.guards, config.lagMonitor);
     const readRouter = new ReadRouter(this.monitor, this.guards);
     this.engine = {
@@ -122,7 +126,10 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
       family: config.family,
     };
-    this.router = createRoutingKnex(config.family, (builder) => this.execute(builder));
+    this.router = createRoutingKnex(config.family, {
+      execute: (builder) => this.execute(builder),
+      stream: (builder) => this.stream(builder),
+    });
     const { default: from, maxLagMs, fallback, waitMs } = config.reads;
     this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
     this.monitor.start();
@@ -242,8 +249,33 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return { rows: result as T, complete: missing.length === 0, missingShards: missing };
   }
 
+  /**
+   * One page of a keyset walk over every shard (see engine/keyset-pagination.ts):
+   *
+   *   let cursor = null;
+   *   do {
+   *     const page = await kit.paginate(kit.table('orders').where('status', 'paid'), { orderBy: [{ column: 'id' }], pageSize: 100, cursor });
+   *     ...page.rows...
+   *     cursor = page.nextCursor;
+   *   } while (cursor);
+   */
+  async paginate<T extends Record<string, unknown> = Record<string, unknown>>(builder: Knex.QueryBuilder, options: PageOptions): Promise<Page<T>> {
+    const query = builder.clone();
+    this.builderOptions.set(query as AnyQueryBuilder, this.builderOptions.get(builder as AnyQueryBuilder) ?? {});
+    query.transacting = refuseTransacting;
+    const rows = (await applyKeyset(query, options)) as T[];
+    return { rows, nextCursor: nextCursor(options.orderBy, rows, options.pageSize) };
+  }
+
   private async execute(builder: AnyQueryBuilder): Promise<unknown> {
     return (await this.run(builder, 'fail')).result;
+  }
+
+  private async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
+    this.assertOpen();
+    const options = this.builderOptions.get(builder) ?? {};
+    const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
+    yield* streamPlan(plan, builder, this.engine, this.routingOptions(options));
   }
 
   private async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow') {
@@ -262,9 +294,11 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     const session = currentSession();
     const read = this.readPreference(options);
     const timeoutMs = options.timeoutMs ?? this.config.scatter.timeoutMs;
-    if (options.after === undefined && timeoutMs === undefined) return session ? { read, session } : { read };
+    const priority = options.priority ?? 'normal';
+    if (options.after === undefined && timeoutMs === undefined) return session ? { read, priority, session } : { read, priority };
     return {
       read,
+      priority,
       ...(options.after === undefined ? {} : { after: ConsistencyToken.from(options.after) }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(session ? { session } : {}),

@@ -61,6 +61,11 @@ const breakerSchema = z.strictObject({
   rollingWindowMs: positiveMilliseconds.optional(),
 });
 
+const loadSheddingSchema = z.strictObject({
+  maxInFlight: z.number().int().min(1).optional(),
+  maxQueued: z.number().int().min(0).optional(),
+});
+
 const scatterSchema = z.strictObject({
   concurrency: z.number().int().min(1).optional(),
   timeoutMs: positiveMilliseconds.optional(),
@@ -75,6 +80,7 @@ export const configSchema = z.strictObject({
   lagMonitor: lagMonitorSchema.optional(),
   breaker: breakerSchema.optional(),
   scatter: scatterSchema.optional(),
+  loadShedding: loadSheddingSchema.optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -80,6 +80,13 @@ export interface BreakerOptions {
   rollingWindowMs?: number;
 }
 
+export interface LoadSheddingOptions {
+  /** Queries running on one node at once; more wait. Default 10 (knex's default pool size). */
+  maxInFlight?: number;
+  /** Queries waiting for one node; beyond, the lowest priority is shed. Default 100. */
+  maxQueued?: number;
+}
+
 export interface ScatterOptions {
   /** Shards a multi-shard query runs on at once. Default 16. */
   concurrency?: number;
@@ -100,6 +107,8 @@ export interface ShardKitConfig {
   /** Circuit breaker of every node. */
   breaker?: BreakerOptions;
   scatter?: ScatterOptions;
+  /** Admission control per node. */
+  loadShedding?: LoadSheddingOptions;
 }
 
 export type NodeRole = 'primary' | 'replica';
@@ -132,6 +141,7 @@ export interface ResolvedConfig {
   lagMonitor: Required<LagMonitorOptions>;
   breaker: Required<BreakerOptions>;
   scatter: { concurrency: number; timeoutMs: number | undefined };
+  loadShedding: Required<LoadSheddingOptions>;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

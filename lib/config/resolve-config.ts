@@ -40,6 +40,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     lagMonitor: { intervalMs: 250, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
     breaker: { errorThresholdPercentage: 50, volumeThreshold: 3, resetTimeoutMs: 2000, rollingWindowMs: 10_000, ...config.breaker },
     scatter: { concurrency: config.scatter?.concurrency ?? 16, timeoutMs: config.scatter?.timeoutMs },
+    loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
   };
 }
 

@@ -51,7 +51,7 @@ export async function executePlan(
 ): Promise<Execution> {
   const shards = targetShards(plan.route);
   if (shards.length === 0) return { result: emptyResult(plan.method), missing: [] };
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) throw new QueryCancelledError(options.signal.reason);
   const intent: QueryIntent = READS.has(plan.method) ? 'read' : 'write';
   const request: ShardRequest = { intent, table: plan.table, method: plan.method, routing };
   const run = (shard: string) => engine.access.run(shard, request, shardQuery(builder, plan, shard));

@@ -54,8 +54,7 @@ export class RoutedShardAccess implements ShardAccess {
       if (routing.session) await this.recordPosition(shard, routing.session);
       return result;
     }
-    const after = routing.after?.positionFor(shardName) ?? routing.session?.positionFor(shardName);
-    const choice = await this.router.choose(shard, routing.read, after);
+    const choice = await this.chooseReader(shard, request);
     if (choice.node === shard.primary) return this.runOn(shard.primary, request, query, choice);
     try {
       return await this.runOn(choice.node, request, query, choice);
@@ -66,6 +65,45 @@ export class RoutedShardAccess implements ShardAccess {
     }
   }
 
+  async *stream(shardName: string, request: ShardRequest, query: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
+    const shard = this.topology.shard(shardName);
+    const choice = request.intent === 'read' ? await this.chooseReader(shard, request) : { node: shard.primary };
+    const { node } = choice;
+    const started = performance.now();
+    // The guard admits the stream as one call that lasts until its last row (or its error).
+    let settle: (error?: unknown) => void = () => {};
+    const finished = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    let admit: () => void = () => {};
+    const admitted = new Promise<void>((resolve) => {
+      admit = resolve;
+    });
+    const call = this.guards.of(node).run(() => {
+      admit();
+      return finished;
+    }, request.routing.priority);
+    let failure: ShardKitError | undefined;
+    try {
+      await Promise.race([admitted, call]);
+      for await (const row of bindToClient(query, node.knex.client).stream()) yield row as Record<string, unknown>;
+    } catch (error) {
+      failure = asQueryFailure(error, node);
+      settle(error);
+      throw failure;
+    } finally {
+      settle();
+      await call.catch(() => undefined);
+      this.report(node, request, choice, started, failure);
+    }
+  }
+
+  private chooseReader(shard: ShardHandle, request: ShardRequest): Promise<NodeChoice> {
+    const { routing } = request;
+    const after = routing.after?.positionFor(shard.name) ?? routing.session?.positionFor(shard.name);
+    return this.router.choose(shard, routing.read, after);
+  }
+
   private async runOn(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder, choice: NodeChoice): Promise<unknown> {
     const started = performance.now();
     try {
@@ -73,7 +111,7 @@ export class RoutedShardAccess implements ShardAccess {
       const bound = bindToClient(query, node.knex.client);
       // PGlite has one connection and nothing to cancel from: its timeout only stops waiting.
       if (timeoutMs !== undefined) bound.timeout(timeoutMs, { cancel: node.config.dialect !== 'pglite' });
-      const result = await this.guards.of(node).run(async () => await bound);
+      const result = await this.guards.of(node).run(async () => await bound, request.routing.priority);
       this.report(node, request, choice, started, undefined);
       return result;
     } catch (error) {
@@ -109,7 +147,7 @@ export class RoutedShardAccess implements ShardAccess {
     if (!signals || shard.replicas.length === 0) return;
     const state = await this.guards
       .of(shard.primary)
-      .run(() => signals.primaryState(shard.primary.knex))
+      .run(() => signals.primaryState(shard.primary.knex), 'critical')
       .catch(() => undefined);
     if (state?.position === undefined) session.requirePrimary(shard.name);
     else session.record(shard.name, state.position);

@@ -1,28 +1,40 @@
 /**
  * A knex instance whose builders are routed when they run. It compiles SQL with the shards'
- * dialect but owns no connection: knex hands every executed builder to `client.runner()`,
- * which this client overrides to pass the builder to shardkit's planner and engine.
+ * dialect but owns no connection: knex hands every executed or streamed builder to
+ * `client.runner()`, which this client overrides to pass the builder to shardkit's planner and
+ * engine.
  */
+import { Readable } from 'node:stream';
 import knexModule, { type Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
 import type { AnyQueryBuilder } from '../planner/builder-internals.js';
 
-export type RoutedExecutor = (builder: AnyQueryBuilder) => Promise<unknown>;
+export interface RoutedExecution {
+  execute(builder: AnyQueryBuilder): Promise<unknown>;
+  stream(builder: AnyQueryBuilder): AsyncIterable<Record<string, unknown>>;
+}
 
 const COMPILER_CLIENT: Record<SqlFamily, string> = { postgres: 'pg', mysql: 'mysql2' };
 
-function refuseStream(): never {
-  throw new UnsupportedQueryError('stream', 'routed queries do not stream yet; stream from one shard with kit.forKey(key)(table)...stream()');
-}
-
-export function createRoutingKnex(family: SqlFamily, execute: RoutedExecutor): Knex {
+export function createRoutingKnex(family: SqlFamily, routed: RoutedExecution): Knex {
   // A connection-less knex only compiles; it never loads the driver.
   const DialectClient = knexModule.knex({ client: COMPILER_CLIENT[family] }).client.constructor as typeof knexModule.Client;
 
   class RoutingClient extends DialectClient {
     override runner(builder: AnyQueryBuilder) {
-      return { run: () => execute(builder), stream: refuseStream, pipe: refuseStream };
+      // builder.stream() gives a Readable in object mode, which is also an async iterable.
+      const stream = (options?: unknown) => {
+        if (typeof options === 'function') {
+          throw new UnsupportedQueryError('stream', 'use the stream stream() returns (or for await over it), not a callback');
+        }
+        return Readable.from(routed.stream(builder));
+      };
+      return {
+        run: () => routed.execute(builder),
+        stream,
+        pipe: (writable: NodeJS.WritableStream) => stream().pipe(writable),
+      };
     }
   }
   return knexModule.knex({ client: RoutingClient });

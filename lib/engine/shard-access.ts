@@ -3,6 +3,7 @@
  * of that shard. Which node (the primary, or a replica fresh enough for the request) is this
  * seam's choice; every driver error leaves it as a ShardKitError naming the shard and node.
  */
+import type { QueryPriority } from '../errors.js';
 import type { AnyQueryBuilder, BuilderMethod } from '../planner/builder-internals.js';
 import type { ConsistencyToken } from '../replicas/consistency-token.js';
 import type { ReadPreference } from '../replicas/read-router.js';
@@ -13,6 +14,7 @@ export type QueryIntent = 'read' | 'write';
 
 export interface RoutingOptions {
   read: ReadPreference;
+  priority: QueryPriority;
   /** Each shard's query is cancelled on the server after this long. */
   timeoutMs?: number;
   /** Positions a read must see, per shard (an explicit `after` token). */
@@ -31,4 +33,6 @@ export interface ShardRequest {
 export interface ShardAccess {
   /** `query` is the engine's private copy for this shard (see shard-query.ts), free to rebind. */
   run(shard: string, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown>;
+  /** The rows of a select as they arrive, holding the node's admission slot until the last one. */
+  stream(shard: string, request: ShardRequest, query: AnyQueryBuilder): AsyncIterable<Record<string, unknown>>;
 }

@@ -93,7 +93,7 @@ export class LagMonitor {
     const { heartbeatTable, timeoutMs } = this.options;
     const node = shard.primary;
     const call = <T>(work: () => Promise<T>) =>
-      this.flights.run(node.config.name, timeoutMs, () => this.guards.of(node).run(work));
+      this.flights.run(node.config.name, timeoutMs, () => this.guards.of(node).run(work, 'health'));
     if (!this.heartbeatTables.has(shard.name)) {
       await call(() => signals.ensureHeartbeatTable(node.knex, heartbeatTable));
       this.heartbeatTables.add(shard.name);
@@ -109,7 +109,7 @@ export class LagMonitor {
     const measuredAt = Date.now();
     try {
       const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
-        this.guards.of(replica).run(() => signals.replicaState(replica.knex, this.options.heartbeatTable)),
+        this.guards.of(replica).run(() => signals.replicaState(replica.knex, this.options.heartbeatTable), 'health'),
       );
       this.readings.set(replica.config.name, readingFrom(primary, state, measuredAt, signals.reached));
     } catch (error) {

@@ -47,16 +47,23 @@ export class NodeBreaker {
     return !this.circuit.opened;
   }
 
+  /** Throws ShardUnavailableError while open, before anything waits for the node. */
+  assertAvailable(): void {
+    if (this.circuit.opened) throw this.unavailable();
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
     try {
       return (await this.circuit.fire(work)) as T;
     } catch (error) {
-      if ((error as { code?: unknown })?.code === 'EOPENBREAKER') {
-        const retryAfterMs = Math.max(0, this.openedAt + this.resetTimeoutMs - Date.now());
-        throw new ShardUnavailableError(this.node.config.shard, this.node.config.name, retryAfterMs);
-      }
+      if ((error as { code?: unknown })?.code === 'EOPENBREAKER') throw this.unavailable();
       throw error;
     }
+  }
+
+  private unavailable(): ShardUnavailableError {
+    const retryAfterMs = Math.max(0, this.openedAt + this.resetTimeoutMs - Date.now());
+    return new ShardUnavailableError(this.node.config.shard, this.node.config.name, retryAfterMs);
   }
 
   shutdown(): void {
