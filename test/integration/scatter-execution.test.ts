@@ -60,7 +60,9 @@ for (const target of TARGETS) {
       let cursor: string | null = null;
       let pages = 0;
       const sql: string[] = [];
-      const record = (query: { sql: string }) => sql.push(query.sql);
+      const record = (query: { sql: string }) => {
+        if (/users/.test(query.sql) && !/information_schema/.test(query.sql)) sql.push(query.sql);
+      };
       for (const shard of kit.shardNames) kit.forShard(shard).on('query', record);
       do {
         const query = kit.table('users').select('id', 'name');
@@ -75,7 +77,7 @@ for (const target of TARGETS) {
       for (const shard of kit.shardNames) kit.forShard(shard).off('query', record);
       expect(sql.length, 'the shards saw the page queries').to.be.at.least(pages * kit.shardNames.length);
       expect(sql.filter((text) => /offset/i.test(text))).to.deep.equal([]);
-      expect(sql.every((text) => /limit/i.test(text))).to.equal(true);
+      expect(sql.filter((text) => !/limit/i.test(text))).to.deep.equal([]);
     });
 
     it('refuses a cursor made for another order', async () => {
