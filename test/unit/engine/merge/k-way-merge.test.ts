@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { rowComparator } from '../../../../lib/engine/merge/compare-values.js';
 import { fromArray, mergeSorted } from '../../../../lib/engine/merge/k-way-merge.js';
 import type { SortKey } from '../../../../lib/planner/merge-spec.js';
+import { createRandom } from '../../../support/scatter-queries.js';
 
 const key = (column: string, direction: 'asc' | 'desc', nulls: 'first' | 'last'): SortKey => ({ column, direction, nulls, source: column });
 
@@ -13,10 +14,7 @@ async function collect(source: AsyncIterable<Record<string, unknown>>) {
 
 describe('k-way merge', () => {
   it('interleaves sorted sources into one sorted sequence', async () => {
-    const random = (() => {
-      let seed = 7;
-      return () => (seed = (seed * 48271) % 2147483647) / 2147483647;
-    })();
+    const random = createRandom(7);
     const all = Array.from({ length: 500 }, (_, id) => ({ id, v: Math.floor(random() * 50) }));
     const compare = rowComparator([key('v', 'asc', 'last'), key('id', 'asc', 'last')], () => 'other');
     const sources = [0, 1, 2, 3].map((shard) => all.filter((row) => row.id % 4 === shard).sort(compare));
