@@ -100,8 +100,9 @@ hot_standby = on
 hot_standby_feedback = on
 max_connections = 100
 shared_buffers = '32MB'
+# Fast but crash-safe for a killed server: without fsync only an OS crash can lose data;
+# synchronous_commit stays on, so a commit is in the WAL before it is acknowledged.
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 CONF
   cat >"$dir/pg_hba.conf" <<HBA

@@ -161,7 +161,7 @@ for (const target of TARGETS) {
       expect(() => kit.table('no_such_table')).to.throw(UnknownTableError);
       const error = await kit
         .table('users')
-        .orderBy('id')
+        .orderByRaw('lower(name)')
         .then(
           () => undefined,
           (caught: unknown) => caught,

@@ -1,0 +1,138 @@
+import { expect } from 'chai';
+import { ScatterError, type ShardKit, ShardOverloadedError, ShardUnavailableError } from '../../lib/index.js';
+import { eventually, ServerControl } from '../../scripts/local-cluster.js';
+import { openFreshKit, TARGETS } from '../support/targets.js';
+
+// Faults need shards on separate servers: the PostgreSQL cluster has them (the MariaDB shards
+// share one server, so stopping "one shard" would stop both).
+const target = TARGETS.find((candidate) => candidate.name === 'postgres cluster')!;
+const RESET_MS = 1000;
+
+describe('scatter faults on the postgres cluster', function () {
+  this.timeout(60_000);
+  let kit: ShardKit;
+  let deadShard: string;
+  let healthyShard: string;
+  let primary: ServerControl;
+  const keyOn = (shard: string) => Array.from({ length: 1000 }, (_, index) => index + 1).find((id) => kit.shardFor(id) === shard)!;
+
+  before(async () => {
+    kit = await openFreshKit({
+      ...target,
+      config: { ...target.config, breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: RESET_MS } },
+    });
+    [healthyShard, deadShard] = kit.shardNames as [string, string];
+    primary = new ServerControl(kit.topology.shard(deadShard).primary);
+    const ids = Array.from({ length: 60 }, (_, index) => index + 1);
+    await kit.table('users').insert(ids.map((id) => ({ id, name: `user ${id}`, email: `u${id}@example.com` })));
+  });
+
+  afterEach(async () => {
+    await primary.start();
+  });
+
+  after(async () => {
+    await kit?.close();
+  });
+
+  it('fails a scatter naming the dead shard, answers partially on request, opens the breaker, and recovers', async () => {
+    await primary.kill();
+
+    const error = await kit
+      .table('users')
+      .select('id')
+      .orderBy('id')
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+    expect(error).to.be.instanceOf(ScatterError);
+    expect((error as ScatterError).failures.map((failure) => failure.shard)).to.deep.equal([deadShard]);
+    expect((error as ScatterError).succeeded).to.deep.equal([healthyShard]);
+
+    const partial = await kit.gather<{ id: unknown }[]>(kit.table('users').select('id').orderBy('id'));
+    expect(partial.complete).to.equal(false);
+    expect(partial.missingShards.map((missing) => missing.shard)).to.deep.equal([deadShard]);
+    const healthyIds = (await kit.forShard(healthyShard)('users').pluck('id')).map(Number).sort((a, b) => a - b);
+    expect(partial.rows.map((row) => Number(row.id))).to.deep.equal(healthyIds);
+
+    // The breaker has seen the node fail: it now fails fast, without the network.
+    const deadKey = keyOn(deadShard);
+    expect(await eventually(async () => {
+      const failure = await kit.table('users').where('id', deadKey).first().catch((caught: unknown) => caught);
+      return failure instanceof ShardUnavailableError;
+    }, 5000)).to.equal(true);
+    const started = performance.now();
+    const fast = await kit.table('users').where('id', deadKey).first().catch((caught: unknown) => caught);
+    const failFastMs = performance.now() - started;
+    console.log(`      open breaker failed a query in ${failFastMs.toFixed(2)} ms`);
+    expect(fast).to.be.instanceOf(ShardUnavailableError);
+    expect(failFastMs).to.be.below(5);
+
+    // Single-shard queries to the healthy shard do not notice.
+    expect(await kit.table('users').where('id', keyOn(healthyShard)).first()).to.include({ name: `user ${keyOn(healthyShard)}` });
+
+    await primary.start();
+    const recovered = await eventually(async () => (await kit.table('users').select('id')).length === 60, 15_000);
+    expect(recovered, 'the scatter answers in full after the restart').to.equal(true);
+    const status = await kit.status();
+    expect(status.nodes.find((node) => node.node === kit.topology.shard(deadShard).primary.config.name)?.breaker).to.equal('closed');
+  });
+});
+
+describe('load shedding on the postgres cluster', function () {
+  this.timeout(60_000);
+  let kit: ShardKit;
+
+  before(async () => {
+    kit = await openFreshKit({ ...target, config: { ...target.config, loadShedding: { maxInFlight: 2, maxQueued: 4 } } });
+  });
+
+  after(async () => {
+    await kit?.close();
+  });
+
+  it('sheds background work first, then normal, and runs everything it admits exactly once', async () => {
+    const shard = kit.shardNames[0]!;
+    const key = Array.from({ length: 100 }, (_, index) => index + 1).find((id) => kit.shardFor(id) === shard)!;
+    let executed = 0;
+    kit.on('query', (event) => {
+      if (event.shard === shard && !event.error) executed++;
+    });
+    const slow = (priority: 'normal' | 'background' | 'critical', tag: string) =>
+      kit
+        .table('users', { priority })
+        .where('id', key)
+        .select(kit.forShard(shard).raw('pg_sleep(0.3)'), kit.forShard(shard).raw('? as tag', [tag]))
+        .then(
+          (rows: unknown[]) => ({ tag, priority, ok: true as const, rows }),
+          (error: unknown) => ({ tag, priority, ok: false as const, error }),
+        );
+    // Two run, then three background arrive (room for two: background may fill half the queue),
+    // then four normal: the queue fills, and each further normal query evicts a background one.
+    const running = [slow('normal', 'n1'), slow('normal', 'n2')];
+    const background = [slow('background', 'b1'), slow('background', 'b2'), slow('background', 'b3')];
+    const normal = [slow('normal', 'n3'), slow('normal', 'n4'), slow('normal', 'n5'), slow('normal', 'n6')];
+    const outcomes = await Promise.all([...running, ...background, ...normal]);
+
+    const shed = outcomes.filter((outcome) => !outcome.ok);
+    expect(shed.map((outcome) => outcome.tag).sort()).to.deep.equal(['b1', 'b2', 'b3']);
+    for (const outcome of shed) {
+      const error = (outcome as { error: unknown }).error as ShardOverloadedError;
+      expect(error).to.be.instanceOf(ShardOverloadedError);
+      expect(error.retryAfterMs).to.be.greaterThan(0);
+      expect(error.priority).to.equal('background');
+    }
+    expect(outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.tag).sort()).to.deep.equal(['n1', 'n2', 'n3', 'n4', 'n5', 'n6']);
+    expect(executed, 'every admitted query ran once').to.equal(6);
+
+    // Full of normal work, the node sheds a normal query too, but still admits a critical one by evicting it.
+    const more = [slow('normal', 'm1'), slow('normal', 'm2'), ...[1, 2, 3, 4].map((n) => slow('normal', `q${n}`))];
+    const overflow = await slow('normal', 'overflow');
+    const critical = slow('critical', 'c1');
+    const settled = await Promise.all([...more, critical]);
+    expect(overflow.ok).to.equal(false);
+    expect(settled.find((outcome) => outcome.tag === 'c1')?.ok).to.equal(true);
+    expect(settled.filter((outcome) => !outcome.ok).map((outcome) => outcome.tag)).to.deep.equal(['q4']);
+  });
+});
