@@ -6,6 +6,7 @@
  */
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
 import { routingBenchmark } from './benchmarks/routing-benchmark.js';
+import { scatterBenchmark } from './benchmarks/scatter-benchmark.js';
 
 export interface Benchmark {
   name: string;
@@ -13,7 +14,7 @@ export interface Benchmark {
   run(): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));
