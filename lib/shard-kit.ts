@@ -9,7 +9,7 @@ import type { NodeRole, ReadFrom, ReplicaFallback, ResolvedConfig, ShardKitConfi
 import { resolveConfig } from './config/resolve-config.js';
 import { type Engine, executePlan } from './engine/execute-plan.js';
 import { type QueryEvent, RoutedShardAccess } from './engine/routed-shard-access.js';
-import { applyKeyset, nextCursor, type Page, type PageOptions } from './engine/keyset-pagination.js';
+import { applyKeyset, type Page, type PageOptions, toPage } from './engine/keyset-pagination.js';
 import { createRoutingKnex } from './engine/routing-knex.js';
 import { streamPlan } from './engine/stream-plan.js';
 import { ColumnTypes } from './engine/column-types.js';
@@ -263,8 +263,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     const query = builder.clone();
     this.builderOptions.set(query as AnyQueryBuilder, this.builderOptions.get(builder as AnyQueryBuilder) ?? {});
     query.transacting = refuseTransacting;
-    const rows = (await applyKeyset(query, options)) as T[];
-    return { rows, nextCursor: nextCursor(options.orderBy, rows, options.pageSize) };
+    return toPage(options.orderBy, (await applyKeyset(query, options)) as T[], options.pageSize);
   }
 
   private async execute(builder: AnyQueryBuilder): Promise<unknown> {

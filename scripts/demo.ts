@@ -128,9 +128,52 @@ try {
   const scanned = (await scan) as { id: unknown }[];
   console.log(`${scanned.length} users found: ${scanned.map((row) => Number(row.id)).sort((a, b) => a - b).join(', ')}`);
 
+  section('cross-shard top 5: the largest orders (each shard sends its top 5, a heap merges them)');
+  const top = kit.table('orders').select('user_id', 'id', 'amount_cents').orderBy('amount_cents', 'desc').orderBy('id').limit(5);
+  console.log(`plan: ${describePlan(kit.explain(top))}, merge: ${kit.explain(top).merge?.kind}`);
+  const topRows = (await top) as Record<string, unknown>[];
+  console.log(
+    renderTable(
+      ['user', 'order', 'amount_cents', 'shard'],
+      topRows.map((row) => [Number(row.user_id), Number(row.id), Number(row.amount_cents), kit.shardFor(row.user_id)]),
+    ),
+  );
+
+  section('aggregate by group across shards: orders per status (AVG merged as SUM / COUNT)');
+  const byStatus = kit
+    .table('orders')
+    .select('status')
+    .count('* as orders')
+    .sum('amount_cents as total_cents')
+    .avg('amount_cents as mean_cents')
+    .groupBy('status')
+    .orderBy('status');
+  const statusRows = (await byStatus) as Record<string, unknown>[];
+  console.log(
+    renderTable(
+      ['status', 'orders', 'total_cents', 'mean_cents'],
+      statusRows.map((row) => [String(row.status), Number(row.orders), Number(row.total_cents), String(row.mean_cents)]),
+    ),
+  );
+
+  section('keyset pagination: walking all users 1000 at a time, no OFFSET');
+  let cursor: string | null = null;
+  const pages: (string | number)[][] = [];
+  do {
+    const page: { rows: Record<string, unknown>[]; nextCursor: string | null } = await kit.paginate(kit.table('users').select('id', 'name'), {
+      orderBy: [{ column: 'id' }],
+      pageSize: 1000,
+      cursor,
+    });
+    pages.push([pages.length + 1, page.rows.length, Number(page.rows[0]?.id), Number(page.rows.at(-1)?.id), page.nextCursor ? `${page.nextCursor.slice(0, 18)}...` : '(end)']);
+    cursor = page.nextCursor;
+  } while (cursor);
+  console.log(renderTable(['page', 'rows', 'first id', 'last id', 'next cursor'], pages));
+
   section('guard rails');
   const refusals: [string, () => PromiseLike<unknown>][] = [
-    ["kit.table('users').orderBy('name')", () => kit.table('users').orderBy('name')],
+    ["kit.table('users').orderByRaw('lower(name)')", () => kit.table('users').orderByRaw('lower(name)')],
+    ["kit.table('users').countDistinct('name')", () => kit.table('users').countDistinct('name')],
     ["kit.table('users').where('name', 'x').del()", () => kit.table('users').where('name', 'x').del()],
     ["kit.table('users').where('id', 1).update({ id: <a key on another shard> })", () => {
       const elsewhere = Array.from({ length: 50 }, (_, index) => index + 2).find((id) => kit.shardFor(id) !== kit.shardFor(1));

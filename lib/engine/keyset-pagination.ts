@@ -55,12 +55,17 @@ export function applyKeyset(query: Knex.QueryBuilder, options: PageOptions): Kne
     });
   }
   for (const key of keys) query.orderBy(key.column, key.direction ?? 'asc');
-  return query.limit(options.pageSize);
+  // One row more than a page tells whether another page follows, without an empty last page.
+  return query.limit(options.pageSize + 1);
 }
 
-export function nextCursor(keys: readonly KeysetKey[], rows: readonly Record<string, unknown>[], pageSize: number): string | null {
-  if (rows.length < pageSize) return null;
-  const last = rows.at(-1)!;
+/** The page out of the rows fetched by applyKeyset, and the cursor of the next page if there is one. */
+export function toPage<T extends Record<string, unknown>>(keys: readonly KeysetKey[], fetched: readonly T[], pageSize: number): Page<T> {
+  const rows = fetched.slice(0, pageSize);
+  return { rows, nextCursor: fetched.length > pageSize ? cursorAfter(keys, rows.at(-1)!) : null };
+}
+
+function cursorAfter(keys: readonly KeysetKey[], last: Record<string, unknown>): string {
   const values = keys.map((key) => {
     const name = key.column.slice(key.column.lastIndexOf('.') + 1);
     if (!(name in last)) throw new UnsupportedQueryError('keyset', `select the sort column "${key.column}" so that the cursor can be built`);
