@@ -16,6 +16,7 @@ const host = '127.0.0.1';
 
 const tables: ShardKitConfig['tables'] = {
   users: { shardKey: 'id' },
+  users_v2: { shardKey: 'id' },
   orders: { shardKey: 'user_id' },
 };
 

@@ -18,6 +18,7 @@ export default defineConfig({
   shards: [shard('shard-1'), shard('shard-2'), shard('shard-3'), shard('shard-4')],
   tables: {
     users: { shardKey: 'id' },
+    users_v2: { shardKey: 'id' },
     orders: { shardKey: 'user_id' },
   },
   globalTables: ['countries'],

@@ -28,6 +28,11 @@ export const ERROR_CODES = [
   'QUERY_CANCELLED',
   'SHARD_OVERLOADED',
   'INVALID_CURSOR',
+  'MIGRATION_CONFLICT',
+  'MIGRATION_LOCKED',
+  'MIGRATION_GATE',
+  'MIGRATION_PHASE',
+  'UNKNOWN_MIGRATION',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -297,5 +302,53 @@ export class InvalidCursorError extends ShardKitError {
 
   constructor(detail: string) {
     super(`invalid page cursor: ${detail}`);
+  }
+}
+
+/** Someone else moved the migration (its version changed) between reading and writing its state. */
+export class MigrationConflictError extends ShardKitError {
+  readonly code = 'MIGRATION_CONFLICT';
+
+  constructor(migration: string, version: number) {
+    super(`online migration "${migration}" changed since version ${version} was read; read its status and retry`, { retryable: true });
+  }
+}
+
+/** Another runner holds the migration's lock. */
+export class MigrationLockedError extends ShardKitError {
+  readonly code = 'MIGRATION_LOCKED';
+
+  constructor(migration: string) {
+    super(`online migration "${migration}" is being driven by another runner (its lock is held); wait for it or stop it`, {
+      retryable: true,
+    });
+  }
+}
+
+/** A phase's gate is closed: what must be true first is in the message and in `reasons`. */
+export class MigrationGateError extends ShardKitError {
+  readonly code = 'MIGRATION_GATE';
+  readonly reasons: readonly string[];
+
+  constructor(migration: string, to: string, reasons: readonly string[]) {
+    super(`online migration "${migration}" cannot move to ${to}: ${reasons.join('; ')}`);
+    this.reasons = reasons;
+  }
+}
+
+/** A write the migration's current phase does not allow (the target before cutover, the source after cleanup). */
+export class MigrationPhaseError extends ShardKitError {
+  readonly code = 'MIGRATION_PHASE';
+
+  constructor(migration: string, table: string, phase: string, detail: string) {
+    super(`"${table}" is in online migration "${migration}" (phase ${phase}): ${detail}`);
+  }
+}
+
+export class UnknownMigrationError extends ShardKitError {
+  readonly code = 'UNKNOWN_MIGRATION';
+
+  constructor(migration: string, known: readonly string[]) {
+    super(`no online migration "${migration}" is defined; defined: ${known.join(', ') || '(none)'} (add it to onlineMigrations in the config)`);
   }
 }

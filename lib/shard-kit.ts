@@ -14,7 +14,18 @@ import { createRoutingKnex } from './engine/routing-knex.js';
 import { streamPlan } from './engine/stream-plan.js';
 import { ColumnTypes } from './engine/column-types.js';
 import type { RoutingOptions } from './engine/shard-access.js';
-import { KitClosedError, type QueryPriority, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
+import {
+  KitClosedError,
+  type QueryPriority,
+  type ShardKitError,
+  UnknownMigrationError,
+  UnknownTableError,
+  UnsupportedQueryError,
+} from './errors.js';
+import { ControlStore } from './migrations/online/control-store.js';
+import { MigrationCoordinator } from './migrations/online/migration-coordinator.js';
+import { OnlineMigrationRunner } from './migrations/online/migration-runner.js';
+import { migrationTables } from './migrations/online/migration-tables.js';
 import type { AnyQueryBuilder } from './planner/builder-internals.js';
 import { planQuery, type RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
@@ -28,6 +39,8 @@ import type { BreakerState } from './resilience/node-breaker.js';
 import { NodeGuards } from './resilience/node-guards.js';
 import { Topology } from './topology/topology.js';
 
+const READ_METHODS = new Set(['select', 'first', 'pluck']);
+
 /** knex's transacting() swaps the builder's client, which would bypass routing silently. */
 function refuseTransacting(): never {
   throw new UnsupportedQueryError(
@@ -38,7 +51,15 @@ function refuseTransacting(): never {
 
 export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> {
   const resolved = resolveConfig(config);
-  return new ShardKit(resolved, await Topology.open(resolved));
+  const kit = new ShardKit(resolved, await Topology.open(resolved));
+  try {
+    // An instance must know every migration's phase before its first write.
+    await kit.migrationCoordinator.start();
+  } catch (error) {
+    await kit.close();
+    throw error;
+  }
+  return kit;
 }
 
 /** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
@@ -102,6 +123,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly monitor: LagMonitor;
   private readonly engine: Engine;
   private readonly router: Knex;
+  /** This instance's part in online migrations (phases applied, acknowledgements). */
+  readonly migrationCoordinator: MigrationCoordinator;
   private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
   private readonly defaultReadPreference: ReadPreference;
   private closed = false;
@@ -132,6 +155,13 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     });
     const { default: from, maxLagMs, fallback, waitMs } = config.reads;
     this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
+    const store = new ControlStore(topology.shard(config.migrations.controlShard).primary.knex);
+    this.migrationCoordinator = new MigrationCoordinator(
+      store,
+      config.onlineMigrations.map((migration) => migrationTables(migration, config, topology.ring)),
+      topology,
+      config.migrations,
+    );
     this.monitor.start();
   }
 
@@ -233,6 +263,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.migrationCoordinator.stop();
     await this.monitor.stop();
     this.guards.shutdown();
     await Promise.all([this.topology.close(), this.router.destroy()]);
@@ -277,15 +308,61 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     yield* streamPlan(plan, builder, this.engine, this.routingOptions(options));
   }
 
+  /**
+   * The runner of an online migration this kit takes part in: start, advance, backfill, verify,
+   * rollback, cleanup, status (see migrations/online/migration-runner.ts).
+   */
+  onlineMigration(name: string): OnlineMigrationRunner {
+    const tables = this.migrationCoordinator.tablesOf(name);
+    if (!tables) throw new UnknownMigrationError(name, this.migrationCoordinator.names);
+    const control = this.topology.shard(this.config.migrations.controlShard).primary;
+    return new OnlineMigrationRunner({
+      topology: this.topology,
+      store: this.migrationCoordinator.store,
+      coordinator: this.migrationCoordinator,
+      tables,
+      lockDb: control.knex,
+      locks: control.dialect.locks,
+      throttleReason: (maxLagMs) => this.throttleReason(maxLagMs),
+    });
+  }
+
   private async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow') {
     this.assertOpen();
     const options = this.builderOptions.get(builder) ?? {};
     const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
-    return executePlan(plan, builder, this.engine, this.routingOptions(options), {
-      concurrency: this.config.scatter.concurrency,
-      partial,
-      ...(options.signal ? { signal: options.signal } : {}),
+    const execute = () =>
+      executePlan(plan, builder, this.engine, this.routingOptions(options), {
+        concurrency: this.config.scatter.concurrency,
+        partial,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const involved = this.migrationCoordinator.involvement(plan.table);
+    if (involved.length === 0) return execute();
+    if (READ_METHODS.has(plan.method)) {
+      const execution = await execute();
+      this.migrationCoordinator.afterRead(plan.table, execution.result);
+      return execution;
+    }
+    const result = await this.migrationCoordinator.write(plan, builder, involved, async () => (await execute()).result, (shard, work) => {
+      const { primary } = this.topology.shard(shard);
+      return this.guards.of(primary).run(() => work(primary.knex), options.priority ?? 'normal');
     });
+    return { result, missing: [] };
+  }
+
+  /** Why bulk copying should pause: a replica lagging beyond `maxLagMs`, or queries queued on a primary. */
+  private throttleReason(maxLagMs: number): string | undefined {
+    const now = Date.now();
+    for (const shard of this.topology.shards) {
+      const queued = this.guards.of(shard.primary).queued;
+      if (queued > 0) return `${queued} queries queued on ${shard.primary.config.name}`;
+      for (const replica of shard.replicas) {
+        const lagMs = lagAt(this.monitor.reading(replica), now);
+        if (lagMs !== undefined && lagMs > maxLagMs) return `${replica.config.name} lags ${lagMs} ms`;
+      }
+    }
+    return undefined;
   }
 
 

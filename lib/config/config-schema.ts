@@ -4,6 +4,7 @@
  * (duplicate names, the global shard, one SQL family) live in resolve-config.ts.
  */
 import { z } from 'zod';
+import type { OnlineMigration } from '../migrations/online/online-migration.js';
 import { DIALECTS } from './config-types.js';
 
 const nodeSchema = z.strictObject({
@@ -71,6 +72,16 @@ const scatterSchema = z.strictObject({
   timeoutMs: positiveMilliseconds.optional(),
 });
 
+const onlineMigrationSchema = z.custom<OnlineMigration>((value) => typeof value === 'object' && value !== null, {
+  error: 'must be an online migration (defineOnlineMigration({...}))',
+});
+
+const migrationsSchema = z.strictObject({
+  controlShard: z.string().optional(),
+  pollIntervalMs: positiveMilliseconds.optional(),
+  leaseMs: positiveMilliseconds.optional(),
+});
+
 export const configSchema = z.strictObject({
   shards: z.array(shardSchema, { error: 'is required: a list of shards' }).min(1, { error: 'needs at least one shard' }),
   tables: z.record(z.string().min(1), tableSchema, { error: 'is required: sharded tables and their shard keys' }),
@@ -81,6 +92,8 @@ export const configSchema = z.strictObject({
   breaker: breakerSchema.optional(),
   scatter: scatterSchema.optional(),
   loadShedding: loadSheddingSchema.optional(),
+  onlineMigrations: z.array(onlineMigrationSchema).optional(),
+  migrations: migrationsSchema.optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -1,3 +1,5 @@
+import type { OnlineMigration } from '../migrations/online/online-migration.js';
+
 /**
  * The shape of a shardkit configuration as users write it (`defineConfig({...})`), and the
  * resolved form the rest of the library reads (defaults filled in, names assigned).
@@ -94,6 +96,15 @@ export interface ScatterOptions {
   timeoutMs?: number;
 }
 
+export interface MigrationsOptions {
+  /** Where online-migration state lives. Default: the global shard. */
+  controlShard?: string;
+  /** How often each instance reads migration phases. Default 1000. */
+  pollIntervalMs?: number;
+  /** How long an instance's acknowledgement counts without renewal. Default 10000. */
+  leaseMs?: number;
+}
+
 export interface ShardKitConfig {
   shards: ShardConfig[];
   /** Sharded tables by name. Tables sharing key values (users.id, orders.user_id) are co-located. */
@@ -109,6 +120,9 @@ export interface ShardKitConfig {
   scatter?: ScatterOptions;
   /** Admission control per node. */
   loadShedding?: LoadSheddingOptions;
+  /** Online data migrations this application takes part in (dual writes, shadow reads). */
+  onlineMigrations?: OnlineMigration[];
+  migrations?: MigrationsOptions;
 }
 
 export type NodeRole = 'primary' | 'replica';
@@ -142,6 +156,8 @@ export interface ResolvedConfig {
   breaker: Required<BreakerOptions>;
   scatter: { concurrency: number; timeoutMs: number | undefined };
   loadShedding: Required<LoadSheddingOptions>;
+  onlineMigrations: OnlineMigration[];
+  migrations: Required<MigrationsOptions>;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

@@ -7,6 +7,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
 import { configSchema, type ParsedConfig } from './config-schema.js';
 import type { Dialect, ResolvedConfig, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
+import { onlineMigrationIssues } from '../migrations/online/migration-tables.js';
 import { describeConnection, registerConnectionSecrets } from './node-description.js';
 
 type ParsedShard = ParsedConfig['shards'][number];
@@ -21,19 +22,26 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     throw new ConfigError(parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })));
   }
   const config = parsed.data;
+  const tables = new Map(Object.entries(config.tables));
+  const globalTables = new Set(config.globalTables ?? []);
   const issues: ConfigIssue[] = [
     ...ringShardIssues(config.shards.map((shard) => ({ name: shard.name, weight: shard.weight ?? 1 }))),
     ...primaryIssues(config.shards),
     ...nodeIssues(config.shards),
     ...tableIssues(config),
+    ...onlineMigrationIssues(config.onlineMigrations ?? [], { tables, globalTables }),
   ];
+  const controlShard = config.migrations?.controlShard;
+  if (controlShard !== undefined && !config.shards.some((shard) => shard.name === controlShard)) {
+    issues.push({ path: 'migrations.controlShard', message: `"${controlShard}" is not one of the configured shards` });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
 
   const shards = config.shards.map(resolveShard);
   return {
     shards,
-    tables: new Map(Object.entries(config.tables)),
-    globalTables: new Set(config.globalTables ?? []),
+    tables,
+    globalTables,
     globalShard: config.globalShard ?? config.shards[0]!.name,
     family: FAMILY[shards[0]!.primary.dialect],
     reads: { default: 'primary', maxLagMs: 1000, fallback: 'primary', waitMs: 1000, ...config.reads },
@@ -41,6 +49,12 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     breaker: { errorThresholdPercentage: 50, volumeThreshold: 3, resetTimeoutMs: 2000, rollingWindowMs: 10_000, ...config.breaker },
     scatter: { concurrency: config.scatter?.concurrency ?? 16, timeoutMs: config.scatter?.timeoutMs },
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
+    onlineMigrations: config.onlineMigrations ?? [],
+    migrations: {
+      controlShard: config.migrations?.controlShard ?? config.globalShard ?? config.shards[0]!.name,
+      pollIntervalMs: config.migrations?.pollIntervalMs ?? 1000,
+      leaseMs: config.migrations?.leaseMs ?? 10_000,
+    },
   };
 }
 

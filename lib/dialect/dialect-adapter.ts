@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { ResolvedNode } from '../config/config-types.js';
+import type { AdvisoryLocks } from './advisory-locks.js';
 
 export interface ErrorClass {
   /** Retrying the same statement can succeed (lost connection, deadlock, failover). */
@@ -44,6 +45,7 @@ export interface ReplicationSignals {
 export interface DialectAdapter {
   createKnex(node: ResolvedNode): Promise<Knex>;
   classifyError(error: unknown): ErrorClass;
+  readonly locks: AdvisoryLocks;
   /** Absent for dialects without replication (pglite). */
   readonly replication?: ReplicationSignals;
 }

@@ -1,4 +1,5 @@
 import { createServerKnex } from './server-knex.js';
+import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { mariadbReplication } from './mariadb-replication.js';
 
@@ -15,6 +16,7 @@ const CONFLICT_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 export const mysqlDialect: DialectAdapter = {
   createKnex: (node) => createServerKnex(node, 'mysql2', ['mysql2']),
+  locks: mysqlLocks,
   classifyError(error) {
     const driverCode = errorCodeOf(error);
     const nodeFault = isConnectionFailure(error) || (driverCode !== undefined && NODE_FAULT_CODES.has(driverCode));

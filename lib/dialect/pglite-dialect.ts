@@ -4,7 +4,9 @@ import { dirname, join, resolve } from 'node:path';
 import knexModule from 'knex';
 import type { PgliteConnection } from '../config/config-types.js';
 import { DriverMissingError } from '../errors.js';
+import { pgliteLocks } from './advisory-locks.js';
 import type { DialectAdapter } from './dialect-adapter.js';
+import { quietKnexLog } from './knex-log.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
 
@@ -39,7 +41,8 @@ export const pgliteDialect: DialectAdapter = {
     const pglite = exists
       ? new PGlite(folder)
       : new PGlite({ dataDir: folder, loadDataDir: await freshPgliteDump(PGlite) });
-    return knexModule.knex({ client: withDeleteCounts(ClientPgLite as unknown as ClientClass), dialect: 'postgres', connection: { pglite } } as never);
+    return knexModule.knex({ client: withDeleteCounts(ClientPgLite as unknown as ClientClass), dialect: 'postgres', connection: { pglite }, log: quietKnexLog } as never);
   },
+  locks: pgliteLocks,
   classifyError: classifyPostgresError,
 };

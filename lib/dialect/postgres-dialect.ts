@@ -1,4 +1,5 @@
 import { createServerKnex } from './server-knex.js';
+import { postgresLocks } from './advisory-locks.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { postgresReplication } from './postgres-replication.js';
 
@@ -17,6 +18,7 @@ export function classifyPostgresError(error: unknown): ErrorClass {
 
 export const postgresDialect: DialectAdapter = {
   createKnex: (node) => createServerKnex(node, 'pg', ['pg']),
+  locks: postgresLocks,
   classifyError: classifyPostgresError,
   replication: postgresReplication,
 };

@@ -1,6 +1,7 @@
 import knexModule, { type Knex } from 'knex';
 import type { ResolvedNode, ServerConnection } from '../config/config-types.js';
 import { DriverMissingError } from '../errors.js';
+import { quietKnexLog } from './knex-log.js';
 
 /**
  * A knex instance for a database server. knex requires the driver package (pg, mysql2) when
@@ -12,9 +13,7 @@ export async function createServerKnex(node: ResolvedNode, client: string, packa
       client,
       connection: node.connection as ServerConnection as Knex.StaticConnectionConfig,
       pool: { min: 0, max: 10, ...node.pool },
-      // knex prints every failed connection attempt to the console; shardkit reports them as
-      // typed errors, breaker states and kit.status() instead, so only deprecations are shown.
-      log: { warn: () => {}, error: () => {}, debug: () => {}, deprecate: (method: string, alternative: string) => console.warn(`knex: ${method} is deprecated, use ${alternative}`) },
+      log: quietKnexLog,
     });
   } catch (error) {
     if (/Cannot find module|npm install/i.test(String((error as Error)?.message))) {

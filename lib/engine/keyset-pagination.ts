@@ -43,23 +43,26 @@ export function applyKeyset(query: Knex.QueryBuilder, options: PageOptions): Kne
   }
   const keys = options.orderBy;
   if (keys.length === 0) throw new UnsupportedQueryError('orderBy', 'keyset pagination needs at least one sort key, the last one unique');
-  if (options.cursor) {
-    const values = decodeCursor(keys, options.cursor);
-    query.where((outer) => {
-      keys.forEach((key, index) => {
-        outer.orWhere((inner) => {
-          for (let before = 0; before < index; before++) inner.where(keys[before]!.column, values[before] as never);
-          inner.where(key.column, (key.direction ?? 'asc') === 'desc' ? '<' : '>', values[index] as never);
-        });
-      });
-    });
-  }
+  if (options.cursor) whereAfter(query, keys, decodeCursor(keys, options.cursor));
   for (const key of keys) query.orderBy(key.column, key.direction ?? 'asc');
   // One row more than a page tells whether another page follows, without an empty last page.
   return query.limit(options.pageSize + 1);
 }
 
 /** The page out of the rows fetched by applyKeyset, and the cursor of the next page if there is one. */
+/** Rows after `values` in the order of `keys`; a null `values` leaves the query as it is. */
+export function whereAfter(query: Knex.QueryBuilder, keys: readonly KeysetKey[], values: readonly unknown[] | null): Knex.QueryBuilder {
+  if (!values) return query;
+  return query.where((outer) => {
+    keys.forEach((key, index) => {
+      outer.orWhere((inner) => {
+        for (let before = 0; before < index; before++) inner.where(keys[before]!.column, values[before] as never);
+        inner.where(key.column, (key.direction ?? 'asc') === 'desc' ? '<' : '>', values[index] as never);
+      });
+    });
+  });
+}
+
 export function toPage<T extends Record<string, unknown>>(keys: readonly KeysetKey[], fetched: readonly T[], pageSize: number): Page<T> {
   const rows = fetched.slice(0, pageSize);
   return { rows, nextCursor: fetched.length > pageSize ? cursorAfter(keys, rows.at(-1)!) : null };

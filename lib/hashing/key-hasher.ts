@@ -18,6 +18,8 @@ export interface KeyHasher {
   slotOfBytes(key: Uint8Array): number;
   /** xxh64 of a string's UTF-8 bytes as [low 32 bits, high 32 bits], unsigned. */
   hash64Halves(text: string): [number, number];
+  /** xxh64 of a string as a signed 64-bit integer: an advisory-lock id. */
+  hash64Signed(text: string): bigint;
 }
 
 let hasher: Promise<KeyHasher> | undefined;
@@ -43,6 +45,9 @@ export function loadKeyHasher(): Promise<KeyHasher> {
       hash64Halves(text) {
         scratch[0] = h64(text);
         return [halves[low]!, halves[high]!];
+      },
+      hash64Signed(text) {
+        return BigInt.asIntN(64, h64(text));
       },
     };
   });

@@ -15,6 +15,8 @@ export interface SchemaMigratorOptions {
   directory?: string;
   /** Shards migrated at once. Default: 4. */
   concurrency?: number;
+  /** The table each shard records applied migrations in. Default: knex_migrations. */
+  tableName?: string;
 }
 
 export interface RunOptions {
@@ -36,6 +38,7 @@ export interface ShardMigrationStatus {
 export class SchemaMigrator {
   private readonly source: DirectoryMigrationSource;
   private readonly concurrency: number;
+  private readonly tableName: string;
 
   constructor(
     private readonly kit: ShardKit,
@@ -43,6 +46,7 @@ export class SchemaMigrator {
   ) {
     this.source = new DirectoryMigrationSource(options.directory ?? 'migrations');
     this.concurrency = options.concurrency ?? 4;
+    this.tableName = options.tableName ?? 'knex_migrations';
   }
 
   /** Applies pending migrations on every (or the given) shard; throws SchemaMigrationError with a per-shard report. */
@@ -93,6 +97,6 @@ export class SchemaMigrator {
   }
 
   private config(): Knex.MigratorConfig {
-    return { migrationSource: this.source };
+    return { migrationSource: this.source, tableName: this.tableName };
   }
 }

@@ -1,0 +1,116 @@
+/**
+ * Backfill: copies every source row to the target, shard by shard, in keyset batches
+ * (`WHERE key > last ORDER BY key LIMIT n`: no OFFSET, no long transaction, no table lock).
+ * Rows are written insert-if-absent, so a row the dual write already put in the target (newer
+ * than the batch's copy) is never overwritten. A row deleted after its batch was read can still
+ * be inserted by that batch: verify finds such rows (target rows without a source row) and
+ * deletes them before cutover is allowed. After each batch the shard's checkpoint (last key,
+ * rows) is saved, so a killed backfill resumes where it stopped. Between batches it waits while
+ * a replica lags beyond `maxLagMs` or a target primary has queries queued (gh-ost's throttling),
+ * and never copies faster than `maxRowsPerSecond`.
+ */
+import { whereAfter } from '../../engine/keyset-pagination.js';
+import type { Topology } from '../../topology/topology.js';
+import type { BackfillCheckpoint } from './control-store.js';
+import { checkedMap } from './key-sync.js';
+import type { MigrationTables } from './migration-tables.js';
+import type { Row } from './online-migration.js';
+import { keyOf } from './row-identity.js';
+
+export interface BackfillOptions {
+  batchSize?: number;
+  maxRowsPerSecond?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: BackfillProgress) => void;
+}
+
+export interface BackfillProgress {
+  shard: string;
+  copied: number;
+  total: number;
+  done: boolean;
+  /** Why the last wait happened, while throttled. */
+  throttled?: string;
+}
+
+export interface BackfillHooks {
+  /** Saves a shard's checkpoint (serialised by the caller). */
+  save(shard: string, checkpoint: BackfillCheckpoint): Promise<void>;
+  /** A reason to pause now (replica lag, load), or undefined. */
+  throttle(): string | undefined;
+}
+
+const THROTTLE_PAUSE_MS = 100;
+
+export async function backfillShard(
+  topology: Topology,
+  tables: MigrationTables,
+  shard: string,
+  start: BackfillCheckpoint,
+  hooks: BackfillHooks,
+  options: BackfillOptions,
+): Promise<BackfillCheckpoint> {
+  const { migration } = tables;
+  const source = topology.shard(shard).primary.knex;
+  const batchSize = options.batchSize ?? 1000;
+  const [counted] = (await source(tables.tableOf('source')).count('* as total')) as { total: unknown }[];
+  const totalRows = Number(counted?.total ?? 0);
+  let checkpoint = start;
+  const started = Date.now();
+  let copiedHere = 0;
+  while (!checkpoint.done) {
+    options.signal?.throwIfAborted();
+    const reason = hooks.throttle();
+    if (reason) {
+      options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: false, throttled: reason });
+      await sleep(THROTTLE_PAUSE_MS, options.signal);
+      continue;
+    }
+    const keys = migration.key.map((column) => ({ column }));
+    const batch: Row[] = await whereAfter(source(tables.tableOf('source')), keys, checkpoint.lastKey)
+      .orderBy(migration.key.map((column) => ({ column, order: 'asc' })))
+      .limit(batchSize);
+    if (batch.length > 0) await insertIfAbsent(topology, tables, batch.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    checkpoint = {
+      lastKey: batch.length > 0 ? keyOf(batch.at(-1)!, migration.key) : checkpoint.lastKey,
+      rows: checkpoint.rows + batch.length,
+      done: batch.length < batchSize,
+    };
+    copiedHere += batch.length;
+    await hooks.save(shard, checkpoint);
+    options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: checkpoint.done });
+    if (options.maxRowsPerSecond) {
+      const due = started + (copiedHere / options.maxRowsPerSecond) * 1000;
+      if (due > Date.now()) await sleep(due - Date.now(), options.signal);
+    }
+  }
+  return checkpoint;
+}
+
+/** Writes rows to their target shards, leaving rows that already exist untouched. */
+async function insertIfAbsent(topology: Topology, tables: MigrationTables, rows: readonly Row[]): Promise<void> {
+  const byOwner = new Map<string, Row[]>();
+  for (const row of rows) {
+    const owner = tables.ownerOf('target', keyOf(row, tables.migration.key));
+    byOwner.set(owner, [...(byOwner.get(owner) ?? []), row]);
+  }
+  await Promise.all(
+    [...byOwner].map(([owner, group]) =>
+      topology.shard(owner).primary.knex(tables.tableOf('target')).insert(group).onConflict(tables.migration.key).ignore(),
+    ),
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

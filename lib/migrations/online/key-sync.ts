@@ -1,0 +1,114 @@
+/**
+ * Key sync: makes the other side of a migration hold exactly what one side holds for some keys.
+ * It is the one primitive behind dual writes (forward: source -> target, after every source
+ * write), reverse dual writes during cutover (backward), and verify's repairs.
+ *
+ * For each key, under a per-key advisory lock taken on the shard that owns the key's source row
+ * (in both directions, so that every sync of a key is serialised by one lock): read the current
+ * state of the row on the side being copied, then upsert its mapped row on the other side, or
+ * delete it there if the row no longer exists. Each sync reads the latest committed state under
+ * the lock, so the last sync of a key copies the latest state whatever order writers commit in:
+ * no lost update, no resurrected delete. Rows on the locking shard are read and written in its
+ * transaction. (Two instances writing one row through both tables at the same moment during
+ * cutover resolve to whichever sync runs last: write each row through one table at a time.)
+ */
+import type { Knex } from 'knex';
+import { ConfigError } from '../../errors.js';
+import { loadKeyHasher } from '../../hashing/key-hasher.js';
+import type { Topology } from '../../topology/topology.js';
+import type { MigrationTables, Side } from './migration-tables.js';
+import type { Row } from './online-migration.js';
+import { canonical, keyOf, keyText } from './row-identity.js';
+
+export type Direction = 'forward' | 'backward';
+
+export interface SyncResult {
+  upserted: number;
+  deleted: number;
+}
+
+const SIDES: Record<Direction, { from: Side; to: Side }> = {
+  forward: { from: 'source', to: 'target' },
+  backward: { from: 'target', to: 'source' },
+};
+
+export async function syncKeys(
+  topology: Topology,
+  tables: MigrationTables,
+  direction: Direction,
+  keys: readonly (readonly unknown[])[],
+): Promise<SyncResult> {
+  const unique = [...new Map(keys.map((key) => [keyText(key), key])).values()];
+  const bySourceShard = groupBy(unique, (key) => tables.ownerOf('source', key));
+  const results = await Promise.all([...bySourceShard].map(([shard, shardKeys]) => syncOnShard(topology, tables, direction, shard, shardKeys)));
+  return results.reduce((total, result) => ({ upserted: total.upserted + result.upserted, deleted: total.deleted + result.deleted }), {
+    upserted: 0,
+    deleted: 0,
+  });
+}
+
+async function syncOnShard(
+  topology: Topology,
+  tables: MigrationTables,
+  direction: Direction,
+  shardName: string,
+  keys: readonly (readonly unknown[])[],
+): Promise<SyncResult> {
+  const { migration } = tables;
+  const { from, to } = SIDES[direction];
+  const shard = topology.shard(shardName);
+  const hasher = await loadKeyHasher();
+  const lockIds = keys.map((key) => hasher.hash64Signed(`${migration.name}\u0000${keyText(key)}`));
+  const map = direction === 'forward' ? migration.transform : migration.reverse;
+  return shard.primary.knex.transaction(async (trx) => {
+    const release = await shard.primary.dialect.locks.lockKeys(trx, lockIds);
+    try {
+      const on = (owner: string) => (owner === shardName ? trx : topology.shard(owner).primary.knex);
+      const reads = [...groupBy(keys, (key) => tables.ownerOf(from, key))].map(([owner, group]) =>
+        whereKeys(on(owner)(tables.tableOf(from)), migration.key, group),
+      );
+      const rows: Row[] = (await Promise.all(reads)).flat();
+      const present = new Set(rows.map((row) => keyText(keyOf(row, migration.key))));
+      const mapped = rows.map((row) => checkedMap(map, row, migration.key, direction));
+      const absent = keys.filter((key) => !present.has(keyText(key)));
+      const writes: Promise<unknown>[] = [];
+      for (const [owner, group] of groupBy(mapped, (row) => tables.ownerOf(to, keyOf(row, migration.key)))) {
+        writes.push(on(owner)(tables.tableOf(to)).insert(group).onConflict(migration.key).merge());
+      }
+      for (const [owner, group] of groupBy(absent, (key) => tables.ownerOf(to, key))) {
+        writes.push(whereKeys(on(owner)(tables.tableOf(to)), migration.key, group).del());
+      }
+      await Promise.all(writes);
+      return { upserted: mapped.length, deleted: absent.length };
+    } finally {
+      await release();
+    }
+  });
+}
+
+/** `WHERE key IN (...)`, for one key column or several. */
+export function whereKeys(query: Knex.QueryBuilder, columns: readonly string[], keys: readonly (readonly unknown[])[]): Knex.QueryBuilder {
+  if (columns.length === 1) return query.whereIn(columns[0]!, keys.map((key) => key[0]) as never[]);
+  return query.whereIn([...columns], keys.map((key) => [...key]) as never);
+}
+
+/** The mapped row, which must keep the key: otherwise the two sides could never be matched. */
+export function checkedMap(map: (row: Row) => Row, row: Row, key: readonly string[], direction: Direction): Row {
+  const mapped = map(row);
+  for (const column of key) {
+    if (canonical(mapped[column]) !== canonical(row[column])) {
+      const fn = direction === 'forward' ? 'transform' : 'reverse';
+      throw new ConfigError([{ path: `onlineMigrations.${fn}`, message: `must keep key column "${column}" unchanged` }]);
+    }
+  }
+  return mapped;
+}
+
+function groupBy<T>(items: readonly T[], keyOfItem: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = keyOfItem(item);
+    groups.set(group, [...(groups.get(group) ?? []), item]);
+  }
+  return groups;
+}

@@ -1,0 +1,182 @@
+/**
+ * One application instance's part in online migrations. It polls the control table, applies
+ * each migration's phase to this instance's writes (refusals, dual writes, reverse dual writes)
+ * and reads (shadow comparisons), and acknowledges the phase version it applies with a lease, so
+ * that a runner can wait until every live instance follows a phase before the next step. An
+ * instance that stops withdraws its acknowledgement; one that dies stops counting when its
+ * lease runs out.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
+import type { QueryPlan } from '../../planner/query-plan.js';
+import type { Topology } from '../../topology/topology.js';
+import type { ControlStore } from './control-store.js';
+import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
+import { syncKeys } from './key-sync.js';
+import type { MigrationTables } from './migration-tables.js';
+import type { Row } from './online-migration.js';
+import type { Phase } from './phases.js';
+import { shadowCompare } from './shadow-read.js';
+
+export interface CoordinatorOptions {
+  pollIntervalMs: number;
+  leaseMs: number;
+}
+
+interface Followed {
+  tables: MigrationTables;
+  phase: Phase;
+  version: number;
+}
+
+export interface CoordinatorStats {
+  syncs: number;
+  syncFailures: number;
+  shadowCompared: number;
+  shadowMismatches: number;
+}
+
+export class MigrationCoordinator {
+  readonly instanceId = randomUUID();
+  readonly stats: CoordinatorStats = { syncs: 0, syncFailures: 0, shadowCompared: 0, shadowMismatches: 0 };
+  private readonly followed = new Map<string, Followed>();
+  private readonly background = new Set<Promise<unknown>>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly store: ControlStore,
+    private readonly migrations: readonly MigrationTables[],
+    private readonly topology: Topology,
+    private readonly options: CoordinatorOptions,
+  ) {}
+
+  get names(): string[] {
+    return this.migrations.map((tables) => tables.migration.name);
+  }
+
+  tablesOf(name: string): MigrationTables | undefined {
+    return this.migrations.find((tables) => tables.migration.name === name);
+  }
+
+  /** Reads every migration's phase once; then keeps polling in the background. */
+  async start(): Promise<void> {
+    if (this.migrations.length === 0) return;
+    await this.refresh();
+    this.schedule();
+  }
+
+  /** Reads and applies the control table now (a runner calls this right after a transition). */
+  refresh(): Promise<void> {
+    this.polling ??= this.poll().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  phaseOf(name: string): { phase: Phase; version: number } | undefined {
+    const followed = this.followed.get(name);
+    return followed && { phase: followed.phase, version: followed.version };
+  }
+
+  /** How a table takes part in migrations this instance follows. */
+  involvement(table: string): Involvement[] {
+    const involved: Involvement[] = [];
+    for (const tables of this.migrations) {
+      const followed = this.followed.get(tables.migration.name);
+      for (const side of ['source', 'target'] as const) {
+        if (tables.tableOf(side) !== table) continue;
+        // Until this instance has read the phase, act as in the most restrictive: dual writing.
+        involved.push({ tables, side, phase: followed?.phase ?? 'dual_write' });
+      }
+    }
+    return involved;
+  }
+
+  /** Runs a write on a table in migrations: refused, or run and synced to the other side. */
+  async write(
+    plan: QueryPlan,
+    builder: AnyQueryBuilder,
+    involved: readonly Involvement[],
+    runNormally: () => Promise<unknown>,
+    runOnPrimary: <T>(shard: string, work: (db: Knex) => Promise<T>) => Promise<T>,
+  ): Promise<unknown> {
+    const syncs = involved.flatMap((entry) => {
+      const direction = syncDirection(entry, plan.method);
+      return direction ? [{ entry, direction }] : [];
+    });
+    if (syncs.length === 0) return runNormally();
+    const key = syncs[0]!.entry.tables.migration.key;
+    const { result, keys } = await writeCapturingKeys(this.topology, plan, builder, key, runNormally, runOnPrimary);
+    for (const { entry, direction } of syncs) {
+      try {
+        await syncKeys(this.topology, entry.tables, direction, keys);
+        this.stats.syncs++;
+      } catch (error) {
+        this.stats.syncFailures++;
+        const name = entry.tables.migration.name;
+        const reason = error instanceof Error ? error.message : String(error);
+        for (const failed of keys) {
+          await this.store.recordMismatch(name, this.phaseOf(name)?.version ?? 0, failed, `dual write sync failed: ${reason}`).catch(() => undefined);
+        }
+      }
+    }
+    return result;
+  }
+
+  /** After a select: during shadow_read, compare a sample of the rows with the target, in the background. */
+  afterRead(table: string, result: unknown): void {
+    // first() gives one row; pluck() gives values without keys, which cannot be compared.
+    const rows = (Array.isArray(result) ? result : result ? [result] : []).filter((row) => typeof row === 'object' && row !== null);
+    if (rows.length === 0) return;
+    for (const { tables, side, phase } of this.involvement(table)) {
+      if (side !== 'source' || phase !== 'shadow_read') continue;
+      if (Math.random() >= (tables.migration.shadowSampleRate ?? 0.1)) continue;
+      const version = this.followed.get(tables.migration.name)?.version ?? 0;
+      const work = shadowCompare(this.topology, tables, this.store, version, rows as Row[])
+        .then((outcome) => {
+          this.stats.shadowCompared += outcome.compared;
+          this.stats.shadowMismatches += outcome.mismatches;
+        })
+        .catch(() => undefined)
+        .finally(() => this.background.delete(work));
+      this.background.add(work);
+    }
+  }
+
+  /** Waits for shadow comparisons in flight (tests and shutdown). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.background]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling?.catch(() => undefined);
+    await this.settle();
+    await Promise.all(this.names.map((name) => this.store.forget(name, this.instanceId).catch(() => undefined)));
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.refresh()
+        .catch(() => undefined)
+        .finally(() => this.schedule());
+    }, this.options.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    for (const tables of this.migrations) {
+      const { name } = tables.migration;
+      const record = await this.store.get(name);
+      const phase = record?.phase ?? 'pending';
+      const version = record?.version ?? 0;
+      this.followed.set(name, { tables, phase, version });
+      await this.store.ack(name, this.instanceId, version, this.options.leaseMs);
+    }
+  }
+}

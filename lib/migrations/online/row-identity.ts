@@ -1,0 +1,50 @@
+/**
+ * Comparing rows across tables and drivers: a key or a row value means the same whether the
+ * driver gave `5`, `5n` or `'5'`, `'1.50'` or `1.5`. Used to match source and target rows by
+ * key, and to decide whether a target row equals the transformed source row.
+ */
+import { isDecimalText, parseDecimal } from '../../engine/merge/decimal.js';
+import type { Row } from './online-migration.js';
+
+export function canonical(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'bigint' || typeof value === 'number' || (typeof value === 'string' && isDecimalText(value))) {
+    const text = String(value);
+    if (!isDecimalText(text)) return `n:${text}`;
+    const { units, scale } = parseDecimal(text);
+    let trimmed = units;
+    let digits = scale;
+    while (digits > 0 && trimmed % 10n === 0n) {
+      trimmed /= 10n;
+      digits--;
+    }
+    return `n:${trimmed}e-${digits}`;
+  }
+  if (value instanceof Date) return `d:${value.getTime()}`;
+  if (Buffer.isBuffer(value)) return `b:${value.toString('hex')}`;
+  if (typeof value === 'object') return `j:${JSON.stringify(value)}`;
+  return `${typeof value}:${String(value)}`;
+}
+
+export function keyOf(row: Row, columns: readonly string[]): unknown[] {
+  return columns.map((column) => row[column]);
+}
+
+export function keyText(key: readonly unknown[]): string {
+  return key.map(canonical).join('\u0000');
+}
+
+/** True when `actual` holds every column of `expected` with an equal value. */
+export function sameRow(expected: Row, actual: Row): boolean {
+  return Object.keys(expected).every((column) => canonical(expected[column]) === canonical(actual[column]));
+}
+
+/** What differs, for mismatch reports: `column: expected -> actual`. */
+export function describeDifference(expected: Row | undefined, actual: Row | undefined): string {
+  if (!expected) return 'the row exists only in the target';
+  if (!actual) return 'the row is missing from the target';
+  return Object.keys(expected)
+    .filter((column) => canonical(expected[column]) !== canonical(actual[column]))
+    .map((column) => `${column}: ${JSON.stringify(expected[column])} -> ${JSON.stringify(actual[column])}`)
+    .join(', ');
+}
