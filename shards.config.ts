@@ -6,6 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from './lib/index.js';
+import { usersV2 } from './migrations/online/users-v2.js';
 
 const dataDir = process.env.SHARDKIT_DATA_DIR || join(dirname(fileURLToPath(import.meta.url)), '.shardkit', 'data');
 
@@ -22,4 +23,6 @@ export default defineConfig({
     orders: { shardKey: 'user_id' },
   },
   globalTables: ['countries'],
+  // The example online migration (users -> users_v2); `npm run demo` runs it through every phase.
+  onlineMigrations: [usersV2],
 });

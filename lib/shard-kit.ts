@@ -98,6 +98,10 @@ export interface NodeStatus {
   where: string;
   breaker: BreakerState;
   inFlight: number;
+  /** Queries waiting for admission. */
+  queued: number;
+  /** Queries shed since the kit started. */
+  shed: number;
   /** Replicas: the lag assumed now (undefined when unknown). */
   lagMs?: number;
   /** Replicas: how old the lag reading is. */
@@ -241,6 +245,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
         where: node.config.description,
         breaker: guard.breaker.state,
         inFlight: guard.inFlight,
+        queued: guard.queued,
+        shed: guard.shed,
       };
       if (node.config.role === 'primary') return base;
       const reading = this.monitor.reading(node);

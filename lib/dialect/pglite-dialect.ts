@@ -10,16 +10,36 @@ import { quietKnexLog } from './knex-log.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
 
-type ClientClass = new (...args: any[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown };
+type ClientClass = new (
+  ...args: any[]
+) => {
+  processResponse(obj: { method?: string }, runner: unknown): unknown;
+  destroy(callback?: (error?: unknown) => void): Promise<void>;
+};
 
 /**
- * knex-pglite 0.14 derives the command tag from the builder method, so `del()` is tagged 'DEL'
- * and resolves to the raw result instead of the deleted-row count every other dialect returns.
+ * Two fixes over knex-pglite 0.14: it derives the command tag from the builder method, so `del()`
+ * is tagged 'DEL' and resolves to the raw result instead of the deleted-row count every other
+ * dialect returns; and it closes the database only through the pool, so a database that never
+ * served a query stayed open and its WASM timers kept the process alive after destroy().
  */
-function withDeleteCounts<T extends ClientClass>(Client: T): T {
+function shardkitClient<T extends ClientClass>(Client: T): T {
   return class extends Client {
+    declare pglite: { closed: boolean; close(): Promise<void> };
+
     override processResponse(obj: { method?: string }, runner: unknown): unknown {
       return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+    }
+
+    override async destroy(callback?: (error?: unknown) => void): Promise<void> {
+      await super.destroy();
+      try {
+        if (!this.pglite.closed) await this.pglite.close();
+      } catch (error) {
+        if (!callback) throw error;
+        return callback(error);
+      }
+      callback?.();
     }
   };
 }
@@ -41,7 +61,7 @@ export const pgliteDialect: DialectAdapter = {
     const pglite = exists
       ? new PGlite(folder)
       : new PGlite({ dataDir: folder, loadDataDir: await freshPgliteDump(PGlite) });
-    return knexModule.knex({ client: withDeleteCounts(ClientPgLite as unknown as ClientClass), dialect: 'postgres', connection: { pglite }, log: quietKnexLog } as never);
+    return knexModule.knex({ client: shardkitClient(ClientPgLite as unknown as ClientClass), dialect: 'postgres', connection: { pglite }, log: quietKnexLog } as never);
   },
   locks: pgliteLocks,
   classifyError: classifyPostgresError,

@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+
+// The shardkit command in real processes, on the default embedded topology in a fresh folder.
+describe('the shardkit command', function () {
+  this.timeout(180_000);
+  let dataDir: string;
+
+  const shardkit = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['bin/shardkit.js', ...args], { env: { ...process.env, SHARDKIT_DATA_DIR: dataDir, SHARDKIT_CONFIG: '' } }, (error, stdout, stderr) => {
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'shardkit-cli-'));
+  });
+
+  after(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('migrates every shard and drives an online migration, refusing a closed gate with exit code 3', async () => {
+    const migrated = await shardkit('migrate', 'latest');
+    expect(migrated.code, migrated.stderr).to.equal(0);
+    expect(migrated.stdout.match(/ok$/gm)).to.have.length(4);
+
+    expect((await shardkit('online', 'start', 'users_v2')).code).to.equal(0);
+    expect((await shardkit('online', 'advance', 'users_v2', '--wait', '5000')).code).to.equal(0);
+    const early = await shardkit('online', 'advance', 'users_v2');
+    expect(early.code).to.equal(3);
+    expect(early.stderr).to.match(/MIGRATION_GATE.*backfill is not done/);
+
+    const backfill = await shardkit('online', 'backfill', 'users_v2', '--max-rate', '100000');
+    expect(backfill.code, backfill.stderr).to.equal(0);
+    expect(backfill.stderr).to.match(/backfill users_v2 \[#+\] 100%/);
+    const status = await shardkit('online', 'status', 'users_v2');
+    expect(status.stdout).to.match(/users_v2\s+backfill/);
+    expect(status.stdout).to.match(/shard-1\s+\d+\s+yes/);
+
+    const usage = await shardkit('online', 'nonsense');
+    expect(usage.code).to.equal(2);
+    const routed = await shardkit('route', '42');
+    expect(routed.stdout).to.match(/42\s+\d+\s+shard-\d/);
+  });
+});
