@@ -4,6 +4,7 @@
  * npm compiles lib/ and the benchmarks with tsc first and runs the JavaScript, so that the
  * figures are those of the code as it ships, without a TypeScript loader in the way.
  */
+import { backfillBenchmark } from './benchmarks/backfill-benchmark.js';
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
 import { routingBenchmark } from './benchmarks/routing-benchmark.js';
 import { scatterBenchmark } from './benchmarks/scatter-benchmark.js';
@@ -14,7 +15,7 @@ export interface Benchmark {
   run(): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));

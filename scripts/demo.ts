@@ -8,16 +8,7 @@ import { statusTables } from '../lib/cli/online-command.js';
 import { ProgressBar } from '../lib/cli/progress-bar.js';
 import { renderTable } from '../lib/cli/render-table.js';
 import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
-
-/** A previous demo run left the migration somewhere: roll it back and forget it, and empty users_v2. */
-async function resetOnlineMigration(kit: ShardKit): Promise<void> {
-  const runner = kit.onlineMigration('users_v2');
-  for (let status = await runner.status(); status.phase !== 'pending' && status.phase !== 'cleanup'; status = await runner.status()) {
-    await runner.rollback();
-  }
-  await runner.forget();
-  await Promise.all(kit.shardNames.map((shard) => kit.forShard(shard)('users_v2').del()));
-}
+import { resetOnlineMigration } from './reset-online-migration.js';
 
 /** users -> users_v2 (name split in two) through every phase, as `shardkit online ...` would drive it. */
 async function onlineMigrationDemo(kit: ShardKit): Promise<void> {
@@ -89,7 +80,7 @@ try {
 
   section('schema: migrations/ on every shard primary');
   const report = await new SchemaMigrator(kit).latest();
-  await resetOnlineMigration(kit);
+  await resetOnlineMigration(kit, 'users_v2');
   console.log(renderTable(['shard', 'applied migrations'], report.map((entry) => [entry.shard, entry.applied.join(', ')])));
 
   section(`writing ${USERS} users and ${USERS * ORDERS_PER_USER} orders`);

@@ -13,7 +13,8 @@ export class ProgressBar {
 
   update(done: number, total: number, note = ''): void {
     const now = Date.now();
-    if (!this.stream.isTTY && now - this.lastPrinted < 2000 && done < total) return;
+    // A log gets no line before there is progress to report (totals may still be arriving).
+    if (!this.stream.isTTY && (done === 0 || now - this.lastPrinted < 2000) && done < total) return;
     this.lastPrinted = now;
     const seconds = Math.max(0.001, (now - this.started) / 1000);
     const rate = done / seconds;

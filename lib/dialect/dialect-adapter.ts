@@ -1,11 +1,12 @@
 /**
  * What differs between databases, behind one interface: how a node's knex instance is made
- * (loading its driver only when a node of that dialect exists), how its errors classify, and
- * the replication signals a lag monitor and consistency tokens read.
+ * (loading its driver only when a node of that dialect exists), how its errors classify, its
+ * advisory locks and bulk insert, and the replication signals a lag monitor and consistency tokens read.
  */
 import type { Knex } from 'knex';
 import type { ResolvedNode } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
+import type { InsertMissing } from './insert-missing.js';
 
 export interface ErrorClass {
   /** Retrying the same statement can succeed (lost connection, deadlock, failover). */
@@ -46,6 +47,8 @@ export interface DialectAdapter {
   createKnex(node: ResolvedNode): Promise<Knex>;
   classifyError(error: unknown): ErrorClass;
   readonly locks: AdvisoryLocks;
+  /** Bulk insert that skips rows whose key exists (backfill). */
+  readonly insertMissing: InsertMissing;
   /** Absent for dialects without replication (pglite). */
   readonly replication?: ReplicationSignals;
 }

@@ -1,6 +1,7 @@
 import { createServerKnex } from './server-knex.js';
 import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
+import { insertMissingWithKnex } from './insert-missing.js';
 import { mariadbReplication } from './mariadb-replication.js';
 
 /** A node in trouble: too many connections, server gone or shutting down, connection killed. */
@@ -22,5 +23,6 @@ export const mysqlDialect: DialectAdapter = {
     const nodeFault = isConnectionFailure(error) || (driverCode !== undefined && NODE_FAULT_CODES.has(driverCode));
     return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_CODES.has(driverCode)), driverCode };
   },
+  insertMissing: insertMissingWithKnex,
   replication: mariadbReplication,
 };

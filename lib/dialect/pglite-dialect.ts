@@ -6,6 +6,7 @@ import type { PgliteConnection } from '../config/config-types.js';
 import { DriverMissingError } from '../errors.js';
 import { pgliteLocks } from './advisory-locks.js';
 import type { DialectAdapter } from './dialect-adapter.js';
+import { insertMissingAsJson } from './insert-missing.js';
 import { quietKnexLog } from './knex-log.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
@@ -65,4 +66,6 @@ export const pgliteDialect: DialectAdapter = {
   },
   locks: pgliteLocks,
   classifyError: classifyPostgresError,
+  // PGlite sends a Date parameter as ISO text in UTC.
+  insertMissing: insertMissingAsJson((date) => date.toISOString()),
 };

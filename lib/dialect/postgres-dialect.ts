@@ -1,6 +1,7 @@
 import { createServerKnex } from './server-knex.js';
 import { postgresLocks } from './advisory-locks.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
+import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresReplication } from './postgres-replication.js';
 
 /** SQLSTATEs of a node in trouble: admin/crash shutdown, cannot connect now, too many connections. */
@@ -20,5 +21,6 @@ export const postgresDialect: DialectAdapter = {
   createKnex: (node) => createServerKnex(node, 'pg', ['pg']),
   locks: postgresLocks,
   classifyError: classifyPostgresError,
+  insertMissing: insertMissingAsJson(localTimestampText),
   replication: postgresReplication,
 };

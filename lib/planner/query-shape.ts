@@ -189,7 +189,7 @@ function containsSubquery(statement: Statement, client: Knex.Client): boolean {
     return internalsOf(group)._statements.some((inner) => containsSubquery(inner, client));
   }
   if (Array.isArray(statement.value) ? statement.value.some(isSubquery) : isSubquery(statement.value)) return true;
-  return statement.clauses !== undefined && statement.clauses.some((clause) => containsSubquery(clause, client));
+  return statement.clauses?.some((clause) => containsSubquery(clause, client)) === true;
 }
 
 function readInsertRows(insert: unknown): Record<string, unknown>[] {

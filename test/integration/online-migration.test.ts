@@ -53,8 +53,12 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
   describe(`online migration users -> users_v2 on ${target.name}`, function () {
     this.timeout(180_000);
     let kits: ShardKit[] = [];
+    // A failed assertion leaves the workload running; it must stop before its kits close.
+    let stopWorkload = async () => {};
 
     afterEach(async () => {
+      await stopWorkload();
+      stopWorkload = async () => {};
       await Promise.all(kits.map((kit) => kit.close()));
       kits = [];
     });
@@ -102,6 +106,10 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
         }
       };
       const writers = [writer(a, 1), writer(b, 2), writer(a, 3), writer(b, 4)];
+      stopWorkload = async () => {
+        running = false;
+        await Promise.all(writers);
+      };
 
       const runner = a.onlineMigration('users_v2');
       await runner.start();
@@ -130,6 +138,8 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       expect(report.unrepaired).to.equal(0);
       await runner.advance({ waitForAcksMs: 5000 });
       expect((await runner.status()).phase).to.equal('shadow_read');
+      // b follows the new phase at its next poll; the reads below must come after it.
+      await b.migrationCoordinator.refresh();
       for (let round = 0; round < 20; round++) await b.table('users').whereIn('id', [round * 7 + 1, round * 7 + 2, round * 7 + 3]);
       await Promise.all(kits.map((kit) => kit.migrationCoordinator.settle()));
       expect(b.migrationCoordinator.stats.shadowCompared).to.be.greaterThan(0);

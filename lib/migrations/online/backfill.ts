@@ -42,22 +42,40 @@ export interface BackfillHooks {
 
 const THROTTLE_PAUSE_MS = 100;
 
+/** The source rows on a shard, counted once before copying, for progress and ETA. */
+export async function countSourceRows(topology: Topology, tables: MigrationTables, shard: string): Promise<number> {
+  const [counted] = (await topology.shard(shard).primary.knex(tables.tableOf('source')).count('* as total')) as { total: unknown }[];
+  return Number(counted?.total ?? 0);
+}
+
 export async function backfillShard(
   topology: Topology,
   tables: MigrationTables,
   shard: string,
   start: BackfillCheckpoint,
+  totalRows: number,
   hooks: BackfillHooks,
   options: BackfillOptions,
 ): Promise<BackfillCheckpoint> {
   const { migration } = tables;
   const source = topology.shard(shard).primary.knex;
   const batchSize = options.batchSize ?? 1000;
-  const [counted] = (await source(tables.tableOf('source')).count('* as total')) as { total: unknown }[];
-  const totalRows = Number(counted?.total ?? 0);
+  const keys = migration.key.map((column) => ({ column }));
+  const order = migration.key.map((column) => ({ column, order: 'asc' as const }));
+  const readAfter = (lastKey: BackfillCheckpoint['lastKey']): Promise<Row[]> => {
+    const read = whereAfter(source(tables.tableOf('source')), keys, lastKey)
+      .orderBy(order)
+      .limit(batchSize)
+      .then((rows: Row[]) => rows);
+    // Awaited in the loop; a prefetch abandoned by an abort must not become an unhandled rejection.
+    read.catch(() => undefined);
+    return read;
+  };
   let checkpoint = start;
   const started = Date.now();
   let copiedHere = 0;
+  let next = checkpoint.done ? undefined : readAfter(checkpoint.lastKey);
+  let saved = Promise.resolve();
   while (!checkpoint.done) {
     options.signal?.throwIfAborted();
     const reason = hooks.throttle();
@@ -66,24 +84,23 @@ export async function backfillShard(
       await sleep(THROTTLE_PAUSE_MS, options.signal);
       continue;
     }
-    const keys = migration.key.map((column) => ({ column }));
-    const batch: Row[] = await whereAfter(source(tables.tableOf('source')), keys, checkpoint.lastKey)
-      .orderBy(migration.key.map((column) => ({ column, order: 'asc' })))
-      .limit(batchSize);
+    const batch = await next!;
+    const done = batch.length < batchSize;
+    const lastKey = batch.length > 0 ? keyOf(batch.at(-1)!, migration.key) : checkpoint.lastKey;
+    // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
+    next = done ? undefined : readAfter(lastKey);
     if (batch.length > 0) await insertIfAbsent(topology, tables, batch.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
-    checkpoint = {
-      lastKey: batch.length > 0 ? keyOf(batch.at(-1)!, migration.key) : checkpoint.lastKey,
-      rows: checkpoint.rows + batch.length,
-      done: batch.length < batchSize,
-    };
+    checkpoint = { lastKey, rows: checkpoint.rows + batch.length, done };
     copiedHere += batch.length;
-    await hooks.save(shard, checkpoint);
+    await saved;
+    saved = hooks.save(shard, checkpoint);
     options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: checkpoint.done });
     if (options.maxRowsPerSecond) {
       const due = started + (copiedHere / options.maxRowsPerSecond) * 1000;
       if (due > Date.now()) await sleep(due - Date.now(), options.signal);
     }
   }
+  await saved;
   return checkpoint;
 }
 
@@ -92,12 +109,15 @@ async function insertIfAbsent(topology: Topology, tables: MigrationTables, rows:
   const byOwner = new Map<string, Row[]>();
   for (const row of rows) {
     const owner = tables.ownerOf('target', keyOf(row, tables.migration.key));
-    byOwner.set(owner, [...(byOwner.get(owner) ?? []), row]);
+    const group = byOwner.get(owner);
+    if (group) group.push(row);
+    else byOwner.set(owner, [row]);
   }
   await Promise.all(
-    [...byOwner].map(([owner, group]) =>
-      topology.shard(owner).primary.knex(tables.tableOf('target')).insert(group).onConflict(tables.migration.key).ignore(),
-    ),
+    [...byOwner].map(([owner, group]) => {
+      const { knex, dialect } = topology.shard(owner).primary;
+      return dialect.insertMissing(knex, tables.tableOf('target'), group, tables.migration.key);
+    }),
   );
 }
 

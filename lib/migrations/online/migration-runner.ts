@@ -18,7 +18,7 @@ import type { AdvisoryLocks, ReleaseLock } from '../../dialect/advisory-locks.js
 import { MigrationGateError, MigrationLockedError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { Topology } from '../../topology/topology.js';
-import { type BackfillOptions, backfillShard } from './backfill.js';
+import { type BackfillOptions, backfillShard, countSourceRows } from './backfill.js';
 import type { BackfillCheckpoint, ControlStore, InstanceAck, MigrationRecord, MigrationState, VerifyReport } from './control-store.js';
 import type { MigrationCoordinator } from './migration-coordinator.js';
 import type { MigrationTables } from './migration-tables.js';
@@ -134,11 +134,11 @@ export class OnlineMigrationRunner {
         return saving;
       };
       const hooks = { save, throttle: () => this.context.throttleReason(options.maxLagMs ?? 1000) };
-      await Promise.all(
-        this.context.tables.shardsOf('source').map((shard) =>
-          backfillShard(this.context.topology, this.context.tables, shard, state.backfill[shard] ?? { lastKey: null, rows: 0, done: false }, hooks, options),
-        ),
-      );
+      const { topology, tables } = this.context;
+      const shards = tables.shardsOf('source').map((shard) => ({ shard, start: state.backfill[shard] ?? { lastKey: null, rows: 0, done: false } }));
+      const totals = await Promise.all(shards.map(({ shard }) => countSourceRows(topology, tables, shard)));
+      for (const [index, { shard, start }] of shards.entries()) options.onProgress?.({ shard, copied: start.rows, total: totals[index]!, done: start.done });
+      await Promise.all(shards.map(({ shard, start }, index) => backfillShard(topology, tables, shard, start, totals[index]!, hooks, options)));
       await saving;
       return record;
     });

@@ -6,8 +6,13 @@
 import { isDecimalText, parseDecimal } from '../../engine/merge/decimal.js';
 import type { Row } from './online-migration.js';
 
+/** Integers already in canonical form ('0', '-12'; not '+1', '007' or '-0'). */
+const PLAIN_INTEGER = /^(0|-?[1-9]\d*)$/;
+
 export function canonical(value: unknown): string {
   if (value === null || value === undefined) return 'null';
+  // The common key types, without the BigInt arithmetic below (backfill and verify call this per row).
+  if (Number.isSafeInteger(value) || typeof value === 'bigint' || (typeof value === 'string' && PLAIN_INTEGER.test(value))) return `n:${value}e-0`;
   if (typeof value === 'bigint' || typeof value === 'number' || (typeof value === 'string' && isDecimalText(value))) {
     const text = String(value);
     if (!isDecimalText(text)) return `n:${text}`;

@@ -1,0 +1,77 @@
+/**
+ * Bulk INSERT that leaves rows whose key already exists untouched: how a backfill copies a batch
+ * without overwriting a newer dual-written row.
+ *
+ * On PostgreSQL a batch travels as one JSON parameter expanded by json_populate_recordset, so
+ * neither knex nor the driver builds and binds thousands of parameters; that is most of the cost
+ * of a generic multi-row INSERT. Values are encoded as the driver would send them as parameters,
+ * so a row stores the same either way: a Date as the driver's timestamp text, a Buffer as bytea
+ * hex, a BigInt as its digits.
+ */
+import type { Knex } from 'knex';
+
+type Row = Record<string, unknown>;
+
+export type InsertMissing = (db: Knex, table: string, rows: readonly Row[], key: readonly string[]) => Promise<void>;
+
+/** Any dialect: knex's INSERT ... ON CONFLICT DO NOTHING (INSERT IGNORE on MySQL). */
+export const insertMissingWithKnex: InsertMissing = async (db, table, rows, key) => {
+  await db(table)
+    .insert(rows as Row[])
+    .onConflict([...key])
+    .ignore();
+};
+
+/** PostgreSQL dialects; `dateText` renders a Date as the dialect's driver does for a parameter. */
+export function insertMissingAsJson(dateText: (date: Date) => string): InsertMissing {
+  const encode = (value: unknown): unknown => {
+    if (value instanceof Date) return dateText(value);
+    if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
+    if (typeof value === 'bigint') return value.toString();
+    return value;
+  };
+  return async (db, table, rows, key) => {
+    // Columns a row leaves out take their defaults, as in a knex insert: one statement per column set.
+    for (const { columns, group } of groupByColumns(rows)) {
+      // Plain objects: JSON.stringify without a replacer stays on V8's fast path.
+      const encoded = group.map((row) => {
+        const plain: Row = {};
+        for (const column of columns) {
+          const value = row[column];
+          plain[column] = typeof value === 'object' || typeof value === 'bigint' ? encode(value) : value;
+        }
+        return plain;
+      });
+      await db.raw('INSERT INTO ?? (??) SELECT ?? FROM json_populate_recordset(NULL::??, ?) ON CONFLICT (??) DO NOTHING', [
+        table,
+        columns,
+        columns,
+        table,
+        JSON.stringify(encoded),
+        [...key],
+      ]);
+    }
+  };
+}
+
+function groupByColumns(rows: readonly Row[]): { columns: string[]; group: Row[] }[] {
+  const groups = new Map<string, { columns: string[]; group: Row[] }>();
+  for (const row of rows) {
+    const columns = Object.keys(row).filter((column) => row[column] !== undefined);
+    const signature = columns.join('\u0000');
+    const existing = groups.get(signature);
+    if (existing) existing.group.push(row);
+    else groups.set(signature, { columns, group: [row] });
+  }
+  return [...groups.values()];
+}
+
+/** What node-postgres sends for a Date: local time with the zone offset (its default). */
+export function localTimestampText(date: Date): string {
+  const pad = (value: number, width = 2) => String(Math.abs(value)).padStart(width, '0');
+  const offset = -date.getTimezoneOffset();
+  const year = date.getFullYear();
+  const zone = `${offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+  const text = `${pad(year < 1 ? 1 - year : year, 4)}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}${zone}`;
+  return year < 1 ? `${text} BC` : text;
+}
