@@ -15,7 +15,8 @@ const HELP = `usage: shardkit <command> [options]
   migrate latest | rollback [--all] | status | make NAME   schema migrations on every shard primary
           [--shard NAME]... [--dir migrations]
   online start | status | advance | rollback | verify | backfill | cleanup NAME
-          [--max-rate ROWS_PER_S] [--batch N] [--wait MS] [--yes] [--dry-run] [--drop]
+          [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
+          [--yes] [--dry-run] [--drop]
   status [--json]                                           nodes, roles, breakers, lag
   route KEY...                                              the shard of each key
 
@@ -40,6 +41,7 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
         all: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         'max-rate': { type: 'string' },
+        'max-lag': { type: 'string' },
         batch: { type: 'string' },
         wait: { type: 'string' },
         yes: { type: 'boolean', default: false },
@@ -66,6 +68,7 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
           {
             ...(config ? { config } : {}),
             ...optional('maxRate', number(values['max-rate'], 'max-rate')),
+            ...optional('maxLagMs', number(values['max-lag'], 'max-lag')),
             ...optional('batch', number(values.batch, 'batch')),
             ...optional('waitMs', number(values.wait, 'wait')),
             yes: values.yes,

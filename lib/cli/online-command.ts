@@ -1,6 +1,6 @@
 /**
  * shardkit online start | status | advance | rollback | verify | backfill | cleanup  NAME
- *   [--max-rate ROWS_PER_S] [--batch N] [--wait MS] [--yes] [--dry-run] [--drop]
+ *   [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS] [--yes] [--dry-run] [--drop]
  * Drives an online migration declared in the config's `onlineMigrations`; every command prints
  * the migration's status table afterwards.
  */
@@ -13,6 +13,7 @@ import { renderTable } from './render-table.js';
 export interface OnlineOptions {
   config?: string;
   maxRate?: number;
+  maxLagMs?: number;
   batch?: number;
   waitMs?: number;
   yes: boolean;
@@ -62,6 +63,7 @@ async function backfill(kit: ShardKit, name: string, options: OnlineOptions): Pr
   const bar = new ProgressBar(`backfill ${name}`);
   await kit.onlineMigration(name).backfill({
     ...(options.maxRate ? { maxRowsPerSecond: options.maxRate } : {}),
+    ...(options.maxLagMs ? { maxLagMs: options.maxLagMs } : {}),
     ...(options.batch ? { batchSize: options.batch } : {}),
     onProgress: (progress) => {
       bars.set(progress.shard, { done: progress.copied, total: progress.total });
