@@ -1,5 +1,6 @@
 /**
- * The default topology: four embedded PGlite shards, so the demo runs with no database server.
+ * The default topology: four embedded PGlite shards (and a fifth on standby), so the demo runs
+ * with no database server.
  * Their data lives in `.shardkit/data/` (git ignores it; `SHARDKIT_DATA_DIR` moves it).
  * Point `SHARDKIT_CONFIG` at another file to use another topology, e.g. shards.cluster.config.ts.
  */
@@ -16,7 +17,8 @@ const shard = (name: string) => ({
 });
 
 export default defineConfig({
-  shards: [shard('shard-1'), shard('shard-2'), shard('shard-3'), shard('shard-4')],
+  // shard-5 owns no keys yet: the demo plans adding it with `shardkit rebalance plan --add shard-5`.
+  shards: [shard('shard-1'), shard('shard-2'), shard('shard-3'), shard('shard-4'), { ...shard('shard-5'), standby: true }],
   tables: {
     users: { shardKey: 'id' },
     users_v2: { shardKey: 'id' },

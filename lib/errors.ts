@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'MIGRATION_GATE',
   'MIGRATION_PHASE',
   'UNKNOWN_MIGRATION',
+  'INVALID_TOPOLOGY_CHANGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -350,5 +351,15 @@ export class UnknownMigrationError extends ShardKitError {
 
   constructor(migration: string, known: readonly string[]) {
     super(`no online migration "${migration}" is defined; defined: ${known.join(', ') || '(none)'} (add it to onlineMigrations in the config)`);
+  }
+}
+
+export class InvalidTopologyChangeError extends ShardKitError {
+  readonly code = 'INVALID_TOPOLOGY_CHANGE';
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`invalid topology change:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.problems = problems;
   }
 }

@@ -28,6 +28,10 @@ export { defineOnlineMigration, type OnlineMigration } from './migrations/online
 export { PHASES, type Phase } from './migrations/online/phases.js';
 export { SchemaMigrator } from './migrations/schema-migrator.js';
 export type { QueryPlan, Route } from './planner/query-plan.js';
+export { planRebalance, type RebalancePlan } from './rebalance/rebalance-plan.js';
+export type { RowFlow, TableMoves } from './rebalance/row-moves.js';
+export { idealMovedFraction, planSlotMoves, type SlotFlow, type SlotMovePlan } from './rebalance/slot-moves.js';
+export { applyTopologyChange, type TopologyChange } from './rebalance/topology-change.js';
 export type { KeysetKey, Page, PageOptions } from './engine/keyset-pagination.js';
 export type { QueryEvent } from './engine/routed-shard-access.js';
 export { ConsistencyToken } from './replicas/consistency-token.js';

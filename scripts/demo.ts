@@ -5,9 +5,10 @@
  * Re-runnable: it empties the demo tables first.
  */
 import { statusTables } from '../lib/cli/online-command.js';
+import { renderPlan } from '../lib/cli/rebalance-command.js';
 import { ProgressBar } from '../lib/cli/progress-bar.js';
 import { renderTable } from '../lib/cli/render-table.js';
-import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
+import { createShardKit, loadConfig, planRebalance, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
 import { resetOnlineMigration } from './reset-online-migration.js';
 
 /** users -> users_v2 (name split in two) through every phase, as `shardkit online ...` would drive it. */
@@ -219,6 +220,9 @@ try {
   console.log(renderTable(['page', 'rows', 'first id', 'last id', 'next cursor'], pages));
 
   await onlineMigrationDemo(kit);
+
+  section('rebalance plan: what adding the standby shard-5 would move (nothing changes)');
+  console.log(renderPlan(await planRebalance(kit.topology, kit.config, { add: ['shard-5'] })));
 
   section('guard rails');
   const refusals: [string, () => PromiseLike<unknown>][] = [

@@ -7,6 +7,7 @@ import { MigrationGateError, MigrationLockedError, ShardKitError } from '../erro
 import { type CliIo, EXIT, UsageError } from './cli-context.js';
 import { migrateCommand } from './migrate-command.js';
 import { onlineCommand } from './online-command.js';
+import { rebalanceCommand } from './rebalance-command.js';
 import { routeCommand } from './route-command.js';
 import { statusCommand } from './status-command.js';
 
@@ -17,6 +18,8 @@ const HELP = `usage: shardkit <command> [options]
   online start | status | advance | rollback | verify | backfill | cleanup NAME
           [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
           [--yes] [--dry-run] [--drop]
+  rebalance plan [--add NAME]... [--remove NAME]... [--weight NAME=W]...
+          what a topology change would move (slots, rows per table and shard pair)
   status [--json]                                           nodes, roles, breakers, lag
   route KEY...                                              the shard of each key
 
@@ -47,6 +50,9 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
         yes: { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         drop: { type: 'boolean', default: false },
+        add: { type: 'string', multiple: true, default: [] },
+        remove: { type: 'string', multiple: true, default: [] },
+        weight: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', default: false },
       },
     });
@@ -77,6 +83,8 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
           },
           io,
         );
+      case 'rebalance':
+        return await rebalanceCommand(action, { ...(config ? { config } : {}), add: values.add, remove: values.remove, weight: values.weight }, io);
       case 'status':
         return await statusCommand({ ...(config ? { config } : {}), json: values.json }, io);
       case 'route':

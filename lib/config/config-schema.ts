@@ -29,6 +29,7 @@ const nodeSchema = z.strictObject({
 const shardSchema = z.strictObject({
   name: z.string({ error: 'is required' }),
   weight: z.number({ error: 'must be a number' }).optional(),
+  standby: z.boolean({ error: 'must be true or false' }).optional(),
   primary: nodeSchema.optional(),
   replicas: z.array(nodeSchema).optional(),
 });

@@ -38,6 +38,12 @@ export interface ShardConfig {
   name: string;
   /** Relative capacity; a shard with weight 2 owns twice the keys of one with weight 1. Default 1. */
   weight?: number;
+  /**
+   * Connected but owning no keys: a shard about to join the ring through a rebalance
+   * (`shardkit rebalance run --add NAME`). Every instance must know its connection before it
+   * owns a key, so it is described here first. Default false.
+   */
+  standby?: boolean;
   primary: NodeConfig;
   replicas?: NodeConfig[];
 }
@@ -141,6 +147,7 @@ export interface ResolvedNode {
 export interface ResolvedShard {
   name: string;
   weight: number;
+  standby: boolean;
   primary: ResolvedNode;
   replicas: ResolvedNode[];
 }

@@ -35,6 +35,11 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   if (controlShard !== undefined && !config.shards.some((shard) => shard.name === controlShard)) {
     issues.push({ path: 'migrations.controlShard', message: `"${controlShard}" is not one of the configured shards` });
   }
+  const owning = config.shards.filter((shard) => shard.standby !== true);
+  if (config.shards.length > 0 && owning.length === 0) issues.push({ path: 'shards', message: 'at least one shard must own keys (not be standby)' });
+  for (const [path, name] of [['globalShard', config.globalShard], ['migrations.controlShard', controlShard]] as const) {
+    if (config.shards.some((shard) => shard.name === name && shard.standby === true)) issues.push({ path, message: `"${name}" is a standby shard; name one that owns keys` });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
 
   const shards = config.shards.map(resolveShard);
@@ -42,7 +47,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     shards,
     tables,
     globalTables,
-    globalShard: config.globalShard ?? config.shards[0]!.name,
+    globalShard: config.globalShard ?? owning[0]!.name,
     family: FAMILY[shards[0]!.primary.dialect],
     reads: { default: 'primary', maxLagMs: 1000, fallback: 'primary', waitMs: 1000, ...config.reads },
     lagMonitor: { intervalMs: 250, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
@@ -51,7 +56,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
-      controlShard: config.migrations?.controlShard ?? config.globalShard ?? config.shards[0]!.name,
+      controlShard: config.migrations?.controlShard ?? config.globalShard ?? owning[0]!.name,
       pollIntervalMs: config.migrations?.pollIntervalMs ?? 1000,
       leaseMs: config.migrations?.leaseMs ?? 10_000,
     },
@@ -138,7 +143,7 @@ function resolveShard(shard: ParsedShard): ResolvedShard {
   const [primary, ...replicas] = nodesOf(shard).map(({ node, defaultName }, index) =>
     resolveNode(node, shard.name, index === 0 ? 'primary' : 'replica', defaultName),
   );
-  return { name: shard.name, weight: shard.weight ?? 1, primary: primary!, replicas };
+  return { name: shard.name, weight: shard.weight ?? 1, standby: shard.standby ?? false, primary: primary!, replicas };
 }
 
 function resolveNode(node: ParsedNode, shard: string, role: ResolvedNode['role'], defaultName: string): ResolvedNode {

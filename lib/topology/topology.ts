@@ -1,6 +1,7 @@
 /**
  * The shards of a kit: the ring that places keys, and for every shard its primary and replicas,
- * each with its own knex instance. Opening it creates the knex instances (drivers load here,
+ * each with its own knex instance (standby shards too: they own no keys but can be reached, so
+ * that a rebalance can move keys to them). Opening it creates the knex instances (drivers load here,
  * per dialect in use) but connects nothing: a shard that is down does not stop a kit starting.
  */
 import type { Knex } from 'knex';
@@ -8,7 +9,7 @@ import type { ResolvedConfig, ResolvedNode } from '../config/config-types.js';
 import type { DialectAdapter } from '../dialect/dialect-adapter.js';
 import { dialectAdapter } from '../dialect/dialects.js';
 import { UnknownShardError } from '../errors.js';
-import { HashRing } from '../hashing/hash-ring.js';
+import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 
 export interface NodeHandle {
   readonly config: ResolvedNode;
@@ -36,7 +37,7 @@ export class Topology {
   }
 
   static async open(config: ResolvedConfig): Promise<Topology> {
-    const ring = await HashRing.create(config.shards.map(({ name, weight }) => ({ name, weight })));
+    const ring = await HashRing.create(ringShardsOf(config));
     const nodes = config.shards.flatMap((shard) => [shard.primary, ...shard.replicas]);
     const opened = await Promise.allSettled(nodes.map(openNode));
     const handles = new Map<string, NodeHandle>();
@@ -77,4 +78,9 @@ export class Topology {
 async function openNode(config: ResolvedNode): Promise<NodeHandle> {
   const dialect = dialectAdapter(config.dialect);
   return { config, dialect, knex: await dialect.createKnex(config) };
+}
+
+/** The shards that own keys, with their weights: every configured shard but the standby ones. */
+export function ringShardsOf(config: ResolvedConfig): RingShard[] {
+  return config.shards.filter((shard) => !shard.standby).map(({ name, weight }) => ({ name, weight }));
 }

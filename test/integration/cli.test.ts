@@ -27,7 +27,8 @@ describe('the shardkit command', function () {
   it('migrates every shard and drives an online migration, refusing a closed gate with exit code 3', async () => {
     const migrated = await shardkit('migrate', 'latest');
     expect(migrated.code, migrated.stderr).to.equal(0);
-    expect(migrated.stdout.match(/ok$/gm)).to.have.length(4);
+    // Four shards that own keys and shard-5 on standby: the schema goes to all five.
+    expect(migrated.stdout.match(/ok$/gm)).to.have.length(5);
 
     expect((await shardkit('online', 'start', 'users_v2')).code).to.equal(0);
     expect((await shardkit('online', 'advance', 'users_v2', '--wait', '5000')).code).to.equal(0);
@@ -45,6 +46,16 @@ describe('the shardkit command', function () {
     const usage = await shardkit('online', 'nonsense');
     expect(usage.code).to.equal(2);
     const routed = await shardkit('route', '42');
-    expect(routed.stdout).to.match(/42\s+\d+\s+shard-\d/);
+    expect(routed.stdout).to.match(/42\s+\d+\s+shard-[1-4]/);
+
+    const plan = await shardkit('rebalance', 'plan', '--add', 'shard-5');
+    expect(plan.code, plan.stderr).to.equal(0);
+    expect(plan.stdout).to.match(/ring after: .*shard-5 \(1\)/);
+    // ideal share 1/5, moved/ideal, and 0 slots moved between the four that stay
+    expect(plan.stdout).to.match(/20\.00%\s+[01]\.\d{3}\s+0$/m);
+    expect(plan.stdout).to.match(/^users\s+0\s+0\s+-\s+0$/m);
+    const invalid = await shardkit('rebalance', 'plan', '--add', 'shard-9');
+    expect(invalid.code).to.equal(1);
+    expect(invalid.stderr).to.match(/INVALID_TOPOLOGY_CHANGE[\s\S]*--add shard-9: no shard of that name in the config/);
   });
 });

@@ -33,7 +33,7 @@ export function migrationTables(migration: OnlineMigration, config: ResolvedConf
       const index = indexes[side];
       return index === undefined ? config.globalShard : ring.shardFor(key[index]);
     },
-    shardsOf: (side) => (indexes[side] === undefined ? [config.globalShard] : config.shards.map((shard) => shard.name)),
+    shardsOf: (side) => (indexes[side] === undefined ? [config.globalShard] : [...ring.shardNames]),
   };
 }
 

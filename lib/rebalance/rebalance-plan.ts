@@ -1,0 +1,29 @@
+/**
+ * `shardkit rebalance plan`: what a topology change would move, changing nothing. The slot plan
+ * comes from the two rings alone; the row counts from reading every shard's keys.
+ */
+import type { ResolvedConfig } from '../config/config-types.js';
+import { HashRing, type RingShard } from '../hashing/hash-ring.js';
+import { ringShardsOf, type Topology } from '../topology/topology.js';
+import { type CountOptions, countRowMoves, type TableMoves } from './row-moves.js';
+import { planSlotMoves, type SlotMovePlan } from './slot-moves.js';
+import { applyTopologyChange, type TopologyChange } from './topology-change.js';
+
+export interface RebalancePlan {
+  before: RingShard[];
+  after: RingShard[];
+  slots: SlotMovePlan;
+  tables: TableMoves[];
+}
+
+export async function planRebalance(topology: Topology, config: ResolvedConfig, change: TopologyChange, options: CountOptions = {}): Promise<RebalancePlan> {
+  const before = ringShardsOf(config);
+  const after = applyTopologyChange(
+    before,
+    change,
+    config.shards.map((shard) => shard.name),
+  );
+  const slots = planSlotMoves(topology.ring, before, await HashRing.create(after), after);
+  const tables = await countRowMoves(topology, config, topology.ring, slots, options);
+  return { before, after, slots, tables };
+}
