@@ -107,8 +107,10 @@ export function checkedMap(map: (row: Row) => Row, row: Row, key: readonly strin
 function groupBy<T>(items: readonly T[], keyOfItem: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
-    const group = keyOfItem(item);
-    groups.set(group, [...(groups.get(group) ?? []), item]);
+    const name = keyOfItem(item);
+    const group = groups.get(name);
+    if (group) group.push(item);
+    else groups.set(name, [item]);
   }
   return groups;
 }
