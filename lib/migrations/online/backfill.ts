@@ -11,6 +11,7 @@
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
 import type { Topology } from '../../topology/topology.js';
+import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
 import type { MigrationTables } from './migration-tables.js';
@@ -106,13 +107,7 @@ export async function backfillShard(
 
 /** Writes rows to their target shards, leaving rows that already exist untouched. */
 async function insertIfAbsent(topology: Topology, tables: MigrationTables, rows: readonly Row[]): Promise<void> {
-  const byOwner = new Map<string, Row[]>();
-  for (const row of rows) {
-    const owner = tables.ownerOf('target', keyOf(row, tables.migration.key));
-    const group = byOwner.get(owner);
-    if (group) group.push(row);
-    else byOwner.set(owner, [row]);
-  }
+  const byOwner = groupBy(rows, (row) => tables.ownerOf('target', keyOf(row, tables.migration.key)));
   await Promise.all(
     [...byOwner].map(([owner, group]) => {
       const { knex, dialect } = topology.shard(owner).primary;

@@ -18,6 +18,7 @@ import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { Topology } from '../../topology/topology.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from './online-migration.js';
+import { groupBy } from '../../util/group-by.js';
 import { canonical, keyOf, keyText } from './row-identity.js';
 
 export type Direction = 'forward' | 'backward';
@@ -102,15 +103,4 @@ export function checkedMap(map: (row: Row) => Row, row: Row, key: readonly strin
     }
   }
   return mapped;
-}
-
-function groupBy<T>(items: readonly T[], keyOfItem: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const name = keyOfItem(item);
-    const group = groups.get(name);
-    if (group) group.push(item);
-    else groups.set(name, [item]);
-  }
-  return groups;
 }

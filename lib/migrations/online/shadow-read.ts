@@ -7,6 +7,7 @@
  * its key in the control table, where it gates cutover.
  */
 import type { Topology } from '../../topology/topology.js';
+import { groupBy } from '../../util/group-by.js';
 import type { ControlStore } from './control-store.js';
 import { checkedMap, whereKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
@@ -56,11 +57,7 @@ async function differingKeys(topology: Topology, tables: MigrationTables, keys: 
 
 /** Rows of one side by key, read from each owning shard's primary. */
 export async function readByKeys(topology: Topology, tables: MigrationTables, side: Side, keys: readonly unknown[][]): Promise<Map<string, Row>> {
-  const byOwner = new Map<string, unknown[][]>();
-  for (const key of keys) {
-    const owner = tables.ownerOf(side, key);
-    byOwner.set(owner, [...(byOwner.get(owner) ?? []), key]);
-  }
+  const byOwner = groupBy(keys, (key) => tables.ownerOf(side, key));
   const reads = await Promise.all(
     [...byOwner].map(([owner, group]) => whereKeys(topology.shard(owner).primary.knex(tables.tableOf(side)), tables.migration.key, group)),
   );
