@@ -28,6 +28,9 @@ export { defineOnlineMigration, type OnlineMigration } from './migrations/online
 export { PHASES, type Phase } from './migrations/online/phases.js';
 export { SchemaMigrator } from './migrations/schema-migrator.js';
 export type { QueryPlan, Route } from './planner/query-plan.js';
+export { instrumentKit, type KitMetrics, type MetricsOptions } from './observability/metrics.js';
+export type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
+export { logStateChanges, type StateLogger } from './observability/state-log.js';
 export { planRebalance, type RebalancePlan } from './rebalance/rebalance-plan.js';
 export type { RowFlow, TableMoves } from './rebalance/row-moves.js';
 export { idealMovedFraction, planSlotMoves, type SlotFlow, type SlotMovePlan } from './rebalance/slot-moves.js';
@@ -37,4 +40,4 @@ export type { QueryEvent } from './engine/routed-shard-access.js';
 export { ConsistencyToken } from './replicas/consistency-token.js';
 export type { ReadSession } from './replicas/read-session.js';
 export type { BreakerState } from './resilience/node-breaker.js';
-export { createShardKit, type Gathered, type KitStatus, type NodeStatus, ShardKit, type TableOptions } from './shard-kit.js';
+export { createShardKit, type Gathered, type KitStatus, type NodeStatus, ShardKit, type ShardStatus, type TableOptions } from './shard-kit.js';

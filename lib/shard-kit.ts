@@ -37,7 +37,8 @@ import { type ReadPreference, ReadRouter } from './replicas/read-router.js';
 import { currentSession, ReadSession } from './replicas/read-session.js';
 import type { BreakerState } from './resilience/node-breaker.js';
 import { NodeGuards } from './resilience/node-guards.js';
-import { Topology } from './topology/topology.js';
+import { type ShardHandle, Topology } from './topology/topology.js';
+import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
 
 const READ_METHODS = new Set(['select', 'first', 'pluck']);
 
@@ -110,12 +111,29 @@ export interface NodeStatus {
   problem?: string;
 }
 
+export interface ShardStatus {
+  shard: string;
+  weight: number;
+  /** Connected, owning no keys (waiting to be added by a rebalance). */
+  standby: boolean;
+  /** Hash slots the shard owns, of 1,048,576. */
+  slots: number;
+}
+
 export interface KitStatus {
+  shards: ShardStatus[];
   nodes: NodeStatus[];
+  /** Online migrations this kit follows, with the phase it applies. */
+  migrations: { name: string; phase: string; version: number }[];
 }
 
 export interface ShardKitEvents {
   query: [QueryEvent];
+  breaker: [BreakerEvent];
+  replica: [ReplicaEvent];
+  phase: [PhaseEvent];
+  throttle: [ThrottleEvent];
+  scatter: [ScatterEvent];
 }
 
 export class ShardKit extends EventEmitter<ShardKitEvents> {
@@ -131,6 +149,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   readonly migrationCoordinator: MigrationCoordinator;
   private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
   private readonly defaultReadPreference: ReadPreference;
+  private readonly replicaFresh = new Map<string, boolean>();
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -144,8 +163,11 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       globalShard: config.globalShard,
       ring: topology.ring,
     };
-    this.guards = new NodeGuards(topology.nodes(), config.breaker, config.loadShedding);
+    this.guards = new NodeGuards(topology.nodes(), config.breaker, config.loadShedding, (node, state) =>
+      this.emit('breaker', { shard: node.config.shard, node: node.config.name, state }),
+    );
     this.monitor = new LagMonitor(topology.shards, this.guards, config.lagMonitor);
+    this.monitor.observeCycles((shard) => this.reportReplicaFreshness(shard));
     const readRouter = new ReadRouter(this.monitor, this.guards);
     this.engine = {
       access: new RoutedShardAccess(topology, this.guards, readRouter, this),
@@ -165,6 +187,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       config.onlineMigrations.map((migration) => migrationTables(migration, config, topology.ring)),
       topology,
       config.migrations,
+      (event) => this.emit('phase', event),
     );
     this.monitor.start();
   }
@@ -258,7 +281,10 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
         ...(reading?.problem ? { problem: reading.problem } : reading ? {} : { problem: 'not measured yet' }),
       };
     });
-    return { nodes };
+    const slots = this.topology.ring.slotCounts();
+    const shards = this.config.shards.map((shard) => ({ shard: shard.name, weight: shard.weight, standby: shard.standby, slots: slots.get(shard.name) ?? 0 }));
+    const migrations = this.migrationCoordinator.names.map((name) => ({ name, phase: 'pending', version: 0, ...this.migrationCoordinator.phaseOf(name) }));
+    return { shards, nodes, migrations };
   }
 
   /** Replica probes the lag monitor has made (its cost, for benchmarks). */
@@ -330,6 +356,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       lockDb: control.knex,
       locks: control.dialect.locks,
       throttleReason: (maxLagMs) => this.throttleReason(maxLagMs),
+      onThrottle: (event) => this.emit('throttle', event),
     });
   }
 
@@ -344,9 +371,9 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
         ...(options.signal ? { signal: options.signal } : {}),
       });
     const involved = this.migrationCoordinator.involvement(plan.table);
-    if (involved.length === 0) return execute();
+    if (involved.length === 0) return this.reportScatter(plan, await execute());
     if (READ_METHODS.has(plan.method)) {
-      const execution = await execute();
+      const execution = this.reportScatter(plan, await execute());
       this.migrationCoordinator.afterRead(plan.table, execution.result);
       return execution;
     }
@@ -355,6 +382,26 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       return this.guards.of(primary).run(() => work(primary.knex), options.priority ?? 'normal');
     });
     return { result, missing: [] };
+  }
+
+  private reportScatter<T extends { missing: readonly unknown[] }>(plan: QueryPlan, execution: T): T {
+    if ((plan.route.kind === 'all' || plan.route.kind === 'some') && this.listenerCount('scatter') > 0) {
+      this.emit('scatter', { table: plan.table, shards: plan.route.shards.length, missing: execution.missing.length });
+    }
+    return execution;
+  }
+
+  /** After a probe cycle: a replica that became usable for default reads, or stopped being, is reported. */
+  private reportReplicaFreshness(shard: ShardHandle): void {
+    const now = Date.now();
+    for (const replica of shard.replicas) {
+      const reading = this.monitor.reading(replica);
+      const lagMs = lagAt(reading, now);
+      const fresh = lagMs !== undefined && lagMs <= this.config.reads.maxLagMs;
+      if (this.replicaFresh.get(replica.config.name) === fresh) continue;
+      this.replicaFresh.set(replica.config.name, fresh);
+      this.emit('replica', { shard: shard.name, node: replica.config.name, fresh, lagMs, ...(reading?.problem ? { problem: reading.problem } : {}) });
+    }
   }
 
   /** Why bulk copying should pause: a replica lagging beyond `maxLagMs`, or queries queued on a primary. */

@@ -20,7 +20,7 @@ const HELP = `usage: shardkit <command> [options]
           [--yes] [--dry-run] [--drop]
   rebalance plan [--add NAME]... [--remove NAME]... [--weight NAME=W]...
           what a topology change would move (slots, rows per table and shard pair)
-  status [--json]                                           nodes, roles, breakers, lag
+  status [--json] [--watch [SECONDS]]                       shards, nodes, roles, breakers, lag, migrations
   route KEY...                                              the shard of each key
 
   --config PATH[#EXPORT]   the config (default: $SHARDKIT_CONFIG or shards.config.ts)
@@ -43,6 +43,7 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
         shard: { type: 'string', multiple: true, default: [] },
         all: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        watch: { type: 'boolean', default: false },
         'max-rate': { type: 'string' },
         'max-lag': { type: 'string' },
         batch: { type: 'string' },
@@ -86,7 +87,10 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
       case 'rebalance':
         return await rebalanceCommand(action, { ...(config ? { config } : {}), add: values.add, remove: values.remove, weight: values.weight }, io);
       case 'status':
-        return await statusCommand({ ...(config ? { config } : {}), json: values.json }, io);
+        return await statusCommand(
+          { ...(config ? { config } : {}), json: values.json, ...optional('watchSeconds', values.watch ? (number(action, 'watch') ?? 2) : undefined) },
+          io,
+        );
       case 'route':
         return await routeCommand([action, name, ...rest].filter((key): key is string => key !== undefined), config, io);
       case 'help':

@@ -1,22 +1,61 @@
-/** shardkit status [--json]: every node with its role, breaker, in-flight and queued queries, and replica lag. */
+/**
+ * shardkit status [--json] [--watch [SECONDS]]: the shards with their share of the ring, every node
+ * with its role, breaker, in-flight and queued queries and replica lag, and the online
+ * migrations with the phase this instance applies. --watch redraws it until interrupted.
+ */
 import type { ShardKit } from '../shard-kit.js';
 import { type CliIo, EXIT, withKit } from './cli-context.js';
 import { renderTable } from './render-table.js';
 
-export async function statusCommand(options: { config?: string; json: boolean }, io: CliIo): Promise<number> {
+export interface StatusOptions {
+  config?: string;
+  json: boolean;
+  /** Redraw every this many seconds until SIGINT. */
+  watchSeconds?: number;
+}
+
+export async function statusCommand(options: StatusOptions, io: CliIo): Promise<number> {
   return withKit(options.config, async (kit) => {
     // Give the lag monitor one probe cycle, so that replica lag is measured, not unknown.
-    await new Promise((resolve) => setTimeout(resolve, kit.config.lagMonitor.intervalMs + 100));
-    io.out(await renderStatus(kit, options.json));
+    await sleep(kit.config.lagMonitor.intervalMs + 100);
+    if (options.watchSeconds === undefined) {
+      io.out(await renderStatus(kit, options.json));
+      return EXIT.ok;
+    }
+    let interrupted = false;
+    const stop = () => {
+      interrupted = true;
+    };
+    process.once('SIGINT', stop);
+    try {
+      while (!interrupted) {
+        const text = await renderStatus(kit, options.json);
+        io.out(process.stdout.isTTY && !options.json ? `\x1b[2J\x1b[H${new Date().toISOString()}\n${text}` : text);
+        for (let waited = 0; waited < options.watchSeconds * 1000 && !interrupted; waited += 100) await sleep(100);
+      }
+    } finally {
+      process.off('SIGINT', stop);
+    }
     return EXIT.ok;
   });
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export async function renderStatus(kit: ShardKit, json: boolean): Promise<string> {
   const status = await kit.status();
   if (json) return JSON.stringify(status, null, 2);
-  return renderTable(
-    ['shard', 'node', 'role', 'where', 'breaker', 'in flight', 'queued', 'lag ms', 'reading age ms', 'note'],
-    status.nodes.map((node) => [node.shard, node.node, node.role, node.where, node.breaker, node.inFlight, node.queued, node.lagMs, node.readingAgeMs, node.problem]),
+  const shards = renderTable(
+    ['shard', 'weight', 'slots', 'share', 'state'],
+    status.shards.map((shard) => [shard.shard, shard.weight, shard.slots, `${((shard.slots / 1_048_576) * 100).toFixed(2)}%`, shard.standby ? 'standby' : 'owns keys']),
   );
+  const nodes = renderTable(
+    ['shard', 'node', 'role', 'where', 'breaker', 'in flight', 'queued', 'shed', 'lag ms', 'reading age ms', 'note'],
+    status.nodes.map((node) => [node.shard, node.node, node.role, node.where, node.breaker, node.inFlight, node.queued, node.shed, node.lagMs, node.readingAgeMs, node.problem]),
+  );
+  const migrations =
+    status.migrations.length === 0
+      ? 'online migrations: none configured'
+      : renderTable(['online migration', 'phase', 'version'], status.migrations.map((migration) => [migration.name, migration.phase, migration.version]));
+  return [shards, '', nodes, '', migrations].join('\n');
 }

@@ -22,6 +22,7 @@ export class LagMonitor {
   private readonly flights = new SingleFlight();
   private readonly heartbeatTables = new Set<string>();
   private readonly cycleListeners = new Set<() => void>();
+  private readonly cycleObservers = new Set<(shard: ShardHandle) => void>();
   private stopped = false;
   private probeCount = 0;
 
@@ -44,6 +45,12 @@ export class LagMonitor {
   /** Replica probes made so far (for the monitor's cost in benchmarks and status). */
   get probes(): number {
     return this.probeCount;
+  }
+
+  /** Calls `observer` after every probe cycle of a shard, until the returned function is called. */
+  observeCycles(observer: (shard: ShardHandle) => void): () => void {
+    this.cycleObservers.add(observer);
+    return () => this.cycleObservers.delete(observer);
   }
 
   /** Resolves when the next probe cycle of any shard ends, or after `timeoutMs`. */
@@ -86,6 +93,7 @@ export class LagMonitor {
     const signals = shard.primary.dialect.replication!;
     const primary = await this.observePrimary(shard, signals).catch(() => undefined);
     await Promise.all(shard.replicas.map((replica) => this.probeReplica(replica, primary, signals)));
+    for (const observer of this.cycleObservers) observer(shard);
     for (const listener of [...this.cycleListeners]) listener();
   }
 

@@ -22,6 +22,7 @@ export class NodeBreaker {
   constructor(
     private readonly node: NodeHandle,
     options: Required<BreakerOptions>,
+    onChange: (state: BreakerState) => void = () => {},
   ) {
     this.resetTimeoutMs = options.resetTimeoutMs;
     this.circuit = new CircuitBreaker((work: Work) => work(), {
@@ -34,7 +35,10 @@ export class NodeBreaker {
     });
     this.circuit.on('open', () => {
       this.openedAt = Date.now();
+      onChange('open');
     });
+    this.circuit.on('halfOpen', () => onChange('half-open'));
+    this.circuit.on('close', () => onChange('closed'));
   }
 
   get state(): BreakerState {

@@ -12,7 +12,7 @@
 import type { BreakerOptions, LoadSheddingOptions } from '../config/config-types.js';
 import { type QueryPriority, ShardOverloadedError } from '../errors.js';
 import type { NodeHandle } from '../topology/topology.js';
-import { NodeBreaker } from './node-breaker.js';
+import { type BreakerState, NodeBreaker } from './node-breaker.js';
 
 /** 'health': the lag monitor's probes, never queued or shed. */
 export type GuardPriority = QueryPriority | 'health';
@@ -36,8 +36,9 @@ export class NodeGuard {
     readonly node: NodeHandle,
     breakerOptions: Required<BreakerOptions>,
     private readonly limits: Required<LoadSheddingOptions>,
+    onBreakerChange: (node: NodeHandle, state: BreakerState) => void,
   ) {
-    this.breaker = new NodeBreaker(node, breakerOptions);
+    this.breaker = new NodeBreaker(node, breakerOptions, (state) => onBreakerChange(node, state));
   }
 
   get inFlight(): number {
@@ -120,8 +121,13 @@ export class NodeGuard {
 export class NodeGuards {
   private readonly guards: ReadonlyMap<string, NodeGuard>;
 
-  constructor(nodes: readonly NodeHandle[], breakerOptions: Required<BreakerOptions>, limits: Required<LoadSheddingOptions>) {
-    this.guards = new Map(nodes.map((node) => [node.config.name, new NodeGuard(node, breakerOptions, limits)]));
+  constructor(
+    nodes: readonly NodeHandle[],
+    breakerOptions: Required<BreakerOptions>,
+    limits: Required<LoadSheddingOptions>,
+    onBreakerChange: (node: NodeHandle, state: BreakerState) => void = () => {},
+  ) {
+    this.guards = new Map(nodes.map((node) => [node.config.name, new NodeGuard(node, breakerOptions, limits, onBreakerChange)]));
   }
 
   of(node: NodeHandle): NodeGuard {

@@ -11,6 +11,7 @@ import type { Knex } from 'knex';
 import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
 import type { QueryPlan } from '../../planner/query-plan.js';
 import type { Topology } from '../../topology/topology.js';
+import type { PhaseEvent } from '../../observability/state-events.js';
 import type { ControlStore } from './control-store.js';
 import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
 import { syncKeys } from './key-sync.js';
@@ -51,6 +52,7 @@ export class MigrationCoordinator {
     private readonly migrations: readonly MigrationTables[],
     private readonly topology: Topology,
     private readonly options: CoordinatorOptions,
+    private readonly onPhase: (event: PhaseEvent) => void = () => {},
   ) {}
 
   get names(): string[] {
@@ -175,7 +177,9 @@ export class MigrationCoordinator {
       const record = await this.store.get(name);
       const phase = record?.phase ?? 'pending';
       const version = record?.version ?? 0;
+      const before = this.followed.get(name);
       this.followed.set(name, { tables, phase, version });
+      if (before?.version !== version && record) this.onPhase({ migration: name, phase, version });
       await this.store.ack(name, this.instanceId, version, this.options.leaseMs);
     }
   }

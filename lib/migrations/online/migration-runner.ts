@@ -13,6 +13,7 @@
  * Rollback moves one phase back (not from cleanup). Cleanup, once reached, can retire the old
  * table (rename, or drop) only when told so explicitly.
  */
+import type { ThrottleEvent } from '../../observability/state-events.js';
 import type { Knex } from 'knex';
 import type { AdvisoryLocks, ReleaseLock } from '../../dialect/advisory-locks.js';
 import { MigrationGateError, MigrationLockedError } from '../../errors.js';
@@ -35,6 +36,8 @@ export interface RunnerContext {
   locks: AdvisoryLocks;
   /** Why writes should pause now (replica lag, queued load), or undefined. */
   throttleReason: (maxLagMs: number) => string | undefined;
+  /** Told when the backfill starts (a reason) or stops (undefined) pausing. */
+  onThrottle: (event: ThrottleEvent) => void;
 }
 
 export interface MigrationStatus {
@@ -133,7 +136,14 @@ export class OnlineMigrationRunner {
         });
         return saving;
       };
-      const hooks = { save, throttle: () => this.context.throttleReason(options.maxLagMs ?? 1000) };
+      let pausedFor: string | undefined;
+      const throttle = () => {
+        const reason = this.context.throttleReason(options.maxLagMs ?? 1000);
+        if ((reason === undefined) !== (pausedFor === undefined)) this.context.onThrottle({ migration: this.name, reason });
+        pausedFor = reason;
+        return reason;
+      };
+      const hooks = { save, throttle };
       const { topology, tables } = this.context;
       const shards = tables.shardsOf('source').map((shard) => ({ shard, start: state.backfill[shard] ?? { lastKey: null, rows: 0, done: false } }));
       const totals = await Promise.all(shards.map(({ shard }) => countSourceRows(topology, tables, shard)));

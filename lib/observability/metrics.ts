@@ -1,0 +1,134 @@
+/**
+ * Prometheus metrics of a kit (prom-client), in the caller's registry or a new one:
+ *
+ *   const { registry } = instrumentKit(kit, { registry: promClient.register });
+ *   // serve `await registry.metrics()` with registry.contentType on /metrics
+ *
+ * Counters and histograms follow the kit's events; node, replica and migration gauges are read
+ * from the kit when the registry is scraped, so they are never stale and cost nothing between
+ * scrapes. Label values are shard, node and table names, never connection details.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { QueryEvent } from '../engine/routed-shard-access.js';
+import type { BreakerState } from '../resilience/node-breaker.js';
+import type { ShardKit } from '../shard-kit.js';
+import type { ScatterEvent } from './state-events.js';
+
+export interface MetricsOptions {
+  registry?: Registry;
+  /** Prepended to every metric name. Default 'shardkit_'. */
+  prefix?: string;
+}
+
+export interface KitMetrics {
+  registry: Registry;
+  /** Stops following the kit and removes its metrics from the registry. */
+  detach(): void;
+}
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const FANOUT_BUCKETS = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+
+export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitMetrics {
+  const registry = options.registry ?? new Registry();
+  const name = (suffix: string) => `${options.prefix ?? 'shardkit_'}${suffix}`;
+  const registers = [registry];
+  const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name));
+  const nodeLabels = ['shard', 'node', 'role'] as const;
+
+  const queries = new Counter({ name: name('queries_total'), help: 'Queries run per node, by intent and outcome', labelNames: [...nodeLabels, 'intent', 'outcome'], registers });
+  const errors = new Counter({ name: name('query_errors_total'), help: 'Failed queries per node, by shardkit error code', labelNames: ['shard', 'node', 'code'], registers });
+  const latency = new Histogram({ name: name('query_duration_seconds'), help: 'Query time per node, queueing included', labelNames: nodeLabels, buckets: LATENCY_BUCKETS, registers });
+  const fanOut = new Histogram({ name: name('scatter_fanout_shards'), help: 'Shards a multi-shard query ran on', labelNames: ['table'], buckets: FANOUT_BUCKETS, registers });
+  const partial = new Counter({ name: name('scatter_partial_total'), help: 'Multi-shard reads answered without some shards (kit.gather)', labelNames: ['table'], registers });
+
+  const perNode = (help: string, suffix: string, value: (node: Awaited<ReturnType<ShardKit['status']>>['nodes'][number]) => number | undefined) =>
+    new Gauge({
+      name: name(suffix),
+      help,
+      labelNames: nodeLabels,
+      registers,
+      async collect() {
+        this.reset();
+        for (const node of (await kit.status()).nodes) {
+          const measured = value(node);
+          if (measured !== undefined) this.set({ shard: node.shard, node: node.node, role: node.role }, measured);
+        }
+      },
+    });
+  perNode('Queries running on the node', 'node_in_flight', (node) => node.inFlight);
+  perNode('Queries waiting for the node', 'node_queued', (node) => node.queued);
+  perNode('Queries shed by the node since the kit started', 'node_shed', (node) => node.shed);
+  perNode('Breaker state: 0 closed, 1 half-open, 2 open', 'breaker_state', (node) => BREAKER_VALUE[node.breaker]);
+  perNode('Replica lag assumed now, seconds (absent while unknown)', 'replica_lag_seconds', (node) => (node.lagMs === undefined ? undefined : node.lagMs / 1000));
+  perNode('Age of the replica lag reading, seconds', 'replica_lag_reading_age_seconds', (node) =>
+    node.readingAgeMs === undefined ? undefined : node.readingAgeMs / 1000,
+  );
+
+  const coordinator = kit.migrationCoordinator;
+  new Gauge({
+    name: name('online_migration_phase'),
+    help: 'The phase this instance applies, 1 for the current phase of each online migration',
+    labelNames: ['migration', 'phase', 'version'],
+    registers,
+    collect() {
+      this.reset();
+      for (const migration of coordinator.names) {
+        const followed = coordinator.phaseOf(migration);
+        if (followed) this.set({ migration, phase: followed.phase, version: String(followed.version) }, 1);
+      }
+    },
+  });
+  new Gauge({
+    name: name('online_migration_backfill_rows'),
+    help: 'Rows the backfill has copied, per source shard (from the control table)',
+    labelNames: ['migration', 'shard'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const migration of coordinator.names) {
+        const status = await kit.onlineMigration(migration).status();
+        for (const shard of status.backfill) this.set({ migration, shard: shard.shard }, shard.rows);
+      }
+    },
+  });
+  const stat = (suffix: string, help: string, read: () => number) =>
+    new Counter({
+      name: name(suffix),
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  stat('shadow_reads_compared_total', 'Rows compared by shadow reads on this instance', () => coordinator.stats.shadowCompared);
+  stat('shadow_read_mismatches_total', 'Shadow-read mismatches found by this instance', () => coordinator.stats.shadowMismatches);
+  stat('dual_write_sync_failures_total', 'Dual-write syncs that failed after their write committed (recorded as mismatches)', () => coordinator.stats.syncFailures);
+
+  const onQuery = (event: QueryEvent) => {
+    const labels = { shard: event.shard, node: event.node, role: event.role };
+    queries.inc({ ...labels, intent: event.intent, outcome: event.error ? 'error' : 'ok' });
+    latency.observe(labels, event.durationMs / 1000);
+    if (event.error) errors.inc({ shard: event.shard, node: event.node, code: event.error });
+  };
+  const onScatter = (event: ScatterEvent) => {
+    fanOut.observe({ table: event.table }, event.shards);
+    if (event.missing > 0) partial.inc({ table: event.table });
+  };
+  kit.on('query', onQuery);
+  kit.on('scatter', onScatter);
+  const names = registry
+    .getMetricsAsArray()
+    .map((metric) => metric.name)
+    .filter((metric) => !before.has(metric));
+  return {
+    registry,
+    detach() {
+      kit.off('query', onQuery);
+      kit.off('scatter', onScatter);
+      for (const metric of names) registry.removeSingleMetric(metric);
+    },
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * State changes a kit reports as events, for logs and metrics (`kit.on('breaker', ...)`).
+ * Only changes: a query is reported by the 'query' event, a state by one of these when it moves.
+ */
+import type { BreakerState } from '../resilience/node-breaker.js';
+
+export interface BreakerEvent {
+  shard: string;
+  node: string;
+  state: BreakerState;
+}
+
+/** A replica became usable for default reads (lag known and within `reads.maxLagMs`) or stopped being. */
+export interface ReplicaEvent {
+  shard: string;
+  node: string;
+  fresh: boolean;
+  lagMs: number | undefined;
+  problem?: string;
+}
+
+/** This instance applies a new phase of an online migration. */
+export interface PhaseEvent {
+  migration: string;
+  phase: string;
+  version: number;
+}
+
+/** A backfill started (reason set) or stopped (reason undefined) pausing for replica lag or load. */
+export interface ThrottleEvent {
+  migration: string;
+  reason: string | undefined;
+}
+
+/** A query that ran on more than one shard. */
+export interface ScatterEvent {
+  table: string;
+  shards: number;
+  /** Shards that did not answer (kit.gather), 0 for a complete result. */
+  missing: number;
+}
