@@ -181,7 +181,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     });
     const { default: from, maxLagMs, fallback, waitMs } = config.reads;
     this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
-    const store = new ControlStore(topology.shard(config.migrations.controlShard).primary.knex);
+    const control = topology.shard(config.migrations.controlShard).primary;
+    const store = new ControlStore(control.knex, control.dialect.changeFeed);
     this.migrationCoordinator = new MigrationCoordinator(
       store,
       config.onlineMigrations.map((migration) => migrationTables(migration, config, topology.ring)),

@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import type { ResolvedNode } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { InsertMissing } from './insert-missing.js';
 
 export interface ErrorClass {
@@ -49,6 +50,8 @@ export interface DialectAdapter {
   readonly locks: AdvisoryLocks;
   /** Bulk insert that skips rows whose key exists (backfill). */
   readonly insertMissing: InsertMissing;
+  /** Cross-process notifications (PostgreSQL LISTEN/NOTIFY); absent elsewhere, where polling does. */
+  readonly changeFeed?: ChangeFeed;
   /** Absent for dialects without replication (pglite). */
   readonly replication?: ReplicationSignals;
 }

@@ -1,6 +1,7 @@
 import { createServerKnex } from './server-knex.js';
 import { postgresLocks } from './advisory-locks.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
+import { postgresChangeFeed } from './change-feed.js';
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresReplication } from './postgres-replication.js';
 
@@ -22,5 +23,6 @@ export const postgresDialect: DialectAdapter = {
   locks: postgresLocks,
   classifyError: classifyPostgresError,
   insertMissing: insertMissingAsJson(localTimestampText),
+  changeFeed: postgresChangeFeed,
   replication: postgresReplication,
 };

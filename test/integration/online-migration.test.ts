@@ -247,13 +247,31 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       await slow;
       expect(locked).to.be.instanceOf(MigrationLockedError);
 
-      // An instance that has not seen the current phase holds the next step back.
-      const behind = await createShardKit({ ...target.config, onlineMigrations: [usersV2], migrations: { pollIntervalMs: 60_000, leaseMs: 60_000 } });
-      kits.push(behind);
+      // An instance that has not applied the current phase (alive, its lease running, but stuck
+      // on the version before) holds the next step back.
+      const before = await runner.status();
       await runner.rollback();
+      await kit.migrationCoordinator.store.ack('users_v2', 'stuck-instance', before.version, 60_000);
       const waiting = await runner.advance().catch((caught: unknown) => caught);
       expect(waiting).to.be.instanceOf(MigrationGateError);
-      expect((waiting as MigrationGateError).reasons.join()).to.match(/still applies version/);
+      expect((waiting as MigrationGateError).reasons.join()).to.match(/instance stuck-instance still applies version/);
     });
+
+    if (target.name === 'postgres cluster') {
+      it('tells other instances of a phase change at once through LISTEN/NOTIFY, not at their next poll', async () => {
+        kits = await migrationKits(target.config, 1);
+        const runner = kits[0]!.onlineMigration('users_v2');
+        // A second instance that would not poll again for a minute.
+        const listener = await createShardKit({ ...target.config, onlineMigrations: [usersV2], migrations: { pollIntervalMs: 60_000, leaseMs: 60_000 } });
+        kits.push(listener);
+        await runner.start();
+        const started = Date.now();
+        while (listener.migrationCoordinator.phaseOf('users_v2')?.phase !== 'dual_write' && Date.now() - started < 5000) await sleep(10);
+        const delayMs = Date.now() - started;
+        console.log(`      the second instance applied dual_write ${delayMs} ms after the transition`);
+        expect(listener.migrationCoordinator.phaseOf('users_v2')?.phase).to.equal('dual_write');
+        expect(delayMs).to.be.below(5000);
+      });
+    }
   });
 }

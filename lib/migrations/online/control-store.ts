@@ -11,12 +11,15 @@
  * state updates (checkpoints) are made by the runner holding the migration's lock.
  */
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../../dialect/change-feed.js';
 import { MigrationConflictError } from '../../errors.js';
 import type { Phase } from './phases.js';
 
 export const MIGRATIONS_TABLE = 'shardkit_online_migrations';
 export const ACKS_TABLE = 'shardkit_online_acks';
 export const MISMATCHES_TABLE = 'shardkit_online_mismatches';
+/** The LISTEN/NOTIFY channel of phase changes. */
+export const CHANGES_CHANNEL = 'shardkit_online_migrations';
 
 export interface BackfillCheckpoint {
   /** The last key copied, or null before the first batch. */
@@ -61,7 +64,11 @@ export interface InstanceAck {
 export class ControlStore {
   private ready: Promise<void> | undefined;
 
-  constructor(readonly db: Knex) {}
+  constructor(
+    readonly db: Knex,
+    /** Where phase changes are announced, when the control database has a change feed. */
+    readonly feed?: ChangeFeed,
+  ) {}
 
   /** Creates the control tables if they are missing (idempotent). */
   ensureTables(): Promise<void> {
@@ -99,6 +106,8 @@ export class ControlStore {
       .where({ name: record.name, version: record.version })
       .update({ phase, version: record.version + 1, state: JSON.stringify(next), updated_at: at });
     if (changed !== 1) throw new MigrationConflictError(record.name, record.version);
+    // A hint for instances listening; the others see the change at their next poll.
+    await this.feed?.notify(this.db, CHANGES_CHANNEL, record.name).catch(() => undefined);
     return { name: record.name, phase, version: record.version + 1, state: next, updatedAt: at };
   }
 

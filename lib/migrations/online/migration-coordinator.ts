@@ -12,7 +12,7 @@ import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
 import type { QueryPlan } from '../../planner/query-plan.js';
 import type { Topology } from '../../topology/topology.js';
 import type { PhaseEvent } from '../../observability/state-events.js';
-import type { ControlStore } from './control-store.js';
+import { CHANGES_CHANNEL, type ControlStore } from './control-store.js';
 import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
 import { syncKeys } from './key-sync.js';
 import type { MigrationTables } from './migration-tables.js';
@@ -45,6 +45,9 @@ export class MigrationCoordinator {
   private readonly background = new Set<Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
+  /** Stops listening for phase changes (PostgreSQL control database), while listening. */
+  private unlisten: (() => Promise<void>) | undefined;
+  private listening: Promise<void> | undefined;
   private stopped = false;
 
   constructor(
@@ -63,10 +66,11 @@ export class MigrationCoordinator {
     return this.migrations.find((tables) => tables.migration.name === name);
   }
 
-  /** Reads every migration's phase once; then keeps polling in the background. */
+  /** Reads every migration's phase once; then keeps polling, and listens where the control database can notify. */
   async start(): Promise<void> {
     if (this.migrations.length === 0) return;
     await this.refresh();
+    await this.listen();
     this.schedule();
   }
 
@@ -156,15 +160,43 @@ export class MigrationCoordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.listening;
+    await this.unlisten?.();
     await this.polling?.catch(() => undefined);
     await this.settle();
     await Promise.all(this.names.map((name) => this.store.forget(name, this.instanceId).catch(() => undefined)));
   }
 
+  /** A notification makes this instance read the control table at once; a lost listener is retried at the next poll. */
+  private listen(): Promise<void> {
+    const { feed } = this.store;
+    if (!feed || this.unlisten || this.stopped) return Promise.resolve();
+    this.listening ??= feed
+      .listen(
+        this.store.db,
+        CHANGES_CHANNEL,
+        () => void this.refresh().catch(() => undefined),
+        () => {
+          this.unlisten = undefined;
+        },
+      )
+      .then(
+        async (stop) => {
+          if (this.stopped) await stop();
+          else this.unlisten = stop;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.listening = undefined;
+      });
+    return this.listening;
+  }
+
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.refresh()
+      Promise.all([this.refresh(), this.listen()])
         .catch(() => undefined)
         .finally(() => this.schedule());
     }, this.options.pollIntervalMs);
