@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'MIGRATION_PHASE',
   'UNKNOWN_MIGRATION',
   'INVALID_TOPOLOGY_CHANGE',
+  'TOPOLOGY_SWITCHING',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -361,5 +362,17 @@ export class InvalidTopologyChangeError extends ShardKitError {
   constructor(problems: readonly string[]) {
     super(`invalid topology change:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     this.problems = problems;
+  }
+}
+
+export class TopologySwitchingError extends ShardKitError {
+  readonly code = 'TOPOLOGY_SWITCHING';
+  readonly retryAfterMs: number;
+
+  constructor(table: string, retryAfterMs: number) {
+    super(`writes to "${table}" pause while a rebalance switches the topology on every instance; retry in about ${retryAfterMs} ms`, {
+      retryable: true,
+    });
+    this.retryAfterMs = retryAfterMs;
   }
 }

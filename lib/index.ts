@@ -35,6 +35,7 @@ export { planRebalance, type RebalancePlan } from './rebalance/rebalance-plan.js
 export type { RowFlow, TableMoves } from './rebalance/row-moves.js';
 export { idealMovedFraction, planSlotMoves, type SlotFlow, type SlotMovePlan } from './rebalance/slot-moves.js';
 export { applyTopologyChange, type TopologyChange } from './rebalance/topology-change.js';
+export { type CleanupProgress, RebalanceRunner, type RebalanceStatus } from './rebalance/rebalance-runner.js';
 export type { KeysetKey, Page, PageOptions } from './engine/keyset-pagination.js';
 export type { QueryEvent } from './engine/routed-shard-access.js';
 export { ConsistencyToken } from './replicas/consistency-token.js';

@@ -20,13 +20,15 @@ import {
   type ShardKitError,
   UnknownMigrationError,
   UnknownTableError,
+  TopologySwitchingError,
   UnsupportedQueryError,
 } from './errors.js';
 import { ControlStore } from './migrations/online/control-store.js';
 import { MigrationCoordinator } from './migrations/online/migration-coordinator.js';
-import { OnlineMigrationRunner } from './migrations/online/migration-runner.js';
+import { OnlineMigrationRunner, type RunnerContext } from './migrations/online/migration-runner.js';
+import type { MigrationTables } from './migrations/online/migration-tables.js';
 import { migrationTables } from './migrations/online/migration-tables.js';
-import type { AnyQueryBuilder } from './planner/builder-internals.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf } from './planner/builder-internals.js';
 import { planQuery, type RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
 import { parseTableRef } from './planner/query-shape.js';
@@ -38,6 +40,10 @@ import { currentSession, ReadSession } from './replicas/read-session.js';
 import type { BreakerState } from './resilience/node-breaker.js';
 import { NodeGuards } from './resilience/node-guards.js';
 import { type ShardHandle, Topology } from './topology/topology.js';
+import { excludeMarked } from './rebalance/move-markers.js';
+import { RebalanceFollower } from './rebalance/rebalance-follower.js';
+import { REBALANCE_NAME } from './rebalance/moving-table.js';
+import { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
 
 const READ_METHODS = new Set(['select', 'first', 'pluck']);
@@ -150,6 +156,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
   private readonly defaultReadPreference: ReadPreference;
   private readonly replicaFresh = new Map<string, boolean>();
+  private readonly rebalanceFollower: RebalanceFollower;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -161,7 +168,13 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       tables: config.tables,
       globalTables: config.globalTables,
       globalShard: config.globalShard,
-      ring: topology.ring,
+      // A live view: a rebalance switches the topology's ring while the kit runs.
+      ring: {
+        shardFor: (key) => topology.ring.shardFor(key),
+        get shardNames() {
+          return topology.ring.shardNames;
+        },
+      },
     };
     this.guards = new NodeGuards(topology.nodes(), config.breaker, config.loadShedding, (node, state) =>
       this.emit('breaker', { shard: node.config.shard, node: node.config.name, state }),
@@ -181,14 +194,16 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     });
     const { default: from, maxLagMs, fallback, waitMs } = config.reads;
     this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
+    this.rebalanceFollower = new RebalanceFollower(topology, config);
     const control = topology.shard(config.migrations.controlShard).primary;
     const store = new ControlStore(control.knex, control.dialect.changeFeed);
     this.migrationCoordinator = new MigrationCoordinator(
       store,
-      config.onlineMigrations.map((migration) => migrationTables(migration, config, topology.ring)),
+      config.onlineMigrations.map((migration) => migrationTables(migration, config, topology)),
       topology,
       config.migrations,
       (event) => this.emit('phase', event),
+      this.rebalanceFollower,
     );
     this.monitor.start();
   }
@@ -338,7 +353,22 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.assertOpen();
     const options = this.builderOptions.get(builder) ?? {};
     const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
-    yield* streamPlan(plan, builder, this.engine, this.routingOptions(options));
+    yield* streamPlan(plan, this.withoutSecondCopies(plan, builder), this.engine, this.routingOptions(options));
+  }
+
+  /**
+   * During a rebalance a moving row has a second copy on another serving shard; a statement on
+   * every shard excludes the marked copies (see rebalance/move-markers.ts) so it sees each row once.
+   */
+  private withoutSecondCopies(plan: QueryPlan, builder: AnyQueryBuilder): AnyQueryBuilder {
+    if (plan.route.kind !== 'all') return builder;
+    const direction = this.rebalanceFollower.hiddenRows(plan.table);
+    const shardKey = this.config.tables.get(plan.table)?.shardKey;
+    if (!direction || !shardKey) return builder;
+    const filtered = copyBuilder(builder);
+    const { qualifier } = parseTableRef(internalsOf(builder)._single.table);
+    excludeMarked(filtered, this.config.family, `${qualifier}.${shardKey}`, plan.table, direction);
+    return filtered;
   }
 
   /**
@@ -348,16 +378,46 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   onlineMigration(name: string): OnlineMigrationRunner {
     const tables = this.migrationCoordinator.tablesOf(name);
     if (!tables) throw new UnknownMigrationError(name, this.migrationCoordinator.names);
+    return this.phaseRunner(name, () => [tables], {
+      startGate: async () => {
+        const move = await this.migrationCoordinator.store.peek(REBALANCE_NAME);
+        return move?.state.rebalance && !move.state.rebalance.cleaned ? ['a rebalance is in progress: finish it (cleanup) or abort it first'] : [];
+      },
+    });
+  }
+
+  /**
+   * The runner of rebalances: plan, start, advance, backfill, verify, rollback, cleanup, abort,
+   * status (see rebalance/rebalance-runner.ts).
+   */
+  rebalance(): RebalanceRunner {
+    const phases = this.phaseRunner(REBALANCE_NAME, () => this.rebalanceFollower.movingTables(), { switchesTopology: true });
+    return new RebalanceRunner({
+      topology: this.topology,
+      config: this.config,
+      store: this.migrationCoordinator.store,
+      coordinator: this.migrationCoordinator,
+      phases,
+      activeMigrations: async () => {
+        const records = await Promise.all(this.migrationCoordinator.names.map((name) => this.migrationCoordinator.store.peek(name)));
+        return records.filter((record) => record && record.phase !== 'pending' && record.phase !== 'cleanup').map((record) => record!.name);
+      },
+    });
+  }
+
+  private phaseRunner(name: string, parts: () => MigrationTables[], extra: Pick<RunnerContext, 'switchesTopology' | 'startGate'>): OnlineMigrationRunner {
     const control = this.topology.shard(this.config.migrations.controlShard).primary;
     return new OnlineMigrationRunner({
+      name,
       topology: this.topology,
       store: this.migrationCoordinator.store,
       coordinator: this.migrationCoordinator,
-      tables,
+      parts,
       lockDb: control.knex,
       locks: control.dialect.locks,
       throttleReason: (maxLagMs) => this.throttleReason(maxLagMs),
       onThrottle: (event) => this.emit('throttle', event),
+      ...extra,
     });
   }
 
@@ -365,24 +425,30 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.assertOpen();
     const options = this.builderOptions.get(builder) ?? {};
     const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
+    const statement = this.withoutSecondCopies(plan, builder);
     const execute = () =>
-      executePlan(plan, builder, this.engine, this.routingOptions(options), {
+      executePlan(plan, statement, this.engine, this.routingOptions(options), {
         concurrency: this.config.scatter.concurrency,
         partial,
         ...(options.signal ? { signal: options.signal } : {}),
       });
     const involved = this.migrationCoordinator.involvement(plan.table);
-    if (involved.length === 0) return this.reportScatter(plan, await execute());
+    if (involved.length === 0) {
+      const execution = execute();
+      if (!READ_METHODS.has(plan.method)) this.migrationCoordinator.trackWrite(execution);
+      return this.reportScatter(plan, await execution);
+    }
     if (READ_METHODS.has(plan.method)) {
       const execution = this.reportScatter(plan, await execute());
       this.migrationCoordinator.afterRead(plan.table, execution.result);
       return execution;
     }
-    const result = await this.migrationCoordinator.write(plan, builder, involved, async () => (await execute()).result, (shard, work) => {
+    if (this.migrationCoordinator.writesPaused(plan.table)) throw new TopologySwitchingError(plan.table, this.config.migrations.pollIntervalMs);
+    const write = this.migrationCoordinator.write(plan, statement, involved, async () => (await execute()).result, (shard, work) => {
       const { primary } = this.topology.shard(shard);
       return this.guards.of(primary).run(() => work(primary.knex), options.priority ?? 'normal');
     });
-    return { result, missing: [] };
+    return { result: await this.migrationCoordinator.trackWrite(write), missing: [] };
   }
 
   private reportScatter<T extends { missing: readonly unknown[] }>(plan: QueryPlan, execution: T): T {

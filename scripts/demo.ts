@@ -8,7 +8,7 @@ import { statusTables } from '../lib/cli/online-command.js';
 import { renderPlan } from '../lib/cli/rebalance-command.js';
 import { ProgressBar } from '../lib/cli/progress-bar.js';
 import { renderTable } from '../lib/cli/render-table.js';
-import { createShardKit, loadConfig, planRebalance, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
+import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
 import { resetOnlineMigration } from './reset-online-migration.js';
 
 /** users -> users_v2 (name split in two) through every phase, as `shardkit online ...` would drive it. */
@@ -222,7 +222,7 @@ try {
   await onlineMigrationDemo(kit);
 
   section('rebalance plan: what adding the standby shard-5 would move (nothing changes)');
-  console.log(renderPlan(await planRebalance(kit.topology, kit.config, { add: ['shard-5'] })));
+  console.log(renderPlan(await kit.rebalance().plan({ add: ['shard-5'] })));
 
   section('guard rails');
   const refusals: [string, () => PromiseLike<unknown>][] = [

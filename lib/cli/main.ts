@@ -18,8 +18,11 @@ const HELP = `usage: shardkit <command> [options]
   online start | status | advance | rollback | verify | backfill | cleanup NAME
           [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
           [--yes] [--dry-run] [--drop]
-  rebalance plan [--add NAME]... [--remove NAME]... [--weight NAME=W]...
-          what a topology change would move (slots, rows per table and shard pair)
+  rebalance plan | run [--add NAME]... [--remove NAME]... [--weight NAME=W]...
+          plan: what the change would move (slots, rows per table and shard pair)
+          run: moves the keys online up to cutover (cleanup too with --yes); rerun resumes
+  rebalance status | rollback | cleanup --yes | abort
+          [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
   status [--json] [--watch [SECONDS]]                       shards, nodes, roles, breakers, lag, migrations
   route KEY...                                              the shard of each key
 
@@ -65,27 +68,23 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
       if (!Number.isFinite(parsed) || parsed <= 0) throw new UsageError(`--${flag} needs a positive number`);
       return parsed;
     };
+    const runOptions = {
+      ...(config ? { config } : {}),
+      ...optional('maxRate', number(values['max-rate'], 'max-rate')),
+      ...optional('maxLagMs', number(values['max-lag'], 'max-lag')),
+      ...optional('batch', number(values.batch, 'batch')),
+      ...optional('waitMs', number(values.wait, 'wait')),
+      yes: values.yes,
+      dryRun: values['dry-run'],
+      drop: values.drop,
+    };
     switch (values.help ? 'help' : command) {
       case 'migrate':
         return await migrateCommand(action, name, { ...(config ? { config } : {}), dir: values.dir, shards: values.shard, all: values.all }, io);
       case 'online':
-        return await onlineCommand(
-          action,
-          name,
-          {
-            ...(config ? { config } : {}),
-            ...optional('maxRate', number(values['max-rate'], 'max-rate')),
-            ...optional('maxLagMs', number(values['max-lag'], 'max-lag')),
-            ...optional('batch', number(values.batch, 'batch')),
-            ...optional('waitMs', number(values.wait, 'wait')),
-            yes: values.yes,
-            dryRun: values['dry-run'],
-            drop: values.drop,
-          },
-          io,
-        );
+        return await onlineCommand(action, name, runOptions, io);
       case 'rebalance':
-        return await rebalanceCommand(action, { ...(config ? { config } : {}), add: values.add, remove: values.remove, weight: values.weight }, io);
+        return await rebalanceCommand(action, { ...runOptions, add: values.add, remove: values.remove, weight: values.weight }, io);
       case 'status':
         return await statusCommand(
           { ...(config ? { config } : {}), json: values.json, ...optional('watchSeconds', values.watch ? (number(action, 'watch') ?? 2) : undefined) },

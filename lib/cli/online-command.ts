@@ -5,16 +5,12 @@
  * the migration's status table afterwards.
  */
 import type { MigrationStatus } from '../migrations/online/migration-runner.js';
-import type { ShardKit } from '../shard-kit.js';
+import { type BackfillCliOptions, backfillWithProgress } from './backfill-progress.js';
 import { type CliIo, EXIT, UsageError, withKit } from './cli-context.js';
-import { ProgressBar } from './progress-bar.js';
 import { renderTable } from './render-table.js';
 
-export interface OnlineOptions {
+export interface OnlineOptions extends BackfillCliOptions {
   config?: string;
-  maxRate?: number;
-  maxLagMs?: number;
-  batch?: number;
   waitMs?: number;
   yes: boolean;
   dryRun: boolean;
@@ -39,7 +35,7 @@ export async function onlineCommand(action: string | undefined, name: string | u
         await runner.rollback();
         break;
       case 'backfill':
-        await backfill(kit, name, options);
+        await backfillWithProgress(runner, `backfill ${name}`, options);
         break;
       case 'verify': {
         const report = await runner.verify({ onProgress: (progress) => io.err(`verify ${progress.pass} ${progress.shard}: ${progress.rowsChecked} rows, ${progress.differences} differences`) });
@@ -56,22 +52,6 @@ export async function onlineCommand(action: string | undefined, name: string | u
     io.out(statusTables(await runner.status()));
     return EXIT.ok;
   });
-}
-
-async function backfill(kit: ShardKit, name: string, options: OnlineOptions): Promise<void> {
-  const bars = new Map<string, { done: number; total: number }>();
-  const bar = new ProgressBar(`backfill ${name}`);
-  await kit.onlineMigration(name).backfill({
-    ...(options.maxRate ? { maxRowsPerSecond: options.maxRate } : {}),
-    ...(options.maxLagMs ? { maxLagMs: options.maxLagMs } : {}),
-    ...(options.batch ? { batchSize: options.batch } : {}),
-    onProgress: (progress) => {
-      bars.set(progress.shard, { done: progress.copied, total: progress.total });
-      const totals = [...bars.values()].reduce((sum, entry) => ({ done: sum.done + entry.done, total: sum.total + entry.total }), { done: 0, total: 0 });
-      bar.update(totals.done, totals.total, progress.throttled ? `(throttled: ${progress.throttled})` : '');
-    },
-  });
-  bar.finish();
 }
 
 export function statusTables(status: MigrationStatus): string {

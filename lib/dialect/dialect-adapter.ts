@@ -8,6 +8,7 @@ import type { ResolvedNode } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { InsertMissing } from './insert-missing.js';
+import type { PrimaryKeyReader } from './primary-key.js';
 
 export interface ErrorClass {
   /** Retrying the same statement can succeed (lost connection, deadlock, failover). */
@@ -48,6 +49,8 @@ export interface DialectAdapter {
   createKnex(node: ResolvedNode): Promise<Knex>;
   classifyError(error: unknown): ErrorClass;
   readonly locks: AdvisoryLocks;
+  /** The table's primary-key columns in key order (empty without one). */
+  readonly primaryKey: PrimaryKeyReader;
   /** Bulk insert that skips rows whose key exists (backfill). */
   readonly insertMissing: InsertMissing;
   /** Cross-process notifications (PostgreSQL LISTEN/NOTIFY); absent elsewhere, where polling does. */

@@ -3,6 +3,7 @@ import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingWithKnex } from './insert-missing.js';
 import { mariadbReplication } from './mariadb-replication.js';
+import { mysqlPrimaryKey } from './primary-key.js';
 
 /** A node in trouble: too many connections, server gone or shutting down, connection killed. */
 const NODE_FAULT_CODES = new Set([
@@ -24,5 +25,6 @@ export const mysqlDialect: DialectAdapter = {
     return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_CODES.has(driverCode)), driverCode };
   },
   insertMissing: insertMissingWithKnex,
+  primaryKey: mysqlPrimaryKey,
   replication: mariadbReplication,
 };

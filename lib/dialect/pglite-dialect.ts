@@ -8,6 +8,7 @@ import { pgliteLocks } from './advisory-locks.js';
 import type { DialectAdapter } from './dialect-adapter.js';
 import { insertMissingAsJson } from './insert-missing.js';
 import { quietKnexLog } from './knex-log.js';
+import { postgresPrimaryKey } from './primary-key.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
 
@@ -68,4 +69,5 @@ export const pgliteDialect: DialectAdapter = {
   classifyError: classifyPostgresError,
   // PGlite sends a Date parameter as ISO text in UTC.
   insertMissing: insertMissingAsJson((date) => date.toISOString()),
+  primaryKey: postgresPrimaryKey,
 };

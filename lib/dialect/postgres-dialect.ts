@@ -2,6 +2,7 @@ import { createServerKnex } from './server-knex.js';
 import { postgresLocks } from './advisory-locks.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { postgresChangeFeed } from './change-feed.js';
+import { postgresPrimaryKey } from './primary-key.js';
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresReplication } from './postgres-replication.js';
 
@@ -24,5 +25,6 @@ export const postgresDialect: DialectAdapter = {
   classifyError: classifyPostgresError,
   insertMissing: insertMissingAsJson(localTimestampText),
   changeFeed: postgresChangeFeed,
+  primaryKey: postgresPrimaryKey,
   replication: postgresReplication,
 };

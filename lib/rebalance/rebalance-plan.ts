@@ -4,7 +4,7 @@
  */
 import type { ResolvedConfig } from '../config/config-types.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
-import { ringShardsOf, type Topology } from '../topology/topology.js';
+import type { Topology } from '../topology/topology.js';
 import { type CountOptions, countRowMoves, type TableMoves } from './row-moves.js';
 import { planSlotMoves, type SlotMovePlan } from './slot-moves.js';
 import { applyTopologyChange, type TopologyChange } from './topology-change.js';
@@ -16,8 +16,14 @@ export interface RebalancePlan {
   tables: TableMoves[];
 }
 
-export async function planRebalance(topology: Topology, config: ResolvedConfig, change: TopologyChange, options: CountOptions = {}): Promise<RebalancePlan> {
-  const before = ringShardsOf(config);
+/** `before`: the ring's shards now (the config's, or those of the last rebalance). */
+export async function planRebalance(
+  topology: Topology,
+  config: ResolvedConfig,
+  before: RingShard[],
+  change: TopologyChange,
+  options: CountOptions = {},
+): Promise<RebalancePlan> {
   const after = applyTopologyChange(
     before,
     change,

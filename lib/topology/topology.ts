@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { ResolvedConfig, ResolvedNode } from '../config/config-types.js';
 import type { DialectAdapter } from '../dialect/dialect-adapter.js';
 import { dialectAdapter } from '../dialect/dialects.js';
-import { UnknownShardError } from '../errors.js';
+import { ConfigError, UnknownShardError } from '../errors.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 
 export interface NodeHandle {
@@ -25,13 +25,13 @@ export interface ShardHandle {
 }
 
 export class Topology {
-  readonly ring: HashRing;
+  private currentRing: HashRing;
   /** Shards in configuration order. */
   readonly shards: readonly ShardHandle[];
   private readonly byName: ReadonlyMap<string, ShardHandle>;
 
   private constructor(ring: HashRing, shards: readonly ShardHandle[]) {
-    this.ring = ring;
+    this.currentRing = ring;
     this.shards = shards;
     this.byName = new Map(shards.map((shard) => [shard.name, shard]));
   }
@@ -54,6 +54,20 @@ export class Topology {
       replicas: shard.replicas.map((replica) => handles.get(replica.name)!),
     }));
     return new Topology(ring, shards);
+  }
+
+  /** The ring that places keys now: the config's, or the one a rebalance switched to. */
+  get ring(): HashRing {
+    return this.currentRing;
+  }
+
+  /** Places keys with `ring` from now on; every shard it names must be one of this topology's. */
+  useRing(ring: HashRing): void {
+    const unknown = ring.shardNames.filter((name) => !this.byName.has(name));
+    if (unknown.length > 0) {
+      throw new ConfigError(unknown.map((name) => ({ path: 'shards', message: `the topology in the control table names shard "${name}", which this config does not describe: add it` })));
+    }
+    this.currentRing = ring;
   }
 
   shard(name: string): ShardHandle {

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { HashRing } from '../../lib/hashing/hash-ring.js';
-import { planRebalance } from '../../lib/rebalance/rebalance-plan.js';
 import type { TableMoves } from '../../lib/rebalance/row-moves.js';
 import { openFreshKit, TARGETS } from '../support/targets.js';
 
@@ -23,7 +22,7 @@ for (const target of TARGETS) {
         const stray = Array.from({ length: 5000 }, (_, index) => 100_000 + index).find((id) => kit.shardFor(id) === first && after.shardFor(id) === first)!;
         await kit.forShard(second)('users').insert({ id: stray, name: 'Stray', email: 'stray@example.com' });
 
-        const plan = await planRebalance(kit.topology, kit.config, { weights: { [second]: 3 } });
+        const plan = await kit.rebalance().plan({ weights: { [second]: 3 } });
 
         const expected: Record<string, number> = {};
         for (let id = 1; id <= USERS; id++) {

@@ -35,8 +35,8 @@ export interface BackfillProgress {
 }
 
 export interface BackfillHooks {
-  /** Saves a shard's checkpoint (serialised by the caller). */
-  save(shard: string, checkpoint: BackfillCheckpoint): Promise<void>;
+  /** Saves the checkpoint (serialised by the caller). */
+  save(checkpoint: BackfillCheckpoint): Promise<void>;
   /** A reason to pause now (replica lag, load), or undefined. */
   throttle(): string | undefined;
 }
@@ -90,11 +90,12 @@ export async function backfillShard(
     const lastKey = batch.length > 0 ? keyOf(batch.at(-1)!, migration.key) : checkpoint.lastKey;
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
     next = done ? undefined : readAfter(lastKey);
-    if (batch.length > 0) await insertIfAbsent(topology, tables, batch.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    const moving = batch.filter((row) => tables.moves(keyOf(row, migration.key)));
+    if (moving.length > 0) await insertIfAbsent(topology, tables, moving.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
     checkpoint = { lastKey, rows: checkpoint.rows + batch.length, done };
     copiedHere += batch.length;
     await saved;
-    saved = hooks.save(shard, checkpoint);
+    saved = hooks.save(checkpoint);
     options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: checkpoint.done });
     if (options.maxRowsPerSecond) {
       const due = started + (copiedHere / options.maxRowsPerSecond) * 1000;
@@ -107,6 +108,7 @@ export async function backfillShard(
 
 /** Writes rows to their target shards, leaving rows that already exist untouched. */
 async function insertIfAbsent(topology: Topology, tables: MigrationTables, rows: readonly Row[]): Promise<void> {
+  await tables.beforeCopy?.(rows.map((row) => keyOf(row, tables.migration.key)));
   const byOwner = groupBy(rows, (row) => tables.ownerOf('target', keyOf(row, tables.migration.key)));
   await Promise.all(
     [...byOwner].map(([owner, group]) => {

@@ -13,6 +13,7 @@
 import type { Knex } from 'knex';
 import type { ChangeFeed } from '../../dialect/change-feed.js';
 import { MigrationConflictError } from '../../errors.js';
+import type { RingShard } from '../../hashing/hash-ring.js';
 import type { Phase } from './phases.js';
 
 export const MIGRATIONS_TABLE = 'shardkit_online_migrations';
@@ -40,11 +41,25 @@ export interface VerifyReport {
 }
 
 export interface MigrationState {
+  /** Checkpoints by backfill unit: the shard, or `table:shard` when several tables move together. */
   backfill: Record<string, BackfillCheckpoint>;
   verify?: VerifyReport;
   /** When the current shadow_read window began (ms), for counting its mismatches. */
   shadowSince?: number;
+  /** A topology switch is under way: writes to the moving tables wait until every instance follows. */
+  switching?: boolean;
+  /** For a rebalance: the rings before and after, and each moving table's primary key. */
+  rebalance?: RebalanceState;
   history: { at: number; from: Phase; to: Phase }[];
+}
+
+export interface RebalanceState {
+  from: RingShard[];
+  to: RingShard[];
+  /** Primary-key columns by sharded table (they contain its shard key). */
+  keys: Record<string, string[]>;
+  /** Set when cleanup has deleted every moved row from its old owner: the move is over. */
+  cleaned?: boolean;
 }
 
 export interface MigrationRecord {
@@ -63,6 +78,7 @@ export interface InstanceAck {
 
 export class ControlStore {
   private ready: Promise<void> | undefined;
+  private exists = false;
 
   constructor(
     readonly db: Knex,
@@ -81,6 +97,16 @@ export class ControlStore {
 
   async get(name: string): Promise<MigrationRecord | undefined> {
     await this.ensureTables();
+    return this.read(name);
+  }
+
+  /** The record if the control tables exist, without creating them (instances that only follow). */
+  async peek(name: string): Promise<MigrationRecord | undefined> {
+    this.exists ||= await this.db.schema.hasTable(MIGRATIONS_TABLE);
+    return this.exists ? this.read(name) : undefined;
+  }
+
+  private async read(name: string): Promise<MigrationRecord | undefined> {
     const row = await this.db(MIGRATIONS_TABLE).where('name', name).first();
     return row ? toRecord(row) : undefined;
   }
@@ -100,7 +126,7 @@ export class ControlStore {
   /** Moves to `phase` if nobody moved the migration since `record` was read. */
   async transition(record: MigrationRecord, phase: Phase, state: MigrationState): Promise<MigrationRecord> {
     const at = Date.now();
-    const history = [...state.history, { at, from: record.phase, to: phase }].slice(-50);
+    const history = (record.phase === phase ? state.history : [...state.history, { at, from: record.phase, to: phase }]).slice(-50);
     const next = { ...state, history };
     const changed = await this.db(MIGRATIONS_TABLE)
       .where({ name: record.name, version: record.version })

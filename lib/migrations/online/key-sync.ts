@@ -39,7 +39,9 @@ export async function syncKeys(
   direction: Direction,
   keys: readonly (readonly unknown[])[],
 ): Promise<SyncResult> {
-  const unique = [...new Map(keys.map((key) => [keyText(key), key])).values()];
+  const unique = [...new Map(keys.filter((key) => tables.moves(key)).map((key) => [keyText(key), key])).values()];
+  if (unique.length === 0) return { upserted: 0, deleted: 0 };
+  await tables.beforeCopy?.(unique);
   const bySourceShard = groupBy(unique, (key) => tables.ownerOf('source', key));
   const results = await Promise.all([...bySourceShard].map(([shard, shardKeys]) => syncOnShard(topology, tables, direction, shard, shardKeys)));
   return results.reduce((total, result) => ({ upserted: total.upserted + result.upserted, deleted: total.deleted + result.deleted }), {

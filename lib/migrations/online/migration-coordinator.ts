@@ -12,7 +12,7 @@ import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
 import type { QueryPlan } from '../../planner/query-plan.js';
 import type { Topology } from '../../topology/topology.js';
 import type { PhaseEvent } from '../../observability/state-events.js';
-import { CHANGES_CHANNEL, type ControlStore } from './control-store.js';
+import { CHANGES_CHANNEL, type ControlStore, type MigrationRecord } from './control-store.js';
 import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
 import { syncKeys } from './key-sync.js';
 import type { MigrationTables } from './migration-tables.js';
@@ -38,11 +38,22 @@ export interface CoordinatorStats {
   shadowMismatches: number;
 }
 
+/** Follows one control-table record that changes the topology (a rebalance). */
+export interface TopologyFollower {
+  readonly name: string;
+  apply(record: MigrationRecord | undefined): Promise<void>;
+  involvement(table: string): Involvement | undefined;
+  writesPaused(table: string): boolean;
+}
+
 export class MigrationCoordinator {
   readonly instanceId = randomUUID();
   readonly stats: CoordinatorStats = { syncs: 0, syncFailures: 0, shadowCompared: 0, shadowMismatches: 0 };
   private readonly followed = new Map<string, Followed>();
   private readonly background = new Set<Promise<unknown>>();
+  /** Writes running now: an acknowledgement waits for those that started under an older phase. */
+  private readonly writes = new Set<Promise<unknown>>();
+  private followedTopologyVersion: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   /** Stops listening for phase changes (PostgreSQL control database), while listening. */
@@ -56,6 +67,8 @@ export class MigrationCoordinator {
     private readonly topology: Topology,
     private readonly options: CoordinatorOptions,
     private readonly onPhase: (event: PhaseEvent) => void = () => {},
+    /** Follows a rebalance (the ring, the moving tables); see rebalance/rebalance-follower.ts. */
+    readonly topologyFollower?: TopologyFollower,
   ) {}
 
   get names(): string[] {
@@ -66,10 +79,16 @@ export class MigrationCoordinator {
     return this.migrations.find((tables) => tables.migration.name === name);
   }
 
-  /** Reads every migration's phase once; then keeps polling, and listens where the control database can notify. */
+  /**
+   * Reads every migration's phase once; then keeps polling, and listens where the control
+   * database can notify. A control database that cannot be read at start fails the start when
+   * online migrations are configured; for the topology alone the kit starts on the config's
+   * ring and keeps trying.
+   */
   async start(): Promise<void> {
-    if (this.migrations.length === 0) return;
-    await this.refresh();
+    if (this.migrations.length === 0 && !this.topologyFollower) return;
+    if (this.migrations.length > 0) await this.refresh();
+    else await this.refresh().catch(() => undefined);
     await this.listen();
     this.schedule();
   }
@@ -87,9 +106,23 @@ export class MigrationCoordinator {
     return followed && { phase: followed.phase, version: followed.version };
   }
 
+  /** Runs a write so that acknowledgements of later phases wait for it. */
+  trackWrite<T>(work: Promise<T>): Promise<T> {
+    this.writes.add(work);
+    const forget = () => this.writes.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  /** True while writes to `table` must wait for a topology switch to reach every instance. */
+  writesPaused(table: string): boolean {
+    return this.topologyFollower?.writesPaused(table) ?? false;
+  }
+
   /** How a table takes part in migrations this instance follows. */
   involvement(table: string): Involvement[] {
-    const involved: Involvement[] = [];
+    const moving = this.topologyFollower?.involvement(table);
+    const involved: Involvement[] = moving ? [moving] : [];
     for (const tables of this.migrations) {
       const followed = this.followed.get(tables.migration.name);
       for (const side of ['source', 'target'] as const) {
@@ -164,7 +197,8 @@ export class MigrationCoordinator {
     await this.unlisten?.();
     await this.polling?.catch(() => undefined);
     await this.settle();
-    await Promise.all(this.names.map((name) => this.store.forget(name, this.instanceId).catch(() => undefined)));
+    const names = this.topologyFollower ? [...this.names, this.topologyFollower.name] : this.names;
+    await Promise.all(names.map((name) => this.store.forget(name, this.instanceId).catch(() => undefined)));
   }
 
   /** A notification makes this instance read the control table at once; a lost listener is retried at the next poll. */
@@ -204,6 +238,7 @@ export class MigrationCoordinator {
   }
 
   private async poll(): Promise<void> {
+    const acks: { name: string; version: number }[] = [];
     for (const tables of this.migrations) {
       const { name } = tables.migration;
       const record = await this.store.get(name);
@@ -212,7 +247,22 @@ export class MigrationCoordinator {
       const before = this.followed.get(name);
       this.followed.set(name, { tables, phase, version });
       if (before?.version !== version && record) this.onPhase({ migration: name, phase, version });
-      await this.store.ack(name, this.instanceId, version, this.options.leaseMs);
+      acks.push({ name, version });
     }
+    const follower = this.topologyFollower;
+    if (follower) {
+      const record = await this.store.get(follower.name);
+      if (record?.version !== this.followedTopologyVersion) {
+        await follower.apply(record);
+        if (record && this.followedTopologyVersion !== undefined) this.onPhase({ migration: follower.name, phase: record.phase, version: record.version });
+        this.followedTopologyVersion = record?.version;
+      }
+      // Registered even before any rebalance exists (version 0): a runner must wait for every
+      // instance, including one that started a moment before the rebalance did.
+      acks.push({ name: follower.name, version: record?.version ?? 0 });
+    }
+    // A phase counts as applied once no write that started under an earlier one is still running.
+    await Promise.allSettled([...this.writes]);
+    for (const { name, version } of acks) await this.store.ack(name, this.instanceId, version, this.options.leaseMs);
   }
 }

@@ -1,8 +1,8 @@
 /**
- * Drives one online migration through its phases (see phases.ts). Every command takes the
- * migration's advisory lock on the control database first, so two runners never drive one
- * migration; phase changes are compare-and-set on the version, and each is checked against its
- * gate first:
+ * Drives one online migration through its phases (see phases.ts): one table pair, or for a
+ * rebalance every sharded table at once (`parts`). Every command takes the migration's advisory
+ * lock on the control database first, so two runners never drive one migration; phase changes
+ * are compare-and-set on the version, and each is checked against its gate first:
  *
  *   any advance        every live instance has acknowledged the current phase
  *   backfill -> verify every source shard's backfill is done
@@ -12,6 +12,11 @@
  *
  * Rollback moves one phase back (not from cleanup). Cleanup, once reached, can retire the old
  * table (rename, or drop) only when told so explicitly.
+ *
+ * A migration that switches the topology (a rebalance) crosses the cutover boundary in two
+ * steps: writes to the moving tables pause on every instance (each acknowledges once its
+ * writes in flight are done), then the ring switches and writes resume at the new owners; so no
+ * two instances ever write one row at two owners.
  */
 import type { ThrottleEvent } from '../../observability/state-events.js';
 import type { Knex } from 'knex';
@@ -27,10 +32,16 @@ import { nextPhase, type Phase, previousPhase } from './phases.js';
 import { type VerifyOptions, verifyMigration } from './verify.js';
 
 export interface RunnerContext {
+  name: string;
   topology: Topology;
   store: ControlStore;
   coordinator: MigrationCoordinator;
-  tables: MigrationTables;
+  /** The table pairs that move together (one for an online migration). */
+  parts: () => MigrationTables[];
+  /** Crossing cutover switches the ring (a rebalance). */
+  switchesTopology?: boolean;
+  /** Why the migration may not start now (another one moving the same tables), if anything. */
+  startGate?: () => Promise<string[]>;
   /** The control database and its dialect's locks. */
   lockDb: Knex;
   locks: AdvisoryLocks;
@@ -64,7 +75,7 @@ export class OnlineMigrationRunner {
   constructor(private readonly context: RunnerContext) {}
 
   get name(): string {
-    return this.context.tables.migration.name;
+    return this.context.name;
   }
 
   async status(): Promise<MigrationStatus> {
@@ -79,7 +90,7 @@ export class OnlineMigrationRunner {
       next,
       blockedBy: next ? this.gate(record, next, instances, mismatches) : ['the migration is finished'],
       instances: instances.map((instance) => ({ ...instance, current: instance.version === record.version })),
-      backfill: this.context.tables.shardsOf('source').map((shard) => ({ shard, ...(record.state.backfill[shard] ?? { lastKey: null, rows: 0, done: false }) })),
+      backfill: this.units().map(({ id }) => ({ shard: id, ...(record.state.backfill[id] ?? { lastKey: null, rows: 0, done: false }) })),
       verify: record.state.verify,
       shadowMismatches: mismatches,
     };
@@ -87,16 +98,36 @@ export class OnlineMigrationRunner {
 
   /** pending -> dual_write. */
   start(): Promise<MigrationRecord> {
-    return this.locked(async () => {
+    return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
       if (record.phase !== 'pending') return record;
+      const blocked = (await this.context.startGate?.()) ?? [];
+      if (blocked.length > 0) throw new MigrationGateError(this.name, 'dual_write', blocked);
       return this.transition(record, 'dual_write');
+    });
+  }
+
+  /**
+   * -> pending with a fresh state, for a migration that is new or finished and cleaned up (a
+   * rebalance after another); every instance learns the new state before `advance` may start
+   * dual writing.
+   */
+  restart(state: Omit<MigrationState, 'history'>): Promise<MigrationRecord> {
+    return this.exclusive(async () => {
+      const record = await this.context.store.getOrCreate(this.name);
+      const finished = record.state.rebalance === undefined || record.state.rebalance.cleaned === true;
+      if (!['pending', 'cleanup'].includes(record.phase) || !finished) {
+        throw new MigrationGateError(this.name, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back (and abort) first`]);
+      }
+      const moved = await this.context.store.transition(record, 'pending', { ...state, history: record.state.history });
+      await this.context.coordinator.refresh();
+      return moved;
     });
   }
 
   /** One phase forward, if its gate is open; `waitForAcksMs` waits that long for instances to catch up. */
   advance(options: { waitForAcksMs?: number } = {}): Promise<MigrationRecord> {
-    return this.locked(async () => {
+    return this.exclusive(async () => {
       const deadline = Date.now() + (options.waitForAcksMs ?? 0);
       for (;;) {
         const record = await this.context.store.getOrCreate(this.name);
@@ -104,7 +135,7 @@ export class OnlineMigrationRunner {
         if (!next) throw new MigrationGateError(this.name, 'a next phase', ['the migration is finished']);
         const instances = await this.context.store.liveInstances(this.name);
         const reasons = this.gate(record, next, instances, await this.shadowMismatches(record));
-        if (reasons.length === 0) return this.transition(record, next);
+        if (reasons.length === 0) return this.move(record, next, deadline);
         const waitingOnAcks = reasons.every((reason) => reason.startsWith('instance'));
         if (!waitingOnAcks || Date.now() >= deadline) throw new MigrationGateError(this.name, next, reasons);
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -113,24 +144,34 @@ export class OnlineMigrationRunner {
   }
 
   /** One phase back; every write so far is in both tables, so nothing is lost. */
-  rollback(): Promise<MigrationRecord> {
-    return this.locked(async () => {
+  rollback(options: { waitForAcksMs?: number } = {}): Promise<MigrationRecord> {
+    return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
       const previous = previousPhase(record.phase);
       if (!previous) throw new MigrationGateError(this.name, 'a previous phase', [`cannot roll back from ${record.phase}`]);
-      return this.transition(record, previous);
+      return this.move(record, previous, Date.now() + (options.waitForAcksMs ?? 10_000));
     });
+  }
+
+  /** Waits until every live instance applies `version`; the reasons it still waits for, when the deadline passes first. */
+  async waitForAcks(version: number, deadline: number): Promise<string[]> {
+    for (;;) {
+      const behind = (await this.context.store.liveInstances(this.name)).filter((instance) => instance.version !== version);
+      if (behind.length === 0) return [];
+      if (Date.now() >= deadline) return behind.map((instance) => `instance ${instance.instance} still applies version ${instance.version}, not ${version}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Copies the remaining source rows (resuming from each shard's checkpoint); phase backfill only. */
   backfill(options: BackfillOptions & { maxLagMs?: number } = {}): Promise<MigrationRecord> {
-    return this.locked(async () => {
+    return this.exclusive(async () => {
       let record = await this.context.store.getOrCreate(this.name);
       if (record.phase !== 'backfill') throw new MigrationGateError(this.name, 'backfill', [`the migration is in ${record.phase}, not backfill`]);
       const state: MigrationState = structuredClone(record.state);
       let saving = Promise.resolve();
-      const save = (shard: string, checkpoint: BackfillCheckpoint) => {
-        state.backfill[shard] = checkpoint;
+      const save = (unit: string, checkpoint: BackfillCheckpoint) => {
+        state.backfill[unit] = checkpoint;
         saving = saving.then(async () => {
           record = await this.context.store.saveState(record, structuredClone(state));
         });
@@ -143,12 +184,18 @@ export class OnlineMigrationRunner {
         pausedFor = reason;
         return reason;
       };
-      const hooks = { save, throttle };
-      const { topology, tables } = this.context;
-      const shards = tables.shardsOf('source').map((shard) => ({ shard, start: state.backfill[shard] ?? { lastKey: null, rows: 0, done: false } }));
-      const totals = await Promise.all(shards.map(({ shard }) => countSourceRows(topology, tables, shard)));
-      for (const [index, { shard, start }] of shards.entries()) options.onProgress?.({ shard, copied: start.rows, total: totals[index]!, done: start.done });
-      await Promise.all(shards.map(({ shard, start }, index) => backfillShard(topology, tables, shard, start, totals[index]!, hooks, options)));
+      const { topology } = this.context;
+      const units = this.units().map((unit) => ({ ...unit, start: state.backfill[unit.id] ?? { lastKey: null, rows: 0, done: false } }));
+      const totals = await Promise.all(units.map(({ tables, shard }) => countSourceRows(topology, tables, shard)));
+      for (const [index, { id, start }] of units.entries()) options.onProgress?.({ shard: id, copied: start.rows, total: totals[index]!, done: start.done });
+      await Promise.all(
+        units.map(({ id, tables, shard, start }, index) =>
+          backfillShard(topology, tables, shard, start, totals[index]!, { save: (checkpoint) => save(id, checkpoint), throttle }, {
+            ...options,
+            ...(options.onProgress ? { onProgress: (progress) => options.onProgress?.({ ...progress, shard: id }) } : {}),
+          }),
+        ),
+      );
       await saving;
       return record;
     });
@@ -156,12 +203,16 @@ export class OnlineMigrationRunner {
 
   /** Compares and repairs; the report gates cutover. From phase verify on. */
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    return this.locked(async () => {
+    return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
       if (!['verify', 'shadow_read', 'cutover'].includes(record.phase)) {
         throw new MigrationGateError(this.name, 'verify', [`the migration is in ${record.phase}; verify runs from phase verify on`]);
       }
-      const outcome = await verifyMigration(this.context.topology, this.context.tables, options);
+      const outcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
+      for (const tables of this.context.parts()) {
+        const part = await verifyMigration(this.context.topology, tables, options);
+        for (const measure of Object.keys(outcome) as (keyof typeof outcome)[]) outcome[measure] += part[measure];
+      }
       const report: VerifyReport = { version: record.version, ...outcome, finishedAt: Date.now() };
       await this.context.store.saveState(record, { ...record.state, verify: report });
       return report;
@@ -170,13 +221,14 @@ export class OnlineMigrationRunner {
 
   /** In phase cleanup: retires the old table on every shard (only with `yes`; `dryRun` only says what it would do). */
   cleanup(options: CleanupOptions = {}): Promise<string[]> {
-    return this.locked(async () => {
+    return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
       if (record.phase !== 'cleanup') throw new MigrationGateError(this.name, 'cleanup', [`advance to cleanup first (now ${record.phase})`]);
-      const source = this.context.tables.tableOf('source');
+      const [tables] = this.context.parts() as [MigrationTables];
+      const source = tables.tableOf('source');
       const retired = `${source}_retired_${new Date(record.updatedAt).toISOString().slice(0, 10).replaceAll('-', '')}`;
       const action = options.action ?? 'rename';
-      const shards = this.context.tables.shardsOf('source');
+      const shards = tables.shardsOf('source');
       const plan = shards.map((shard) => (action === 'drop' ? `drop table ${source} on ${shard}` : `rename table ${source} to ${retired} on ${shard}`));
       if (options.dryRun || !options.yes) return plan.map((step) => `would ${step}`);
       for (const shard of shards) {
@@ -194,7 +246,7 @@ export class OnlineMigrationRunner {
    * run again from the beginning.
    */
   forget(): Promise<void> {
-    return this.locked(async () => {
+    return this.exclusive(async () => {
       const record = await this.context.store.get(this.name);
       if (record && record.phase !== 'pending' && record.phase !== 'cleanup') {
         throw new MigrationGateError(this.name, 'forget', [`it is in ${record.phase}: roll back to pending or finish it first`]);
@@ -210,22 +262,45 @@ export class OnlineMigrationRunner {
       .map((instance) => `instance ${instance.instance} still applies version ${instance.version}, not ${record.version}`);
     const state = record.state;
     if (next === 'verify') {
-      const pending = this.context.tables.shardsOf('source').filter((shard) => !state.backfill[shard]?.done);
-      if (pending.length > 0) reasons.push(`the backfill is not done on ${pending.join(', ')}`);
+      const pending = this.units().filter(({ id }) => !state.backfill[id]?.done);
+      if (pending.length > 0) reasons.push(`the backfill is not done on ${pending.map(({ id }) => id).join(', ')}`);
     }
     if (next === 'shadow_read' || next === 'cutover') {
       if (!state.verify) reasons.push('no verify has run in this phase: run verify');
       else if (state.verify.unrepaired > 0) reasons.push(`the last verify left ${state.verify.unrepaired} differences unrepaired`);
     }
     if (next === 'cutover') {
-      const allowed = this.context.tables.migration.allowedShadowMismatches ?? 0;
+      const allowed = this.context.parts()[0]?.migration.allowedShadowMismatches ?? 0;
       if (mismatches > allowed) reasons.push(`${mismatches} shadow-read mismatches since shadow_read began (allowed ${allowed})`);
     }
     return reasons;
   }
 
+  /** Backfill units: every source shard of every part, by checkpoint id. */
+  private units(): { id: string; tables: MigrationTables; shard: string }[] {
+    const parts = this.context.parts();
+    return parts.flatMap((tables) =>
+      tables.shardsOf('source').map((shard) => ({ id: parts.length === 1 ? shard : `${tables.tableOf('source')}:${shard}`, tables, shard })),
+    );
+  }
+
+  /** A phase change; across the cutover boundary of a topology switch, in two steps (see above). */
+  private async move(record: MigrationRecord, phase: Phase, deadline: number): Promise<MigrationRecord> {
+    const crossesCutover = (record.phase === 'cutover') !== (phase === 'cutover') && [record.phase, phase].every((side) => side !== 'cleanup');
+    if (!this.context.switchesTopology || !crossesCutover) return this.transition(record, phase);
+    const paused = await this.context.store.transition(record, record.phase, { ...record.state, switching: true });
+    await this.context.coordinator.refresh();
+    const waiting = await this.waitForAcks(paused.version, deadline);
+    if (waiting.length > 0) {
+      await this.transition(paused, record.phase);
+      throw new MigrationGateError(this.name, phase, waiting);
+    }
+    return this.transition(paused, phase);
+  }
+
   private async transition(record: MigrationRecord, phase: Phase): Promise<MigrationRecord> {
     const state: MigrationState = { ...record.state };
+    delete state.switching;
     // A verify counts for the phase it ran in; a new phase (either way) asks for a fresh one,
     // except shadow_read, whose gate reuses the verify that let it open.
     if (phase === 'verify') delete state.verify;
@@ -240,7 +315,8 @@ export class OnlineMigrationRunner {
     return (await this.context.store.mismatchesSince(this.name, record.state.shadowSince)).length;
   }
 
-  private async locked<T>(work: () => Promise<T>): Promise<T> {
+  /** Runs `work` holding the migration's advisory lock (MigrationLockedError if another runner holds it). */
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
     await this.context.store.ensureTables();
     const lockId = (await loadKeyHasher()).hash64Signed(`shardkit-online-migration:${this.name}`);
     const release: ReleaseLock | undefined = await this.context.locks.tryLock(this.context.lockDb, lockId);

@@ -17,9 +17,21 @@ export interface MigrationTables {
   ownerOf(side: Side, key: readonly unknown[]): string;
   /** The shards holding rows of `side`: every shard, or the global shard for a global table. */
   shardsOf(side: Side): string[];
+  /**
+   * Whether the row of `key` has to be copied at all: always for a migration between two tables;
+   * for a rebalance (one table, two placements) only when its owner changes.
+   */
+  moves(key: readonly unknown[]): boolean;
+  /** Runs before rows of `keys` are copied to the target (a rebalance marks them there first). */
+  beforeCopy?(keys: readonly (readonly unknown[])[]): Promise<void>;
 }
 
-export function migrationTables(migration: OnlineMigration, config: ResolvedConfig, ring: HashRing): MigrationTables {
+/** Where the current ring comes from: it changes when a rebalance switches the topology. */
+export interface RingSource {
+  readonly ring: HashRing;
+}
+
+export function migrationTables(migration: OnlineMigration, config: ResolvedConfig, rings: RingSource): MigrationTables {
   const shardKeyIndex = (side: Side): number | undefined => {
     const table = migration[side];
     const shardKey = config.tables.get(table)?.shardKey;
@@ -31,9 +43,10 @@ export function migrationTables(migration: OnlineMigration, config: ResolvedConf
     tableOf: (side) => migration[side],
     ownerOf: (side, key) => {
       const index = indexes[side];
-      return index === undefined ? config.globalShard : ring.shardFor(key[index]);
+      return index === undefined ? config.globalShard : rings.ring.shardFor(key[index]);
     },
-    shardsOf: (side) => (indexes[side] === undefined ? [config.globalShard] : [...ring.shardNames]),
+    shardsOf: (side) => (indexes[side] === undefined ? [config.globalShard] : [...rings.ring.shardNames]),
+    moves: () => true,
   };
 }
 

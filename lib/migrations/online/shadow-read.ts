@@ -29,7 +29,10 @@ export async function shadowCompare(
   appRows: readonly Row[],
 ): Promise<ShadowOutcome> {
   const { key } = tables.migration;
-  const keys = appRows.filter((row) => key.every((column) => row[column] !== undefined)).map((row) => keyOf(row, key));
+  const keys = appRows
+    .filter((row) => key.every((column) => row[column] !== undefined))
+    .map((row) => keyOf(row, key))
+    .filter((rowKey) => tables.moves(rowKey));
   if (keys.length === 0) return { compared: 0, mismatches: 0 };
   const suspects = await differingKeys(topology, tables, keys);
   if (suspects.length === 0) return { compared: keys.length, mismatches: 0 };

@@ -40,8 +40,13 @@ export async function verifyMigration(topology: Topology, tables: MigrationTable
   const outcome: VerifyOutcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
   for (const side of ['source', 'target'] as const) {
     for (const shard of tables.shardsOf(side)) {
-      await eachChunk(topology, tables, side, shard, options, async (rows) => {
-        const differing = side === 'source' ? await differingFromSource(topology, tables, rows) : await orphans(topology, tables, rows);
+      await eachChunk(topology, tables, side, shard, options, async (chunk) => {
+        // Only rows that are copied at all, and on the target side only rows this shard should hold.
+        const rows = chunk.filter((row) => {
+          const key = keyOf(row, tables.migration.key);
+          return tables.moves(key) && (side === 'source' || tables.ownerOf('target', key) === shard);
+        });
+        const differing = rows.length === 0 ? [] : side === 'source' ? await differingFromSource(topology, tables, rows) : await orphans(topology, tables, rows);
         outcome.chunks++;
         if (side === 'source') outcome.rowsChecked += rows.length;
         outcome.differences += differing.length;

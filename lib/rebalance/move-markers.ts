@@ -1,0 +1,85 @@
+/**
+ * Move markers: on each shard, the shard-key values of the rows moving into it ('in') or out of
+ * it ('out') during a rebalance. Between its first copy and the end of cleanup a moving row lives
+ * on two serving shards; statements that run on every shard exclude the rows marked 'in' before
+ * cutover and those marked 'out' from cutover on, so each sees every row once whatever phase it
+ * runs in. A marker is written before its row is copied, so a copy is never visible unmarked.
+ */
+import type { Knex } from 'knex';
+import type { SqlFamily } from '../config/config-types.js';
+import type { AnyQueryBuilder } from '../planner/builder-internals.js';
+import type { Topology } from '../topology/topology.js';
+import { groupBy } from '../util/group-by.js';
+
+export const MARKERS_TABLE = 'shardkit_rebalance_keys';
+
+export type MarkerDirection = 'in' | 'out';
+
+export interface KeyMove {
+  /** The shard-key value as the driver returns it. */
+  key: unknown;
+  from: string;
+  to: string;
+}
+
+/** The marker of a shard-key value: its text as the database casts it (integers in base 10, strings as they are). */
+export function markerText(value: unknown): string {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') return String(value);
+  throw new TypeError(`a rebalance moves tables with string or integer shard keys; got ${value === null ? 'null' : typeof value}`);
+}
+
+export async function ensureMarkersTable(db: Knex): Promise<void> {
+  if (await db.schema.hasTable(MARKERS_TABLE)) return;
+  await db.schema
+    .createTable(MARKERS_TABLE, (table) => {
+      table.string('tbl', 128).notNullable();
+      table.string('dir', 3).notNullable();
+      table.string('k', 255).notNullable();
+      table.primary(['tbl', 'dir', 'k']);
+    })
+    .catch(async (error: unknown) => {
+      // Another runner or instance created it first.
+      if (!(await db.schema.hasTable(MARKERS_TABLE))) throw error;
+    });
+}
+
+/** Marks each move on both its shards ('out' on the old owner, 'in' on the new one). */
+export async function markMoves(topology: Topology, table: string, moves: readonly KeyMove[]): Promise<void> {
+  const marks = moves.flatMap((move) => [
+    { shard: move.from, row: { tbl: table, dir: 'out', k: markerText(move.key) } },
+    { shard: move.to, row: { tbl: table, dir: 'in', k: markerText(move.key) } },
+  ]);
+  await Promise.all(
+    [...groupBy(marks, (mark) => mark.shard)].map(([shard, group]) =>
+      topology
+        .shard(shard)
+        .primary.knex(MARKERS_TABLE)
+        .insert(group.map((mark) => mark.row))
+        .onConflict(['tbl', 'dir', 'k'])
+        .ignore(),
+    ),
+  );
+}
+
+/** Adds `AND CAST(column AS text) NOT IN (the keys marked `direction` for `table` on this shard)`. */
+export function excludeMarked(builder: AnyQueryBuilder, family: SqlFamily, column: string, table: string, direction: MarkerDirection): void {
+  const query = builder as unknown as Knex.QueryBuilder;
+  const cast = family === 'mysql' ? 'CAST(?? AS CHAR)' : 'CAST(?? AS TEXT)';
+  query.whereNotIn(query.client.raw(cast, [column]) as never, function (this: Knex.QueryBuilder) {
+    this.select('k').from(MARKERS_TABLE).where({ tbl: table, dir: direction });
+  });
+}
+
+/** Marked keys after `after`, in order, at most `limit`: the batches cleanup deletes. */
+export async function markedKeys(db: Knex, table: string, direction: MarkerDirection, after: string | null, limit: number): Promise<string[]> {
+  const query = db(MARKERS_TABLE).where({ tbl: table, dir: direction }).orderBy('k').limit(limit).select('k');
+  if (after !== null) query.where('k', '>', after);
+  return (await query).map((row: { k: unknown }) => String(row.k));
+}
+
+export async function clearMarkers(db: Knex, table: string, direction?: MarkerDirection, keys?: readonly string[]): Promise<void> {
+  const query = db(MARKERS_TABLE).where('tbl', table);
+  if (direction) query.where('dir', direction);
+  if (keys) query.whereIn('k', [...keys]);
+  await query.del();
+}

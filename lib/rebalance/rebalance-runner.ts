@@ -1,0 +1,193 @@
+/**
+ * Adds, removes or reweights shards while the application runs: a rebalance is an online
+ * migration of every sharded table at once whose source placement is the old ring and whose
+ * target placement is the new one, for the rows whose owner changes. It reuses the phases,
+ * gates, dual writes, resumable throttled backfill, verify-and-repair and shadow reads of online
+ * migrations (migration-runner.ts); what is its own:
+ *
+ *   start     plans the change, checks every shard has the tables, reads each table's primary
+ *             key, and records both rings in the control table (phase pending; advance moves on
+ *             once every instance knows)
+ *   cutover   switches the ring on every instance (writes to moving tables pause for the switch)
+ *   cleanup   deletes the moved rows from their old owners in small batches, then the markers
+ *   abort     after a rollback to pending: deletes the copies from their would-be owners
+ *
+ * Until cleanup (or abort) ends, moving rows are marked on both shards, so statements on every
+ * shard see each row once (move-markers.ts).
+ */
+import type { ResolvedConfig } from '../config/config-types.js';
+import { InvalidTopologyChangeError, MigrationGateError, UnknownTableError } from '../errors.js';
+import type { RingShard } from '../hashing/hash-ring.js';
+import type { ControlStore, MigrationRecord } from '../migrations/online/control-store.js';
+import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
+import type { MigrationStatus, OnlineMigrationRunner } from '../migrations/online/migration-runner.js';
+import { ringShardsOf, type Topology } from '../topology/topology.js';
+import { clearMarkers, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
+import { REBALANCE_NAME } from './moving-table.js';
+import type { CountOptions } from './row-moves.js';
+import { planRebalance, type RebalancePlan } from './rebalance-plan.js';
+import type { TopologyChange } from './topology-change.js';
+
+export interface RebalanceStatus extends MigrationStatus {
+  /** The ring before and after; absent before any rebalance. */
+  from?: RingShard[];
+  to?: RingShard[];
+  /** Every second copy is gone: the move is over (or was aborted). */
+  cleaned: boolean;
+}
+
+export interface RemovalOptions {
+  waitForAcksMs?: number;
+  batchSize?: number;
+  onProgress?: (progress: CleanupProgress) => void;
+}
+
+export interface CleanupProgress {
+  table: string;
+  shard: string;
+  deleted: number;
+}
+
+export interface RebalanceContext {
+  topology: Topology;
+  config: ResolvedConfig;
+  store: ControlStore;
+  phases: OnlineMigrationRunner;
+  coordinator: MigrationCoordinator;
+  /** Online migrations in progress: a rebalance does not start beside one. */
+  activeMigrations: () => Promise<string[]>;
+}
+
+export class RebalanceRunner {
+  constructor(private readonly context: RebalanceContext) {}
+
+  /** The phase machinery: advance, backfill, verify, rollback, as for online migrations. */
+  get phases(): OnlineMigrationRunner {
+    return this.context.phases;
+  }
+
+  /** The ring's shards now: the config's, or those a rebalance switched to. */
+  async currentRing(): Promise<RingShard[]> {
+    const record = await this.context.store.peek(REBALANCE_NAME);
+    const state = record?.state.rebalance;
+    if (!record || !state) return ringShardsOf(this.context.config);
+    return ['cutover', 'cleanup'].includes(record.phase) ? state.to : state.from;
+  }
+
+  /** What `change` would move, counted on the data; changes nothing. */
+  async plan(change: TopologyChange, options: CountOptions = {}): Promise<RebalancePlan> {
+    return planRebalance(this.context.topology, this.context.config, await this.currentRing(), change, options);
+  }
+
+  /**
+   * Records the change (phase pending). Every instance then marks the moving tables' rows for
+   * statements on every shard before `advance` starts dual writing: a copy made while some
+   * instance did not know of the move would show twice there.
+   */
+  async start(change: TopologyChange): Promise<RebalancePlan> {
+    const { topology, config } = this.context;
+    const plan = await this.plan(change);
+    const problems: string[] = [];
+    const active = await this.context.activeMigrations();
+    if (active.length > 0) problems.push(`online migration(s) ${active.join(', ')} in progress: finish or roll them back first`);
+    const shards = [...new Set([...plan.before, ...plan.after].map((shard) => shard.name))];
+    const keys: Record<string, string[]> = {};
+    for (const [table, { shardKey }] of config.tables) {
+      const missing = [];
+      for (const shard of shards) if (!(await topology.shard(shard).primary.knex.schema.hasTable(table))) missing.push(shard);
+      if (missing.length > 0) {
+        problems.push(`table ${table} is missing on ${missing.join(', ')}: run shardkit migrate latest first`);
+        continue;
+      }
+      const { primary } = topology.shard(shards[0]!);
+      const key = await primary.dialect.primaryKey(primary.knex, table);
+      if (!key.includes(shardKey)) problems.push(`table ${table}: its primary key (${key.join(', ') || 'none'}) must contain the shard key ${shardKey}`);
+      keys[table] = key;
+    }
+    if (problems.length > 0) throw new InvalidTopologyChangeError(problems);
+    await Promise.all(shards.map((shard) => ensureMarkersTable(topology.shard(shard).primary.knex)));
+    await this.context.phases.restart({ backfill: {}, rebalance: { from: plan.before, to: plan.after, keys } });
+    return plan;
+  }
+
+  async status(): Promise<RebalanceStatus> {
+    const [status, record] = await Promise.all([this.context.phases.status(), this.context.store.peek(REBALANCE_NAME)]);
+    const state = record?.state.rebalance;
+    return { ...status, ...(state ? { from: state.from, to: state.to } : {}), cleaned: state?.cleaned ?? true };
+  }
+
+  /**
+   * In phase cleanup: deletes the moved rows from their old owners, `batchSize` keys at a time,
+   * then the markers. Waits until every instance applies cleanup, so that no reverse dual write
+   * brings a deleted row back.
+   */
+  cleanup(options: RemovalOptions = {}): Promise<RebalanceStatus> {
+    return this.removeSecondCopies('cleanup', 'out', options);
+  }
+
+  /**
+   * After a rollback to pending: deletes the copies made on the new owners. Waits until every
+   * instance has stopped dual writing (acknowledged pending), so that no copy is made after.
+   */
+  abort(options: RemovalOptions = {}): Promise<RebalanceStatus> {
+    return this.removeSecondCopies('pending', 'in', options);
+  }
+
+  private removeSecondCopies(phase: 'cleanup' | 'pending', direction: MarkerDirection, options: RemovalOptions): Promise<RebalanceStatus> {
+    const step = phase === 'cleanup' ? 'cleanup' : 'abort';
+    return this.context.phases.exclusive(async () => {
+      const record = await this.record();
+      if (record.phase !== phase) throw new MigrationGateError(REBALANCE_NAME, step, [`move to ${phase} first (now ${record.phase})`]);
+      if (record.state.rebalance!.cleaned) return this.status();
+      const waiting = await this.context.phases.waitForAcks(record.version, Date.now() + (options.waitForAcksMs ?? 10_000));
+      if (waiting.length > 0) throw new MigrationGateError(REBALANCE_NAME, step, waiting);
+      const { from, to } = record.state.rebalance!;
+      // The second copies are on the old owners after cutover, on the new ones before it.
+      await this.removeMarked(record, direction, direction === 'out' ? from : to, direction === 'out' ? to : from, options);
+      return this.status();
+    });
+  }
+
+  /**
+   * Deletes, on every shard of `holders`, the rows of the keys marked `direction` (the second
+   * copies), then every marker of the move, and records that the move left no copy behind.
+   */
+  private async removeMarked(
+    record: MigrationRecord,
+    direction: MarkerDirection,
+    holders: readonly RingShard[],
+    others: readonly RingShard[],
+    options: RemovalOptions,
+  ): Promise<void> {
+    const { topology, config, store } = this.context;
+    const batchSize = options.batchSize ?? 500;
+    for (const table of Object.keys(record.state.rebalance!.keys)) {
+      const shardKey = config.tables.get(table)?.shardKey;
+      if (!shardKey) throw new UnknownTableError(table, [...config.tables.keys()]);
+      for (const { name: shard } of holders) {
+        const db = topology.shard(shard).primary.knex;
+        let deleted = 0;
+        for (;;) {
+          const keys = await markedKeys(db, table, direction, null, batchSize);
+          if (keys.length === 0) break;
+          await db(table).whereIn(shardKey, keys).del();
+          await clearMarkers(db, table, direction, keys);
+          deleted += keys.length;
+          options.onProgress?.({ table, shard, deleted });
+        }
+      }
+      const everyShard = new Set([...holders, ...others].map((shard) => shard.name));
+      await Promise.all([...everyShard].map((shard) => clearMarkers(topology.shard(shard).primary.knex, table)));
+    }
+    const cleaned = structuredClone(record.state);
+    cleaned.rebalance!.cleaned = true;
+    await store.transition(record, record.phase, cleaned);
+    await this.context.coordinator.refresh();
+  }
+
+  private async record(): Promise<MigrationRecord> {
+    const record = await this.context.store.peek(REBALANCE_NAME);
+    if (!record?.state.rebalance) throw new MigrationGateError(REBALANCE_NAME, 'a next step', ['no rebalance has started: rebalance run first']);
+    return record;
+  }
+}

@@ -1,0 +1,292 @@
+import { expect } from 'chai';
+import {
+  createShardKit,
+  HashRing,
+  MigrationGateError,
+  type ShardKit,
+  type ShardKitConfig,
+  TopologySwitchingError,
+} from '../../lib/index.js';
+import { canonical } from '../../lib/migrations/online/row-identity.js';
+import { resetForRebalance, rowsByShard, withStandbyShard } from '../support/rebalance-targets.js';
+import { TARGETS } from '../support/targets.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const USERS = 1200;
+
+/** Runs a write again while it is refused with the documented retryable TopologySwitchingError. */
+async function retryingSwitch(write: () => PromiseLike<unknown>, onRetry: () => void = () => {}): Promise<unknown> {
+  for (;;) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!(error instanceof TopologySwitchingError)) throw error;
+      onRetry();
+      await sleep(20);
+    }
+  }
+}
+
+interface Model {
+  users: Map<number, string>;
+  orders: Map<string, number>;
+}
+
+/**
+ * Writers on two instances, each owning the ids that are equal to its number modulo the writer
+ * count, so that the expected state (the model) is exact: inserts of users with two orders,
+ * renames, order updates, deletes of a user with its orders. A write refused with the documented
+ * retryable TopologySwitchingError is retried. Readers check that every user the model holds is
+ * found by a point read, and that a read of every shard returns each id once.
+ */
+function workload(kits: ShardKit[], model: Model, firstNewId: number) {
+  let running = true;
+  const failures: unknown[] = [];
+  let switchingRetries = 0;
+  let reads = 0;
+  const retrying = (write: () => PromiseLike<unknown>) => retryingSwitch(write, () => switchingRetries++);
+  const writer = async (index: number, count: number) => {
+    const kit = kits[index % kits.length]!;
+    let next = firstNewId + index;
+    let step = 0;
+    while (running) {
+      step++;
+      const mine = [...model.users.keys()].filter((id) => id % count === index);
+      const id = mine[(step * 7919) % Math.max(1, mine.length)];
+      try {
+        if (step % 5 === 0 || id === undefined) {
+          const created = next;
+          next += count;
+          await retrying(() => kit.table('users').insert({ id: created, name: `New ${created}`, email: `n${created}@example.com` }));
+          model.users.set(created, `New ${created}`);
+          await retrying(() => kit.table('orders').insert([1, 2].map((order) => ({ user_id: created, id: order, amount_cents: order }))));
+          for (const order of [1, 2]) model.orders.set(`${created}:${order}`, order);
+        } else if (step % 11 === 0) {
+          await retrying(() => kit.table('orders').where('user_id', id).del());
+          await retrying(() => kit.table('users').where('id', id).del());
+          model.users.delete(id);
+          for (const order of [1, 2]) model.orders.delete(`${id}:${order}`);
+        } else if (step % 3 === 0) {
+          await retrying(() => kit.table('orders').where({ user_id: id, id: 1 }).update({ amount_cents: step }));
+          if (model.orders.has(`${id}:1`)) model.orders.set(`${id}:1`, step);
+        } else {
+          await retrying(() => kit.table('users').where('id', id).update({ name: `Renamed ${step}` }));
+          model.users.set(id, `Renamed ${step}`);
+        }
+      } catch (error) {
+        failures.push(error);
+      }
+      await sleep(3);
+    }
+  };
+  const reader = async (kit: ShardKit) => {
+    let step = 0;
+    while (running) {
+      step++;
+      try {
+        const ids = [...model.users.keys()];
+        const id = ids[(step * 104_729) % ids.length]!;
+        const found = await kit.table('users').where('id', id).first('id');
+        // A user deleted while the read ran is not a missing row.
+        if (!found && model.users.has(id)) failures.push(new Error(`point read of user ${id} returned nothing`));
+        if (step % 10 === 0) {
+          const all = (await kit.table('users').select('id')) as { id: unknown }[];
+          const distinct = new Set(all.map((row) => canonical(row.id)));
+          if (distinct.size !== all.length) failures.push(new Error(`a read of every shard returned ${all.length - distinct.size} ids twice`));
+        }
+        reads++;
+      } catch (error) {
+        failures.push(error);
+      }
+      await sleep(2);
+    }
+  };
+  const writers = 4;
+  const tasks = [...Array.from({ length: writers }, (_, index) => writer(index, writers)), reader(kits[0]!), reader(kits[1] ?? kits[0]!)];
+  return {
+    failures,
+    stats: () => ({ switchingRetries, reads }),
+    stop: async () => {
+      running = false;
+      await Promise.all(tasks);
+    },
+  };
+}
+
+/** The model equals what the shards hold, and every row lives on exactly its owner under `ring`. */
+async function expectPlacedExactly(kit: ShardKit, model: Model, ring: HashRing) {
+  const users = await rowsByShard(kit, 'users');
+  const orders = await rowsByShard(kit, 'orders');
+  const misplaced = [...users.map(({ shard, row }) => ({ shard, key: row.id })), ...orders.map(({ shard, row }) => ({ shard, key: row.user_id }))].filter(
+    ({ shard, key }) => ring.shardFor(key) !== shard,
+  );
+  expect(misplaced, 'rows on a shard that does not own them').to.deep.equal([]);
+  const actualUsers = new Map(users.map(({ row }) => [Number(row.id), String(row.name)]));
+  expect(users.length, 'users stored once each').to.equal(actualUsers.size);
+  expect(actualUsers).to.deep.equal(model.users);
+  const actualOrders = new Map(orders.map(({ row }) => [`${row.user_id}:${row.id}`, Number(row.amount_cents)]));
+  expect(orders.length, 'orders stored once each').to.equal(actualOrders.size);
+  expect(actualOrders).to.deep.equal(model.orders);
+  return { users: users.length, orders: orders.length, byShard: Object.fromEntries(kit.shardNames.map((shard) => [shard, users.filter((entry) => entry.shard === shard).length])) };
+}
+
+async function seed(kit: ShardKit, model: Model) {
+  for (let start = 1; start <= USERS; start += 300) {
+    const ids = Array.from({ length: 300 }, (_, index) => start + index);
+    await kit.table('users').insert(ids.map((id) => ({ id, name: `User ${id}`, email: `u${id}@example.com` })));
+    await kit.table('orders').insert(ids.flatMap((id) => [1, 2].map((order) => ({ user_id: id, id: order, amount_cents: id * 10 + order }))));
+    for (const id of ids) {
+      model.users.set(id, `User ${id}`);
+      for (const order of [1, 2]) model.orders.set(`${id}:${order}`, id * 10 + order);
+    }
+  }
+}
+
+for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite')) {
+  describe(`rebalance on ${target.name}`, function () {
+    this.timeout(240_000);
+    let config: ShardKitConfig;
+    let kits: ShardKit[] = [];
+    let stopWorkload = async () => {};
+
+    const open = async () => {
+      kits = await Promise.all([1, 2].map(() => createShardKit({ ...config, migrations: { pollIntervalMs: 100, leaseMs: 3000 } })));
+      return kits as [ShardKit, ShardKit];
+    };
+
+    before(async () => {
+      config = await withStandbyShard(target);
+    });
+
+    beforeEach(async () => {
+      await resetForRebalance(config);
+    });
+
+    afterEach(async () => {
+      await stopWorkload();
+      stopWorkload = async () => {};
+      await Promise.all(kits.map((kit) => kit.close()));
+      kits = [];
+    });
+
+    after(async () => {
+      // Leave no topology record behind for the other suites on this cluster.
+      await resetForRebalance(config);
+    });
+
+    it('adds a third shard to two, then removes it, under a concurrent workload, moving about a third of the rows', async () => {
+      const [a] = await open();
+      const model: Model = { users: new Map(), orders: new Map() };
+      await seed(a, model);
+      const before = kits[0]!.topology.ring;
+      const load = workload(kits, model, 100_000);
+      stopWorkload = load.stop;
+
+      const rebalance = a.rebalance();
+      const plan = await rebalance.start({ add: ['third'] });
+      const after = await HashRing.create(plan.after);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      // Kill the backfill part-way and resume it from its checkpoints.
+      const abort = new AbortController();
+      const killed = await rebalance.phases
+        .backfill({ batchSize: 100, signal: abort.signal, onProgress: (progress) => progress.copied >= 300 && abort.abort(new Error('killed')) })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(killed, 'the first backfill was killed').to.be.instanceOf(Error);
+      const checkpoints = (await rebalance.status()).backfill;
+      expect(checkpoints.some((unit) => unit.rows > 0 && !unit.done)).to.equal(true);
+      await rebalance.phases.backfill({ batchSize: 200 });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      const report = await rebalance.phases.verify({ chunkSize: 300 });
+      expect(report.unrepaired).to.equal(0);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await sleep(300);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      expect((await rebalance.status()).phase).to.equal('cutover');
+      await sleep(500);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.cleanup();
+      await sleep(300);
+      await load.stop();
+      stopWorkload = async () => {};
+
+      expect(load.failures).to.deep.equal([]);
+      const placed = await expectPlacedExactly(a, model, after);
+      const movedFraction = placed.byShard.third! / placed.users;
+      console.log(
+        `      add: ${placed.users} users + ${placed.orders} orders checked, ${(movedFraction * 100).toFixed(1)}% on the new shard (ideal 33.3%), ${load.stats().reads} reads, ${load.stats().switchingRetries} writes retried at the switch`,
+      );
+      expect(movedFraction).to.be.closeTo(1 / 3, 0.05);
+      expect(before.shardNames).to.not.include('third');
+
+      // And back: remove the third shard; its rows go to the other two by the ring.
+      const back = workload(kits, model, 500_000);
+      stopWorkload = back.stop;
+      const removal = await rebalance.start({ remove: ['third'] });
+      for (const phase of ['dual_write', 'backfill', 'verify', 'shadow_read', 'cutover', 'cleanup'] as const) {
+        if (phase === 'verify') await rebalance.phases.backfill();
+        if (phase === 'shadow_read') expect((await rebalance.phases.verify()).unrepaired).to.equal(0);
+        await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      }
+      await rebalance.cleanup();
+      await back.stop();
+      stopWorkload = async () => {};
+      expect(back.failures).to.deep.equal([]);
+      const removed = await expectPlacedExactly(a, model, await HashRing.create(removal.after));
+      console.log(`      remove: ${removed.users} users + ${removed.orders} orders checked, ${removed.byShard.third} left on the removed shard`);
+      expect(removed.byShard.third).to.equal(0);
+    });
+
+    it('rolls back from cutover to the old topology with every write, and removes the copies', async () => {
+      const [a, b] = await open();
+      const model: Model = { users: new Map(), orders: new Map() };
+      await seed(a, model);
+      const rebalance = a.rebalance();
+      const plan = await rebalance.start({ add: ['third'] });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.phases.backfill();
+      for (let step = 0; step < 3; step++) {
+        if (step === 1) expect((await rebalance.phases.verify()).unrepaired).to.equal(0);
+        await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      }
+      expect((await rebalance.status()).phase).to.equal('cutover');
+      // Writes at the new owners during cutover, then back.
+      const after = await HashRing.create(plan.after);
+      const moving = [...model.users.keys()].filter((id) => after.shardFor(id) === 'third').slice(0, 20);
+      for (const id of moving) {
+        await retryingSwitch(() => b.table('users').where('id', id).update({ name: `Cutover ${id}` }));
+        model.users.set(id, `Cutover ${id}`);
+      }
+      expect([a, b].map((kit) => kit.migrationCoordinator.stats.syncFailures), 'dual-write syncs that failed').to.deep.equal([0, 0]);
+      await rebalance.phases.rollback({ waitForAcksMs: 5000 });
+      expect((await rebalance.status()).phase).to.equal('shadow_read');
+      const old = await HashRing.create(plan.before);
+      for (const id of moving) expect(await b.table('users').where('id', id).first('name')).to.deep.equal({ name: `Cutover ${id}` });
+      for (let step = 0; step < 4; step++) await rebalance.phases.rollback({ waitForAcksMs: 5000 });
+      expect((await rebalance.status()).phase).to.equal('pending');
+      await rebalance.abort({ waitForAcksMs: 5000 });
+      await expectPlacedExactly(a, model, old);
+      expect(await a.forShard('third')('users').count('* as n').first()).to.satisfy((row: { n: unknown }) => Number(row.n) === 0);
+    });
+
+    it('refuses what it cannot do safely: a second start, an unknown shard, cutover before the backfill', async () => {
+      const [a] = await open();
+      const rebalance = a.rebalance();
+      await rebalance.start({ add: ['third'] });
+      const again = await rebalance.start({ add: ['third'] }).catch((error: unknown) => error);
+      expect(again).to.be.instanceOf(MigrationGateError);
+      const early = await rebalance.phases
+        .advance({ waitForAcksMs: 5000 })
+        .then(() => rebalance.phases.advance({ waitForAcksMs: 5000 }))
+        .then(() => rebalance.phases.advance({ waitForAcksMs: 5000 }))
+        .catch((error: unknown) => error);
+      expect((early as MigrationGateError).reasons.join()).to.match(/backfill is not done/);
+      const unknown = await a.rebalance().plan({ add: ['nowhere'] }).catch((error: unknown) => error);
+      expect(unknown).to.have.property('code', 'INVALID_TOPOLOGY_CHANGE');
+    });
+  });
+}
