@@ -131,6 +131,8 @@ export interface KitStatus {
   nodes: NodeStatus[];
   /** Online migrations this kit follows, with the phase it applies. */
   migrations: { name: string; phase: string; version: number }[];
+  /** The last rebalance this kit applies (absent when none ever ran); `cleaned` once it is over. */
+  rebalance?: { phase: string; version: number; switching: boolean; cleaned: boolean };
 }
 
 export interface ShardKitEvents {
@@ -298,9 +300,11 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       };
     });
     const slots = this.topology.ring.slotCounts();
-    const shards = this.config.shards.map((shard) => ({ shard: shard.name, weight: shard.weight, standby: shard.standby, slots: slots.get(shard.name) ?? 0 }));
+    const shards = this.config.shards.map((shard) => ({ shard: shard.name, weight: shard.weight, standby: !slots.has(shard.name), slots: slots.get(shard.name) ?? 0 }));
     const migrations = this.migrationCoordinator.names.map((name) => ({ name, phase: 'pending', version: 0, ...this.migrationCoordinator.phaseOf(name) }));
-    return { shards, nodes, migrations };
+    const moving = this.rebalanceFollower.applied;
+    const rebalance = moving && { ...moving, version: this.migrationCoordinator.topologyVersion ?? 0 };
+    return { shards, nodes, migrations, ...(rebalance ? { rebalance } : {}) };
   }
 
   /** Replica probes the lag monitor has made (its cost, for benchmarks). */

@@ -9,7 +9,7 @@ import { renderPlan } from '../lib/cli/rebalance-command.js';
 import { ProgressBar } from '../lib/cli/progress-bar.js';
 import { renderTable } from '../lib/cli/render-table.js';
 import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
-import { resetOnlineMigration } from './reset-online-migration.js';
+import { resetOnlineMigration, settleRebalance } from './demo-reset.js';
 
 /** users -> users_v2 (name split in two) through every phase, as `shardkit online ...` would drive it. */
 async function onlineMigrationDemo(kit: ShardKit): Promise<void> {
@@ -55,6 +55,48 @@ async function onlineMigrationDemo(kit: ShardKit): Promise<void> {
   console.log(statusTables(await runner.status()));
 }
 
+/** Adds shard-5 (on standby until now) while the kit runs, and shows the rows per shard before and after. */
+async function rebalanceDemo(kit: ShardKit): Promise<void> {
+  const rowsPerShard = async () =>
+    Promise.all(
+      kit.shardNames.map(async (shard) => {
+        const count = async (table: string) => Number(((await kit.forShard(shard)(table).count('* as n').first()) as { n: unknown }).n);
+        return [shard, await count('users'), await count('orders')];
+      }),
+    );
+  section('rebalance: adding shard-5 online (plan, dual write, backfill, verify, cutover, cleanup)');
+  const before = await rowsPerShard();
+  const rebalance = kit.rebalance();
+  console.log(renderPlan(await rebalance.start({ add: ['shard-5'] })));
+  await rebalance.phases.advance();
+  await rebalance.phases.advance();
+  const bar = new ProgressBar('moving rows', process.stdout);
+  const units = new Map<string, { copied: number; total: number }>();
+  await rebalance.phases.backfill({
+    onProgress: (progress) => {
+      units.set(progress.shard, { copied: progress.copied, total: progress.total });
+      const totals = [...units.values()].reduce((sum, unit) => ({ copied: sum.copied + unit.copied, total: sum.total + unit.total }), { copied: 0, total: 0 });
+      bar.update(totals.copied, totals.total);
+    },
+  });
+  bar.finish();
+  await rebalance.phases.advance();
+  const report = await rebalance.phases.verify();
+  console.log(`verify: ${report.rowsChecked} moving rows checked, ${report.differences} differences`);
+  for (const phase of ['shadow_read', 'cutover', 'cleanup']) {
+    await rebalance.phases.advance();
+    console.log(`-> ${phase}`);
+  }
+  await rebalance.cleanup();
+  const after = new Map((await rowsPerShard()).map(([shard, users, orders]) => [shard, [users, orders]]));
+  console.log(
+    renderTable(
+      ['shard', 'users before', 'orders before', 'users after', 'orders after'],
+      before.map(([shard, users, orders]) => [shard!, users!, orders!, ...(after.get(shard!) ?? [])]),
+    ),
+  );
+}
+
 const USERS = 5000;
 const ORDERS_PER_USER = 3;
 const BATCH = 1000;
@@ -85,9 +127,12 @@ try {
   console.log(renderTable(['shard', 'applied migrations'], report.map((entry) => [entry.shard, entry.applied.join(', ')])));
 
   section(`writing ${USERS} users and ${USERS * ORDERS_PER_USER} orders`);
+  // A previous run added shard-5: empty the tables and go back to the config's four shards.
+  await settleRebalance(kit);
   await kit.allShards('orders').del();
   await kit.allShards('users').del();
   await kit.table('countries').del();
+  await kit.rebalance().forget();
   const writeStart = performance.now();
   let seed = 7;
   const random = () => {
@@ -221,8 +266,7 @@ try {
 
   await onlineMigrationDemo(kit);
 
-  section('rebalance plan: what adding the standby shard-5 would move (nothing changes)');
-  console.log(renderPlan(await kit.rebalance().plan({ add: ['shard-5'] })));
+  await rebalanceDemo(kit);
 
   section('guard rails');
   const refusals: [string, () => PromiseLike<unknown>][] = [

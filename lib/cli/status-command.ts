@@ -57,5 +57,9 @@ export async function renderStatus(kit: ShardKit, json: boolean): Promise<string
     status.migrations.length === 0
       ? 'online migrations: none configured'
       : renderTable(['online migration', 'phase', 'version'], status.migrations.map((migration) => [migration.name, migration.phase, migration.version]));
-  return [shards, '', nodes, '', migrations].join('\n');
+  const move = status.rebalance;
+  const rebalance = move
+    ? `rebalance: ${move.cleaned ? 'finished' : move.switching ? `${move.phase}, switching the ring` : move.phase} (topology version ${move.version})`
+    : 'rebalance: none (the ring is the config\'s)';
+  return [shards, '', nodes, '', migrations, rebalance].join('\n');
 }

@@ -82,15 +82,35 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
   });
   new Gauge({
     name: name('online_migration_backfill_rows'),
-    help: 'Rows the backfill has copied, per source shard (from the control table)',
+    help: 'Rows the backfill has read, per source shard (per table:shard for a rebalance), from the control table',
     labelNames: ['migration', 'shard'],
     registers,
     async collect() {
       this.reset();
-      for (const migration of coordinator.names) {
-        const status = await kit.onlineMigration(migration).status();
-        for (const shard of status.backfill) this.set({ migration, shard: shard.shard }, shard.rows);
+      const runners = coordinator.names.map((migration) => kit.onlineMigration(migration).status());
+      if ((await kit.status()).rebalance) runners.push(kit.rebalance().status());
+      for (const status of await Promise.all(runners)) {
+        for (const unit of status.backfill) this.set({ migration: status.name, shard: unit.shard }, unit.rows);
       }
+    },
+  });
+  new Gauge({
+    name: name('rebalance_phase'),
+    help: 'The rebalance phase this instance applies (1 for the current one; none before any rebalance)',
+    labelNames: ['phase', 'switching', 'finished'],
+    registers,
+    async collect() {
+      this.reset();
+      const move = (await kit.status()).rebalance;
+      if (move) this.set({ phase: move.phase, switching: String(move.switching), finished: String(move.cleaned) }, 1);
+    },
+  });
+  new Gauge({
+    name: name('topology_version'),
+    help: 'Version of the topology record (rebalance) this instance applies; 0 before any',
+    registers,
+    collect() {
+      this.set(coordinator.topologyVersion ?? 0);
     },
   });
   const stat = (suffix: string, help: string, read: () => number) =>

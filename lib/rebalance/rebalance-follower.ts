@@ -74,6 +74,12 @@ export class RebalanceFollower {
     return move.phase === 'cutover' || move.phase === 'cleanup' ? 'out' : 'in';
   }
 
+  /** The rebalance this instance applies, if one has been recorded. */
+  get applied(): { phase: Phase; switching: boolean; cleaned: boolean } | undefined {
+    const move = this.move;
+    return move && { phase: move.phase, switching: move.switching, cleaned: move.state.cleaned === true };
+  }
+
   /** Tables moving now, for the runner. */
   movingTables(): MigrationTables[] {
     return [...(this.move?.tables.values() ?? [])];

@@ -113,7 +113,7 @@ export class RebalanceRunner {
   async status(): Promise<RebalanceStatus> {
     const [status, record] = await Promise.all([this.context.phases.status(), this.context.store.peek(REBALANCE_NAME)]);
     const state = record?.state.rebalance;
-    return { ...status, ...(state ? { from: state.from, to: state.to } : {}), cleaned: state?.cleaned ?? true };
+    return { ...status, ...(state ? { from: state.from, to: state.to } : {}), cleaned: state ? state.cleaned === true : true };
   }
 
   /**
@@ -145,6 +145,32 @@ export class RebalanceRunner {
       // The second copies are on the old owners after cutover, on the new ones before it.
       await this.removeMarked(record, direction, direction === 'out' ? from : to, direction === 'out' ? to : from, options);
       return this.status();
+    });
+  }
+
+  /**
+   * Drops the record of a finished or aborted rebalance, so that the config's ring places keys
+   * again: only while every sharded table is empty (demos and tests that start over); with rows,
+   * rebalance back instead.
+   */
+  forget(): Promise<void> {
+    return this.context.phases.exclusive(async () => {
+      const record = await this.context.store.peek(REBALANCE_NAME);
+      if (!record) return;
+      if (record.state.rebalance && !record.state.rebalance.cleaned) {
+        throw new MigrationGateError(REBALANCE_NAME, 'forget', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
+      }
+      const { topology, config } = this.context;
+      for (const table of config.tables.keys()) {
+        for (const shard of topology.shards) {
+          const db = shard.primary.knex;
+          if ((await db.schema.hasTable(table)) && (await db(table).first())) {
+            throw new MigrationGateError(REBALANCE_NAME, 'forget', [`${table} has rows on ${shard.name}: they are placed by the rebalanced ring; rebalance back instead`]);
+          }
+        }
+      }
+      await this.context.store.remove(REBALANCE_NAME);
+      await this.context.coordinator.refresh();
     });
   }
 

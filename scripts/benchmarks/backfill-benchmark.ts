@@ -12,7 +12,7 @@ import { usersV2 } from '../../migrations/online/users-v2.js';
 import clusterConfig from '../../shards.cluster.config.js';
 import type { Benchmark } from '../bench.js';
 import { withLocalCluster } from '../local-cluster.js';
-import { resetOnlineMigration } from '../reset-online-migration.js';
+import { resetOnlineMigration } from '../demo-reset.js';
 import { copyRows } from './bulk-copy.js';
 
 const ROWS = Number(process.env.BACKFILL_ROWS ?? 1_000_000);

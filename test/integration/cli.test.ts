@@ -16,11 +16,11 @@ describe('the shardkit command', function () {
       });
     });
 
-  before(async () => {
+  beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'shardkit-cli-'));
   });
 
-  after(async () => {
+  afterEach(async () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -54,8 +54,24 @@ describe('the shardkit command', function () {
     // ideal share 1/5, moved/ideal, and 0 slots moved between the four that stay
     expect(plan.stdout).to.match(/20\.00%\s+[01]\.\d{3}\s+0$/m);
     expect(plan.stdout).to.match(/^users\s+0\s+0\s+-\s+0$/m);
+    // Not beside an online migration in progress.
+    const beside = await shardkit('rebalance', 'run', '--add', 'shard-5');
+    expect(beside.code).to.equal(1);
+    expect(beside.stderr).to.match(/online migration\(s\) users_v2 in progress/);
     const invalid = await shardkit('rebalance', 'plan', '--add', 'shard-9');
     expect(invalid.code).to.equal(1);
     expect(invalid.stderr).to.match(/INVALID_TOPOLOGY_CHANGE[\s\S]*--add shard-9: no shard of that name in the config/);
+  });
+
+  it('rebalances the embedded shards: adds shard-5 online, and status shows its share of the ring', async () => {
+    expect((await shardkit('migrate', 'latest')).code).to.equal(0);
+    const moved = await shardkit('rebalance', 'run', '--add', 'shard-5', '--yes');
+    expect(moved.code, moved.stderr).to.equal(0);
+    expect(moved.stdout).to.match(/ring to: {3}shard-1 \(1\), shard-2 \(1\), shard-3 \(1\), shard-4 \(1\), shard-5 \(1\)/);
+    expect(moved.stdout).to.match(/second copies removed: yes/);
+    const after = await shardkit('status', '--json');
+    const shards = (JSON.parse(after.stdout) as { shards: { shard: string; slots: number }[] }).shards;
+    const share = shards.find((shard) => shard.shard === 'shard-5')!.slots / 1_048_576;
+    expect(share).to.be.closeTo(0.2, 0.01);
   });
 });

@@ -152,7 +152,8 @@ describe('observability', function () {
     const replica = kit.topology.shards[0]!.replicas[0]!;
     const control = new ServerControl(replica);
     try {
-      await sleep(300);
+      // The first readings admit it (on a busy machine that can take a moment).
+      for (let waited = 0; waited < 5000 && !lines.some((line) => line.fields.node === replica.config.name); waited += 50) await sleep(50);
       const pausedFrom = lines.length;
       await control.pauseReplay();
       await sleep(1500);

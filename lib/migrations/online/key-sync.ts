@@ -18,6 +18,7 @@ import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { Topology } from '../../topology/topology.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from './online-migration.js';
+import { chunks } from '../../util/chunks.js';
 import { groupBy } from '../../util/group-by.js';
 import { canonical, keyOf, keyText } from './row-identity.js';
 
@@ -43,7 +44,16 @@ export async function syncKeys(
   if (unique.length === 0) return { upserted: 0, deleted: 0 };
   await tables.beforeCopy?.(unique);
   const bySourceShard = groupBy(unique, (key) => tables.ownerOf('source', key));
-  const results = await Promise.all([...bySourceShard].map(([shard, shardKeys]) => syncOnShard(topology, tables, direction, shard, shardKeys)));
+  const results = await Promise.all(
+    [...bySourceShard].map(async ([shard, shardKeys]) => {
+      let synced: SyncResult = { upserted: 0, deleted: 0 };
+      for (const slice of chunks(shardKeys, KEYS_PER_STATEMENT)) {
+        const result = await syncOnShard(topology, tables, direction, shard, slice);
+        synced = { upserted: synced.upserted + result.upserted, deleted: synced.deleted + result.deleted };
+      }
+      return synced;
+    }),
+  );
   return results.reduce((total, result) => ({ upserted: total.upserted + result.upserted, deleted: total.deleted + result.deleted }), {
     upserted: 0,
     deleted: 0,
@@ -88,6 +98,12 @@ async function syncOnShard(
     }
   });
 }
+
+/**
+ * Keys per `IN` list. Multi-column lists expand to nested ORs in the planner; PGlite fails on
+ * lists of about 280 pairs, and long ones are slow everywhere.
+ */
+export const KEYS_PER_STATEMENT = 200;
 
 /** `WHERE key IN (...)`, for one key column or several. */
 export function whereKeys(query: Knex.QueryBuilder, columns: readonly string[], keys: readonly (readonly unknown[])[]): Knex.QueryBuilder {

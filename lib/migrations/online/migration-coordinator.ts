@@ -101,6 +101,11 @@ export class MigrationCoordinator {
     return this.polling;
   }
 
+  /** The version of the topology record this instance applies (a rebalance), if any. */
+  get topologyVersion(): number | undefined {
+    return this.followedTopologyVersion;
+  }
+
   phaseOf(name: string): { phase: Phase; version: number } | undefined {
     const followed = this.followed.get(name);
     return followed && { phase: followed.phase, version: followed.version };

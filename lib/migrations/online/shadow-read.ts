@@ -7,9 +7,10 @@
  * its key in the control table, where it gates cutover.
  */
 import type { Topology } from '../../topology/topology.js';
+import { chunks } from '../../util/chunks.js';
 import { groupBy } from '../../util/group-by.js';
 import type { ControlStore } from './control-store.js';
-import { checkedMap, whereKeys } from './key-sync.js';
+import { checkedMap, KEYS_PER_STATEMENT, whereKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from './online-migration.js';
 import { describeDifference, keyOf, keyText, sameRow } from './row-identity.js';
@@ -62,7 +63,9 @@ async function differingKeys(topology: Topology, tables: MigrationTables, keys: 
 export async function readByKeys(topology: Topology, tables: MigrationTables, side: Side, keys: readonly unknown[][]): Promise<Map<string, Row>> {
   const byOwner = groupBy(keys, (key) => tables.ownerOf(side, key));
   const reads = await Promise.all(
-    [...byOwner].map(([owner, group]) => whereKeys(topology.shard(owner).primary.knex(tables.tableOf(side)), tables.migration.key, group)),
+    [...byOwner].flatMap(([owner, group]) =>
+      chunks(group, KEYS_PER_STATEMENT).map((slice) => whereKeys(topology.shard(owner).primary.knex(tables.tableOf(side)), tables.migration.key, slice)),
+    ),
   );
   return new Map(reads.flat().map((row: Row) => [keyText(keyOf(row, tables.migration.key)), row]));
 }

@@ -10,3 +10,13 @@ export async function resetOnlineMigration(kit: ShardKit, name: string): Promise
   const target = kit.migrationCoordinator.tablesOf(name)!.tableOf('target');
   await Promise.all(kit.shardNames.map((shard) => kit.forShard(shard)(target).truncate()));
 }
+
+/** Demos and benchmarks start over: an interrupted rebalance is rolled back and its copies removed, a finished one finished. */
+export async function settleRebalance(kit: ShardKit): Promise<void> {
+  const rebalance = kit.rebalance();
+  for (let status = await rebalance.status(); !status.cleaned; status = await rebalance.status()) {
+    if (status.phase === 'cleanup') await rebalance.cleanup();
+    else if (status.phase === 'pending') await rebalance.abort();
+    else await rebalance.phases.rollback();
+  }
+}
