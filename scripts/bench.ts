@@ -5,6 +5,7 @@
  * figures are those of the code as it ships, without a TypeScript loader in the way.
  */
 import { backfillBenchmark } from './benchmarks/backfill-benchmark.js';
+import { rebalanceBenchmark } from './benchmarks/rebalance-benchmark.js';
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
 import { routingBenchmark } from './benchmarks/routing-benchmark.js';
 import { scatterBenchmark } from './benchmarks/scatter-benchmark.js';
@@ -15,7 +16,7 @@ export interface Benchmark {
   run(): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import knexModule, { type Knex } from 'knex';
+import type { NodeConfig, ShardConfig, ShardKitConfig } from '../lib/index.js';
 import type { NodeHandle } from '../lib/topology/topology.js';
 
 const run = promisify(execFile);
@@ -109,4 +110,32 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return false;
+}
+
+/**
+ * `config` with one more shard, on standby, that is another database on the first shard's
+ * servers (PostgreSQL: created with the cluster's local admin account; MariaDB: the app user
+ * may create shardkit_* databases). Replicas follow, since replication covers the whole server.
+ */
+export async function withStandbyDatabaseShard(config: ShardKitConfig, name: string, database = 'shardkit_3'): Promise<ShardKitConfig> {
+  const [first] = config.shards as [ShardConfig];
+  const connection = first.primary.connection as { host: string; port: number };
+  if (first.primary.dialect === 'postgres') {
+    const admin = knexModule.knex({ client: 'pg', connection: { host: connection.host, port: connection.port, user: 'postgres', database: 'postgres' } });
+    try {
+      const exists = await admin.raw('select 1 from pg_database where datname = ?', [database]);
+      if (exists.rows.length === 0) await admin.raw('create database ?? owner shardkit', [database]);
+    } finally {
+      await admin.destroy();
+    }
+  } else {
+    const app = knexModule.knex({ client: 'mysql2', connection: { ...connection } });
+    try {
+      await app.raw('create database if not exists ??', [database]);
+    } finally {
+      await app.destroy();
+    }
+  }
+  const node = (nodeConfig: NodeConfig) => ({ ...nodeConfig, connection: { ...(nodeConfig.connection as object), database } });
+  return { ...config, shards: [...config.shards, { name, standby: true, primary: node(first.primary), replicas: (first.replicas ?? []).map(node) }] };
 }
