@@ -308,11 +308,16 @@ export class InvalidCursorError extends ShardKitError {
 }
 
 /** Someone else moved the migration (its version changed) between reading and writing its state. */
+/** The rebalance runs on the online-migration machinery under a reserved name (rebalance/moving-table.ts). */
+function describeMigration(name: string): string {
+  return name === 'shardkit:rebalance' ? 'the rebalance' : `online migration "${name}"`;
+}
+
 export class MigrationConflictError extends ShardKitError {
   readonly code = 'MIGRATION_CONFLICT';
 
   constructor(migration: string, version: number) {
-    super(`online migration "${migration}" changed since version ${version} was read; read its status and retry`, { retryable: true });
+    super(`${describeMigration(migration)} changed since version ${version} was read; read its status and retry`, { retryable: true });
   }
 }
 
@@ -321,7 +326,7 @@ export class MigrationLockedError extends ShardKitError {
   readonly code = 'MIGRATION_LOCKED';
 
   constructor(migration: string) {
-    super(`online migration "${migration}" is being driven by another runner (its lock is held); wait for it or stop it`, {
+    super(`${describeMigration(migration)} is being driven by another runner (its lock is held); wait for it or stop it`, {
       retryable: true,
     });
   }
@@ -333,7 +338,7 @@ export class MigrationGateError extends ShardKitError {
   readonly reasons: readonly string[];
 
   constructor(migration: string, to: string, reasons: readonly string[]) {
-    super(`online migration "${migration}" cannot move to ${to}: ${reasons.join('; ')}`);
+    super(`${describeMigration(migration)} cannot move to ${to}: ${reasons.join('; ')}`);
     this.reasons = reasons;
   }
 }

@@ -9,9 +9,8 @@
  * rollback moves one phase back, and back at pending removes the copies made so far (abort).
  */
 import type { RebalancePlan } from '../rebalance/rebalance-plan.js';
-import type { RebalanceRunner, RebalanceStatus } from '../rebalance/rebalance-runner.js';
+import type { CleanupProgress, RebalanceRunner, RebalanceStatus } from '../rebalance/rebalance-runner.js';
 import type { TopologyChange } from '../rebalance/topology-change.js';
-import type { ShardKit } from '../shard-kit.js';
 import { type BackfillCliOptions, backfillWithProgress } from './backfill-progress.js';
 import { type CliIo, EXIT, UsageError, withKit } from './cli-context.js';
 import { statusTables } from './online-command.js';
@@ -42,7 +41,7 @@ export async function rebalanceCommand(action: string | undefined, options: Reba
         io.out(renderPlan(await runner.plan(change!, { onProgress: ({ table, shard, rows }) => io.err(`counting ${table} on ${shard}: ${rows.toLocaleString('en')} rows`) })));
         return EXIT.ok;
       case 'run':
-        await run(kit, runner, change, options, io);
+        await run(runner, change, options, io);
         break;
       case 'rollback': {
         const record = await runner.phases.rollback({ waitForAcksMs });
@@ -63,7 +62,7 @@ export async function rebalanceCommand(action: string | undefined, options: Reba
 }
 
 /** Starts the change unless one is in progress, then drives it phase by phase up to cutover (cleanup with --yes). */
-async function run(kit: ShardKit, runner: RebalanceRunner, change: TopologyChange | undefined, options: RebalanceOptions, io: CliIo): Promise<void> {
+async function run(runner: RebalanceRunner, change: TopologyChange | undefined, options: RebalanceOptions, io: CliIo): Promise<void> {
   const waitForAcksMs = options.waitMs ?? 10_000;
   let status = await runner.status();
   const inProgress = !status.cleaned && status.phase !== 'pending';
@@ -80,7 +79,7 @@ async function run(kit: ShardKit, runner: RebalanceRunner, change: TopologyChang
         if (status.cleaned) return;
         break;
       case 'backfill':
-        await backfillWithProgress(runner.phases, `backfill ${kit.shardNames.length} shards`, options);
+        await backfillWithProgress(runner.phases, 'moving rows (reading every row of the old owners)', options);
         break;
       case 'verify': {
         const report = await runner.phases.verify();
@@ -108,9 +107,19 @@ async function finish(runner: RebalanceRunner, waitForAcksMs: number): Promise<v
   await runner.cleanup({ waitForAcksMs, onProgress: cleanupProgress('deleting moved rows from their old owners') });
 }
 
+/** One bar per table and shard, each with its own total, rate and ETA. */
 function cleanupProgress(label: string) {
-  const bar = new ProgressBar(label);
-  return ({ table, shard, deleted }: { table: string; shard: string; deleted: number }) => bar.update(deleted, deleted, `${table} on ${shard}`);
+  const bars = new Map<string, ProgressBar>();
+  return ({ table, shard, deleted, total }: CleanupProgress) => {
+    const id = `${table} on ${shard}`;
+    let bar = bars.get(id);
+    if (!bar) {
+      bar = new ProgressBar(`${label}: ${id}`, process.stderr, 'keys');
+      bars.set(id, bar);
+    }
+    bar.update(deleted, total);
+    if (deleted >= total) bar.finish();
+  };
 }
 
 function parseChange(options: RebalanceOptions): TopologyChange | undefined {

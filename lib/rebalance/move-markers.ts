@@ -77,6 +77,11 @@ export async function markedKeys(db: Knex, table: string, direction: MarkerDirec
   return (await query).map((row: { k: unknown }) => String(row.k));
 }
 
+export async function countMarked(db: Knex, table: string, direction: MarkerDirection): Promise<number> {
+  const [row] = (await db(MARKERS_TABLE).where({ tbl: table, dir: direction }).count('* as n')) as { n: unknown }[];
+  return Number(row?.n ?? 0);
+}
+
 export async function clearMarkers(db: Knex, table: string, direction?: MarkerDirection, keys?: readonly string[]): Promise<void> {
   const query = db(MARKERS_TABLE).where('tbl', table);
   if (direction) query.where('dir', direction);

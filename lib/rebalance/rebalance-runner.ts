@@ -22,7 +22,7 @@ import type { ControlStore, MigrationRecord } from '../migrations/online/control
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import type { MigrationStatus, OnlineMigrationRunner } from '../migrations/online/migration-runner.js';
 import { ringShardsOf, type Topology } from '../topology/topology.js';
-import { clearMarkers, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
+import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
 import { REBALANCE_NAME } from './moving-table.js';
 import type { CountOptions } from './row-moves.js';
 import { planRebalance, type RebalancePlan } from './rebalance-plan.js';
@@ -45,7 +45,10 @@ export interface RemovalOptions {
 export interface CleanupProgress {
   table: string;
   shard: string;
+  /** Shard-key values whose rows were deleted so far. */
   deleted: number;
+  /** Shard-key values with a second copy of `table` on `shard` when the removal began. */
+  total: number;
 }
 
 export interface RebalanceContext {
@@ -192,6 +195,7 @@ export class RebalanceRunner {
       if (!shardKey) throw new UnknownTableError(table, [...config.tables.keys()]);
       for (const { name: shard } of holders) {
         const db = topology.shard(shard).primary.knex;
+        const total = await countMarked(db, table, direction);
         let deleted = 0;
         for (;;) {
           const keys = await markedKeys(db, table, direction, null, batchSize);
@@ -199,7 +203,7 @@ export class RebalanceRunner {
           await db(table).whereIn(shardKey, keys).del();
           await clearMarkers(db, table, direction, keys);
           deleted += keys.length;
-          options.onProgress?.({ table, shard, deleted });
+          options.onProgress?.({ table, shard, deleted, total });
         }
       }
       const everyShard = new Set([...holders, ...others].map((shard) => shard.name));
