@@ -56,6 +56,7 @@ export class MigrationCoordinator {
   private followedTopologyVersion: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
+  private repoll: Promise<void> | undefined;
   /** Stops listening for phase changes (PostgreSQL control database), while listening. */
   private unlisten: (() => Promise<void>) | undefined;
   private listening: Promise<void> | undefined;
@@ -95,7 +96,19 @@ export class MigrationCoordinator {
 
   /** Reads and applies the control table now (a runner calls this right after a transition). */
   refresh(): Promise<void> {
-    this.polling ??= this.poll().finally(() => {
+    if (this.stopped) return Promise.resolve();
+    // A poll in flight may have read the control table before the change that asks for this
+    // refresh: read it once more after that poll.
+    if (this.polling) {
+      this.repoll ??= this.polling
+        .catch(() => undefined)
+        .then(() => {
+          this.repoll = undefined;
+          return this.refresh();
+        });
+      return this.repoll;
+    }
+    this.polling = this.poll().finally(() => {
       this.polling = undefined;
     });
     return this.polling;
@@ -200,6 +213,7 @@ export class MigrationCoordinator {
     clearTimeout(this.timer);
     await this.listening;
     await this.unlisten?.();
+    await this.repoll?.catch(() => undefined);
     await this.polling?.catch(() => undefined);
     await this.settle();
     const names = this.topologyFollower ? [...this.names, this.topologyFollower.name] : this.names;
