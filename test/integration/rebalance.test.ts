@@ -275,6 +275,25 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       expect(await a.forShard('third')('users').count('* as n').first()).to.satisfy((row: { n: unknown }) => Number(row.n) === 0);
     });
 
+    it('reweights a shard: rows move only to it, and every row ends on its owner', async () => {
+      const [a] = await open();
+      const model: Model = { users: new Map(), orders: new Map() };
+      await seed(a, model);
+      const [, heavier] = a.topology.ring.shardNames as [string, string];
+      const rebalance = a.rebalance();
+      const plan = await rebalance.start({ weights: { [heavier]: 2 } });
+      expect(plan.tables.flatMap((table) => table.flows).every((flow) => flow.to === heavier)).to.equal(true);
+      for (const step of ['dual_write', 'backfill', 'verify', 'shadow_read', 'cutover', 'cleanup']) {
+        if (step === 'verify') await rebalance.phases.backfill();
+        if (step === 'shadow_read') expect((await rebalance.phases.verify()).unrepaired).to.equal(0);
+        await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      }
+      await rebalance.cleanup();
+      const placed = await expectPlacedExactly(a, model, await HashRing.create(plan.after));
+      // Weight 2 of 3: about two thirds of the rows.
+      expect(placed.byShard[heavier]! / placed.users).to.be.closeTo(2 / 3, 0.05);
+    });
+
     it('refuses what it cannot do safely: a second start, an unknown shard, cutover before the backfill', async () => {
       const [a] = await open();
       const rebalance = a.rebalance();
