@@ -58,7 +58,7 @@ export interface RebalanceState {
   to: RingShard[];
   /** Primary-key columns by sharded table (they contain its shard key). */
   keys: Record<string, string[]>;
-  /** Set when cleanup has deleted every moved row from its old owner: the move is over. */
+  /** Set once no row has a second copy: cleanup deleted the old owners' rows, or abort the new owners' copies. */
   cleaned?: boolean;
 }
 
