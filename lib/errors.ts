@@ -6,6 +6,7 @@
  * Messages pass through the secret redactor, so a password that reached a message by accident
  * (a connection string in a driver error, say) is replaced before anyone can log it.
  */
+import { REBALANCE_NAME } from './rebalance/rebalance-record.js';
 import { redactSecrets } from './security/secret-redactor.js';
 
 export const ERROR_CODES = [
@@ -307,12 +308,12 @@ export class InvalidCursorError extends ShardKitError {
   }
 }
 
-/** Someone else moved the migration (its version changed) between reading and writing its state. */
-/** The rebalance runs on the online-migration machinery under a reserved name (rebalance/moving-table.ts). */
+/** The rebalance runs on the online-migration machinery under a reserved name. */
 function describeMigration(name: string): string {
-  return name === 'shardkit:rebalance' ? 'the rebalance' : `online migration "${name}"`;
+  return name === REBALANCE_NAME ? 'the rebalance' : `online migration "${name}"`;
 }
 
+/** Someone else moved the migration (its version changed) between reading and writing its state. */
 export class MigrationConflictError extends ShardKitError {
   readonly code = 'MIGRATION_CONFLICT';
 

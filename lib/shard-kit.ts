@@ -42,7 +42,7 @@ import { NodeGuards } from './resilience/node-guards.js';
 import { type ShardHandle, Topology } from './topology/topology.js';
 import { excludeMarked } from './rebalance/move-markers.js';
 import { RebalanceFollower } from './rebalance/rebalance-follower.js';
-import { REBALANCE_NAME } from './rebalance/moving-table.js';
+import { REBALANCE_NAME } from './rebalance/rebalance-record.js';
 import { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
 

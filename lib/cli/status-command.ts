@@ -3,6 +3,7 @@
  * with its role, breaker, in-flight and queued queries and replica lag, and the online
  * migrations with the phase this instance applies. --watch redraws it until interrupted.
  */
+import { SLOT_COUNT } from '../hashing/key-hasher.js';
 import type { ShardKit } from '../shard-kit.js';
 import { type CliIo, EXIT, withKit } from './cli-context.js';
 import { renderTable } from './render-table.js';
@@ -47,7 +48,7 @@ export async function renderStatus(kit: ShardKit, json: boolean): Promise<string
   if (json) return JSON.stringify(status, null, 2);
   const shards = renderTable(
     ['shard', 'weight', 'slots', 'share', 'state'],
-    status.shards.map((shard) => [shard.shard, shard.weight, shard.slots, `${((shard.slots / 1_048_576) * 100).toFixed(2)}%`, shard.standby ? 'standby' : 'owns keys']),
+    status.shards.map((shard) => [shard.shard, shard.weight, shard.slots, `${((shard.slots / SLOT_COUNT) * 100).toFixed(2)}%`, shard.standby ? 'standby' : 'owns keys']),
   );
   const nodes = renderTable(
     ['shard', 'node', 'role', 'where', 'breaker', 'in flight', 'queued', 'shed', 'lag ms', 'reading age ms', 'note'],

@@ -9,6 +9,7 @@
  * hex, a BigInt as its digits.
  */
 import type { Knex } from 'knex';
+import { groupBy } from '../util/group-by.js';
 
 type Row = Record<string, unknown>;
 
@@ -55,15 +56,8 @@ export function insertMissingAsJson(dateText: (date: Date) => string): InsertMis
 }
 
 function groupByColumns(rows: readonly Row[]): { columns: string[]; group: Row[] }[] {
-  const groups = new Map<string, { columns: string[]; group: Row[] }>();
-  for (const row of rows) {
-    const columns = Object.keys(row).filter((column) => row[column] !== undefined);
-    const signature = columns.join('\u0000');
-    const existing = groups.get(signature);
-    if (existing) existing.group.push(row);
-    else groups.set(signature, { columns, group: [row] });
-  }
-  return [...groups.values()];
+  const columnsOf = (row: Row) => Object.keys(row).filter((column) => row[column] !== undefined);
+  return [...groupBy(rows, (row) => columnsOf(row).join('\u0000')).values()].map((group) => ({ columns: columnsOf(group[0]!), group }));
 }
 
 /** What node-postgres sends for a Date: local time with the zone offset (its default). */

@@ -23,6 +23,7 @@ export class HashRing {
   readonly shardNames: readonly string[];
   private readonly table: Uint16Array;
   private readonly hasher: KeyHasher;
+  private counted: ReadonlyMap<string, number> | undefined;
 
   private constructor(hasher: KeyHasher, shards: readonly RingShard[], table: Uint16Array) {
     this.hasher = hasher;
@@ -59,11 +60,14 @@ export class HashRing {
     return this.shardNames[owner]!;
   }
 
-  /** How many slots each shard owns, in ring order. */
-  slotCounts(): Map<string, number> {
-    const counts = new Uint32Array(this.shardNames.length);
-    for (const owner of this.table) counts[owner]!++;
-    return new Map(this.shardNames.map((name, index) => [name, counts[index]!]));
+  /** How many slots each shard owns, in ring order (counted once: the ring never changes). */
+  slotCounts(): ReadonlyMap<string, number> {
+    if (!this.counted) {
+      const counts = new Uint32Array(this.shardNames.length);
+      for (const owner of this.table) counts[owner]!++;
+      this.counted = new Map(this.shardNames.map((name, index) => [name, counts[index]!]));
+    }
+    return this.counted;
   }
 }
 

@@ -70,11 +70,10 @@ export function excludeMarked(builder: AnyQueryBuilder, family: SqlFamily, colum
   });
 }
 
-/** Marked keys after `after`, in order, at most `limit`: the batches cleanup deletes. */
-export async function markedKeys(db: Knex, table: string, direction: MarkerDirection, after: string | null, limit: number): Promise<string[]> {
-  const query = db(MARKERS_TABLE).where({ tbl: table, dir: direction }).orderBy('k').limit(limit).select('k');
-  if (after !== null) query.where('k', '>', after);
-  return (await query).map((row: { k: unknown }) => String(row.k));
+/** At most `limit` marked keys: cleanup deletes their rows and markers, then asks for the next ones. */
+export async function markedKeys(db: Knex, table: string, direction: MarkerDirection, limit: number): Promise<string[]> {
+  const rows = await db(MARKERS_TABLE).where({ tbl: table, dir: direction }).limit(limit).select('k');
+  return rows.map((row: { k: unknown }) => String(row.k));
 }
 
 export async function countMarked(db: Knex, table: string, direction: MarkerDirection): Promise<number> {

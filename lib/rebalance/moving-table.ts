@@ -10,6 +10,7 @@ import type { MigrationTables } from '../migrations/online/migration-tables.js';
 import type { Row } from '../migrations/online/online-migration.js';
 import type { Topology } from '../topology/topology.js';
 import { markMoves } from './move-markers.js';
+import { REBALANCE_NAME } from './rebalance-record.js';
 
 export interface MovingTableOptions {
   table: string;
@@ -20,9 +21,6 @@ export interface MovingTableOptions {
   to: HashRing;
   topology: Topology;
 }
-
-/** The control-table name of the rebalance (there is at most one at a time); its tables sync under it. */
-export const REBALANCE_NAME = 'shardkit:rebalance';
 
 const copy = (row: Row): Row => ({ ...row });
 

@@ -9,10 +9,11 @@ import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 import type { MigrationRecord, RebalanceState } from '../migrations/online/control-store.js';
 import type { Involvement } from '../migrations/online/dual-write.js';
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
-import type { Phase } from '../migrations/online/phases.js';
+import { type Phase, targetWritable } from '../migrations/online/phases.js';
 import { ringShardsOf, type Topology } from '../topology/topology.js';
 import type { MarkerDirection } from './move-markers.js';
-import { movingTable, REBALANCE_NAME } from './moving-table.js';
+import { movingTable } from './moving-table.js';
+import { REBALANCE_NAME } from './rebalance-record.js';
 
 
 interface Move {
@@ -41,7 +42,8 @@ export class RebalanceFollower {
       return;
     }
     const [from, to] = await Promise.all([this.ring(state.from), this.ring(state.to)]);
-    const serving = ['cutover', 'cleanup'].includes(record.phase) ? to : from;
+    // The new placement serves from cutover on, as an online migration's target does.
+    const serving = targetWritable(record.phase) ? to : from;
     this.topology.useRing(serving);
     // Until cleanup (or the cleanup of a rollback) has removed every second copy, rows stay marked.
     const tables = new Map<string, MigrationTables>();
@@ -71,7 +73,7 @@ export class RebalanceFollower {
   hiddenRows(table: string): MarkerDirection | undefined {
     const move = this.move;
     if (!move?.tables.has(table)) return undefined;
-    return move.phase === 'cutover' || move.phase === 'cleanup' ? 'out' : 'in';
+    return targetWritable(move.phase) ? 'out' : 'in';
   }
 
   /** The rebalance this instance applies, if one has been recorded. */

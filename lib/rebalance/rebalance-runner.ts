@@ -21,9 +21,10 @@ import type { RingShard } from '../hashing/hash-ring.js';
 import type { ControlStore, MigrationRecord } from '../migrations/online/control-store.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import type { MigrationStatus, OnlineMigrationRunner } from '../migrations/online/migration-runner.js';
+import { targetWritable } from '../migrations/online/phases.js';
 import { ringShardsOf, type Topology } from '../topology/topology.js';
 import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
-import { REBALANCE_NAME } from './moving-table.js';
+import { REBALANCE_NAME } from './rebalance-record.js';
 import type { CountOptions } from './row-moves.js';
 import { planRebalance, type RebalancePlan } from './rebalance-plan.js';
 import type { TopologyChange } from './topology-change.js';
@@ -74,7 +75,7 @@ export class RebalanceRunner {
     const record = await this.context.store.peek(REBALANCE_NAME);
     const state = record?.state.rebalance;
     if (!record || !state) return ringShardsOf(this.context.config);
-    return ['cutover', 'cleanup'].includes(record.phase) ? state.to : state.from;
+    return targetWritable(record.phase) ? state.to : state.from;
   }
 
   /** What `change` would move, counted on the data; changes nothing. */
@@ -109,7 +110,15 @@ export class RebalanceRunner {
     }
     if (problems.length > 0) throw new InvalidTopologyChangeError(problems);
     await Promise.all(shards.map((shard) => ensureMarkersTable(topology.shard(shard).primary.knex)));
-    await this.context.phases.restart({ backfill: {}, rebalance: { from: plan.before, to: plan.after, keys } });
+    await this.context.phases.exclusive(async () => {
+      const record = await this.context.store.getOrCreate(REBALANCE_NAME);
+      const previous = record.state.rebalance;
+      if (!['pending', 'cleanup'].includes(record.phase) || (previous && !previous.cleaned)) {
+        throw new MigrationGateError(REBALANCE_NAME, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
+      }
+      await this.context.store.transition(record, 'pending', { backfill: {}, rebalance: { from: plan.before, to: plan.after, keys }, history: record.state.history });
+      await this.context.coordinator.refresh();
+    });
     return plan;
   }
 
@@ -198,7 +207,7 @@ export class RebalanceRunner {
         const total = await countMarked(db, table, direction);
         let deleted = 0;
         for (;;) {
-          const keys = await markedKeys(db, table, direction, null, batchSize);
+          const keys = await markedKeys(db, table, direction, batchSize);
           if (keys.length === 0) break;
           await db(table).whereIn(shardKey, keys).del();
           await clearMarkers(db, table, direction, keys);

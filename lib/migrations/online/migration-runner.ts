@@ -107,24 +107,6 @@ export class OnlineMigrationRunner {
     });
   }
 
-  /**
-   * -> pending with a fresh state, for a migration that is new or finished and cleaned up (a
-   * rebalance after another); every instance learns the new state before `advance` may start
-   * dual writing.
-   */
-  restart(state: Omit<MigrationState, 'history'>): Promise<MigrationRecord> {
-    return this.exclusive(async () => {
-      const record = await this.context.store.getOrCreate(this.name);
-      const finished = record.state.rebalance === undefined || record.state.rebalance.cleaned === true;
-      if (!['pending', 'cleanup'].includes(record.phase) || !finished) {
-        throw new MigrationGateError(this.name, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back (and abort) first`]);
-      }
-      const moved = await this.context.store.transition(record, 'pending', { ...state, history: record.state.history });
-      await this.context.coordinator.refresh();
-      return moved;
-    });
-  }
-
   /** One phase forward, if its gate is open; `waitForAcksMs` waits that long for instances to catch up. */
   advance(options: { waitForAcksMs?: number } = {}): Promise<MigrationRecord> {
     return this.exclusive(async () => {
@@ -156,9 +138,8 @@ export class OnlineMigrationRunner {
   /** Waits until every live instance applies `version`; the reasons it still waits for, when the deadline passes first. */
   async waitForAcks(version: number, deadline: number): Promise<string[]> {
     for (;;) {
-      const behind = (await this.context.store.liveInstances(this.name)).filter((instance) => instance.version !== version);
-      if (behind.length === 0) return [];
-      if (Date.now() >= deadline) return behind.map((instance) => `instance ${instance.instance} still applies version ${instance.version}, not ${version}`);
+      const behind = instancesBehind(await this.context.store.liveInstances(this.name), version);
+      if (behind.length === 0 || Date.now() >= deadline) return behind;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -257,9 +238,7 @@ export class OnlineMigrationRunner {
   }
 
   private gate(record: MigrationRecord, next: Phase, instances: readonly InstanceAck[], mismatches: number): string[] {
-    const reasons = instances
-      .filter((instance) => instance.version !== record.version)
-      .map((instance) => `instance ${instance.instance} still applies version ${instance.version}, not ${record.version}`);
+    const reasons = instancesBehind(instances, record.version);
     const state = record.state;
     if (next === 'verify') {
       const pending = this.units().filter(({ id }) => !state.backfill[id]?.done);
@@ -327,4 +306,11 @@ export class OnlineMigrationRunner {
       await release();
     }
   }
+}
+
+/** Why live instances hold a step back: each one that does not apply `version` yet. */
+function instancesBehind(instances: readonly InstanceAck[], version: number): string[] {
+  return instances
+    .filter((instance) => instance.version !== version)
+    .map((instance) => `instance ${instance.instance} still applies version ${instance.version}, not ${version}`);
 }
