@@ -6,7 +6,7 @@
  */
 import { statusTables } from '../lib/cli/online-command.js';
 import { renderPlan } from '../lib/cli/rebalance-command.js';
-import { ProgressBar } from '../lib/cli/progress-bar.js';
+import { backfillWithProgress } from '../lib/cli/backfill-progress.js';
 import { renderTable } from '../lib/cli/render-table.js';
 import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
 import { resetOnlineMigration, settleRebalance } from './demo-reset.js';
@@ -21,17 +21,7 @@ async function onlineMigrationDemo(kit: ShardKit): Promise<void> {
 
   section('backfill: keyset batches per shard, checkpointed, insert-if-absent');
   await runner.advance();
-  const copied = new Map<string, { copied: number; total: number }>();
-  const bar = new ProgressBar('backfill users_v2', process.stdout);
-  await runner.backfill({
-    batchSize: 500,
-    onProgress: (progress) => {
-      copied.set(progress.shard, { copied: progress.copied, total: progress.total });
-      const totals = [...copied.values()].reduce((sum, entry) => ({ copied: sum.copied + entry.copied, total: sum.total + entry.total }), { copied: 0, total: 0 });
-      bar.update(totals.copied, totals.total);
-    },
-  });
-  bar.finish();
+  await backfillWithProgress(runner, 'backfill users_v2', { batch: 500 }, process.stdout);
 
   section('verify: chunk checksums, then rows, repaired');
   await runner.advance();
@@ -70,16 +60,7 @@ async function rebalanceDemo(kit: ShardKit): Promise<void> {
   console.log(renderPlan(await rebalance.start({ add: ['shard-5'] })));
   await rebalance.phases.advance();
   await rebalance.phases.advance();
-  const bar = new ProgressBar('moving rows', process.stdout);
-  const units = new Map<string, { copied: number; total: number }>();
-  await rebalance.phases.backfill({
-    onProgress: (progress) => {
-      units.set(progress.shard, { copied: progress.copied, total: progress.total });
-      const totals = [...units.values()].reduce((sum, unit) => ({ copied: sum.copied + unit.copied, total: sum.total + unit.total }), { copied: 0, total: 0 });
-      bar.update(totals.copied, totals.total);
-    },
-  });
-  bar.finish();
+  await backfillWithProgress(rebalance.phases, 'moving rows', {}, process.stdout);
   await rebalance.phases.advance();
   const report = await rebalance.phases.verify();
   console.log(`verify: ${report.rowsChecked} moving rows checked, ${report.differences} differences`);

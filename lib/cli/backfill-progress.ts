@@ -9,9 +9,14 @@ export interface BackfillCliOptions {
   batch?: number;
 }
 
-export async function backfillWithProgress(runner: Pick<OnlineMigrationRunner, 'backfill'>, label: string, options: BackfillCliOptions): Promise<MigrationRecord> {
+export async function backfillWithProgress(
+  runner: Pick<OnlineMigrationRunner, 'backfill'>,
+  label: string,
+  options: BackfillCliOptions,
+  stream: NodeJS.WriteStream = process.stderr,
+): Promise<MigrationRecord> {
   const units = new Map<string, { done: number; total: number }>();
-  const bar = new ProgressBar(label);
+  const bar = new ProgressBar(label, stream);
   const record = await runner.backfill({
     ...(options.maxRate ? { maxRowsPerSecond: options.maxRate } : {}),
     ...(options.maxLagMs ? { maxLagMs: options.maxLagMs } : {}),
