@@ -14,27 +14,16 @@ import type { Benchmark } from '../bench.js';
 import { withLocalCluster } from '../local-cluster.js';
 import { resetOnlineMigration } from '../demo-reset.js';
 import { copyRows } from './bulk-copy.js';
+import { generatedUsers, USER_COLUMNS } from './generated-users.js';
+import { seconds } from './latency.js';
 
 const ROWS = Number(process.env.BACKFILL_ROWS ?? 1_000_000);
 const COPY_TABLE = 'users_v2_copy_baseline';
-const USER_COLUMNS = ['id', 'name', 'email', 'created_at'];
 const TARGET_COLUMNS = ['id', 'first_name', 'last_name', 'email', 'created_at'];
-const CREATED_AT = new Date('2026-01-01T00:00:00Z');
-
-function* usersOn(kit: ShardKit, shard: string): Generator<Record<string, unknown>> {
-  for (let id = 1; id <= ROWS; id++) {
-    if (kit.shardFor(id) === shard) yield { id, name: `First${id} Last${id % 9973}`, email: `user${id}@example.com`, created_at: CREATED_AT };
-  }
-}
+const usersOn = (kit: ShardKit, shard: string) => generatedUsers(ROWS, (id) => kit.shardFor(id) === shard);
 
 function* transformed(rows: Iterable<Record<string, unknown>>): Generator<Record<string, unknown>> {
   for (const row of rows) yield usersV2.transform(row);
-}
-
-async function seconds(work: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return (performance.now() - started) / 1000;
 }
 
 async function emptyTables(kit: ShardKit): Promise<void> {

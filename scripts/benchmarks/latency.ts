@@ -20,3 +20,10 @@ export async function sampleInterleaved(
   }
   return samples;
 }
+
+/** Wall time of `work`, in seconds. */
+export async function seconds(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return (performance.now() - started) / 1000;
+}

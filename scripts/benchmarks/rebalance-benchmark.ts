@@ -14,24 +14,13 @@ import type { Benchmark } from '../bench.js';
 import { settleRebalance } from '../demo-reset.js';
 import { withLocalCluster, withStandbyDatabaseShard } from '../local-cluster.js';
 import { copyRows } from './bulk-copy.js';
+import { generatedUsers, USER_COLUMNS } from './generated-users.js';
+import { seconds } from './latency.js';
 
 const ROWS = Number(process.env.REBALANCE_ROWS ?? 300_000);
 const NEW_SHARD = 'pg-c';
 const COPY_TABLE = 'users_copy_baseline';
-const COLUMNS = ['id', 'name', 'email', 'created_at'];
-const CREATED_AT = new Date('2026-01-01T00:00:00Z');
-
-const user = (id: number) => ({ id, name: `User ${id}`, email: `user${id}@example.com`, created_at: CREATED_AT });
-
-function* usersWhere(owns: (id: number) => boolean): Generator<Record<string, unknown>> {
-  for (let id = 1; id <= ROWS; id++) if (owns(id)) yield user(id);
-}
-
-async function seconds(work: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return (performance.now() - started) / 1000;
-}
+const usersWhere = (keep: (id: number) => boolean) => generatedUsers(ROWS, keep);
 
 /** No rows, no rebalance record: the cluster as the other suites expect it. */
 async function startOver(kit: ShardKit): Promise<void> {
@@ -55,14 +44,14 @@ export const rebalanceBenchmark: Benchmark = {
       try {
         await new SchemaMigrator(kit).latest();
         await startOver(kit);
-        await Promise.all(kit.topology.ring.shardNames.map((shard) => copyRows(kit.forShard(shard), 'users', COLUMNS, usersWhere((id) => kit.shardFor(id) === shard))));
+        await Promise.all(kit.topology.ring.shardNames.map((shard) => copyRows(kit.forShard(shard), 'users', USER_COLUMNS, usersWhere((id) => kit.shardFor(id) === shard))));
 
         const rebalance = kit.rebalance();
         const plan = await rebalance.start({ add: [NEW_SHARD] });
         const after = await HashRing.create(plan.after);
         const moving = (id: number) => after.shardFor(id) === NEW_SHARD;
         await kit.forShard(NEW_SHARD).raw('CREATE TABLE ?? (LIKE ?? INCLUDING ALL)', [COPY_TABLE, 'users']);
-        const copySeconds = await seconds(() => copyRows(kit.forShard(NEW_SHARD), COPY_TABLE, COLUMNS, usersWhere(moving)));
+        const copySeconds = await seconds(() => copyRows(kit.forShard(NEW_SHARD), COPY_TABLE, USER_COLUMNS, usersWhere(moving)));
 
         await rebalance.phases.advance({ waitForAcksMs: 10_000 });
         await rebalance.phases.advance({ waitForAcksMs: 10_000 });
