@@ -2,7 +2,8 @@
  * The local cluster that `scripts/cluster.sh up` starts (and `npm test` uses):
  *
  *   default  two PostgreSQL shards, each a primary with one streaming replica
- *   mariadb  two shards as two databases on one MariaDB primary with one GTID replica
+ *   mariadb  two MariaDB shards, each on its own server: maria-1 a primary with a GTID replica,
+ *            maria-2 a primary alone
  *
  * SHARDKIT_CONFIG=shards.cluster.config.ts picks the PostgreSQL one,
  * SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb the MariaDB one.
@@ -42,7 +43,7 @@ const mariadbNode = (port: number, database: string): NodeConfig => ({
 export const mariadb = defineConfig({
   shards: [
     { name: 'maria-1', primary: mariadbNode(33611, 'shardkit_1'), replicas: [mariadbNode(33612, 'shardkit_1')] },
-    { name: 'maria-2', primary: mariadbNode(33611, 'shardkit_2'), replicas: [mariadbNode(33612, 'shardkit_2')] },
+    { name: 'maria-2', primary: mariadbNode(33621, 'shardkit_2') },
   ],
   tables,
   globalTables: ['countries'],

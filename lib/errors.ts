@@ -4,7 +4,8 @@
  * whether retrying the same call can succeed, and the driver error kept as `cause`.
  *
  * Messages pass through the secret redactor, so a password that reached a message by accident
- * (a connection string in a driver error, say) is replaced before anyone can log it.
+ * (a connection string in a driver error, say) is replaced before anyone can log it, and are cut
+ * to MAX_MESSAGE_LENGTH characters, so that a driver error quoting a huge statement stays readable.
  */
 import { REBALANCE_NAME } from './rebalance/rebalance-record.js';
 import { redactSecrets } from './security/secret-redactor.js';
@@ -36,6 +37,8 @@ export const ERROR_CODES = [
   'UNKNOWN_MIGRATION',
   'INVALID_TOPOLOGY_CHANGE',
   'TOPOLOGY_SWITCHING',
+  'QUERY_TIMEOUT',
+  'CONNECTION_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -47,6 +50,14 @@ export interface ShardKitErrorOptions {
   retryable?: boolean;
 }
 
+/** The longest message an error carries (the rest is cut with an ellipsis). */
+export const MAX_MESSAGE_LENGTH = 2000;
+
+/** `text` cut to at most `max` characters, marking the cut. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
 export abstract class ShardKitError extends Error {
   abstract readonly code: ErrorCode;
   readonly shard: string | undefined;
@@ -54,7 +65,7 @@ export abstract class ShardKitError extends Error {
   readonly retryable: boolean;
 
   constructor(message: string, options: ShardKitErrorOptions = {}) {
-    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    super(truncate(redactSecrets(message), MAX_MESSAGE_LENGTH), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.shard = options.shard;
     this.node = options.node;
@@ -173,22 +184,31 @@ export interface ShardFailure {
 
 /**
  * A query that ran on several shards failed on some of them. For writes, `succeeded` lists the
- * shards that committed their part: shardkit has no cross-shard atomicity, so the caller must
- * retry idempotently or compensate.
+ * shards that committed their part and `unknown` those whose commit was under way when it failed
+ * (a timeout or a lost connection during COMMIT): shardkit has no cross-shard atomicity, so the
+ * caller must retry idempotently or compensate. Shards in `failures` but not in `unknown` did not
+ * commit. A multi-shard write is retryable only when no shard committed and every failure is.
  */
 export class ScatterError extends ShardKitError {
   readonly code = 'SCATTER_FAILED';
   readonly failures: readonly ShardFailure[];
   readonly succeeded: readonly string[];
+  readonly unknown: readonly string[];
 
-  constructor(failures: readonly ShardFailure[], succeeded: readonly string[]) {
-    const detail = failures.map((failure) => `${failure.shard}: ${failure.error.message}`).join('; ');
-    super(
-      `query failed on ${failures.length} shard(s) [${detail}]; succeeded on: ${succeeded.join(', ') || '(none)'}`,
-      { retryable: failures.every((failure) => failure.error.retryable), cause: failures[0]?.error },
-    );
+  constructor(failures: readonly ShardFailure[], succeeded: readonly string[], options: { write?: boolean; unknown?: readonly string[] } = {}) {
+    const unknown = options.unknown ?? [];
+    const detail = failures.map((failure) => `${failure.shard}: ${truncate(failure.error.message, 300)}`).join('; ');
+    const outcome = options.write
+      ? `; committed on: ${succeeded.join(', ') || '(none)'}${unknown.length > 0 ? `; outcome unknown on: ${unknown.join(', ')}` : ''}`
+      : `; answered: ${succeeded.join(', ') || '(none)'}`;
+    const allRetryable = failures.every((failure) => failure.error.retryable);
+    super(`query failed on ${failures.length} shard(s) [${detail}]${outcome}`, {
+      retryable: allRetryable && (!options.write || (succeeded.length === 0 && unknown.length === 0)),
+      cause: failures[0]?.error,
+    });
     this.failures = failures;
     this.succeeded = succeeded;
+    this.unknown = unknown;
   }
 }
 
@@ -380,5 +400,38 @@ export class TopologySwitchingError extends ShardKitError {
       retryable: true,
     });
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** Where a call ran out of time. */
+export type TimeoutStage = 'admission' | 'connect' | 'statement' | 'stream';
+
+/**
+ * A call did not finish within its deadline (`timeoutMs`, or `timeouts.queryMs`): it stopped
+ * waiting, destroyed the connection it held and asked the server to cancel the statement. For a
+ * write, the statement may still have committed unless it ran inside a transaction.
+ */
+export class QueryTimeoutError extends ShardKitError {
+  readonly code = 'QUERY_TIMEOUT';
+  readonly stage: TimeoutStage;
+  readonly timeoutMs: number;
+
+  constructor(shard: string, node: string, stage: TimeoutStage, timeoutMs: number, detail = '') {
+    const what = { admission: 'waiting for admission', connect: 'waiting for a connection', statement: 'running the statement', stream: 'waiting for the next row' }[stage];
+    super(`node ${node} of shard ${shard} did not answer within ${timeoutMs} ms (${what})${detail ? `: ${detail}` : ''}`, { shard, node, retryable: true });
+    this.stage = stage;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A connection to a node could not be made: refused, unreachable, or its credentials rejected. */
+export class ConnectionFailedError extends ShardKitError {
+  readonly code = 'CONNECTION_FAILED';
+  /** The driver's own code (ECONNREFUSED, 28P01, ER_ACCESS_DENIED_ERROR, ...). */
+  readonly driverCode: string | undefined;
+
+  constructor(shard: string, node: string, where: string, reason: string, options: { cause: unknown; retryable: boolean; driverCode?: string }) {
+    super(`cannot connect to node ${node} of shard ${shard} (${where}): ${reason}`, { shard, node, retryable: options.retryable, cause: options.cause });
+    this.driverCode = options.driverCode;
   }
 }

@@ -1,52 +1,44 @@
 /**
- * The facade a repository layer holds: it wires configuration, topology, planner, engine,
- * node guards and the replica lag monitor, and hands out knex builders that are routed when
- * they run.
+ * The facade a repository layer holds. It wires configuration, topology (guarded nodes), the
+ * lag monitor, the engine and the migration coordinator, and delegates: queries to the query
+ * pipeline (kit/query-pipeline.ts), status to kit/kit-status.ts, runners to
+ * kit/runner-factory.ts, health signals to kit/health-signals.ts.
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import type { Knex } from 'knex';
-import type { NodeRole, ReadFrom, ReplicaFallback, ResolvedConfig, ShardKitConfig } from './config/config-types.js';
+import type { ResolvedConfig, ShardKitConfig } from './config/config-types.js';
 import { resolveConfig } from './config/resolve-config.js';
-import { type Engine, executePlan } from './engine/execute-plan.js';
-import { type QueryEvent, RoutedShardAccess } from './engine/routed-shard-access.js';
-import { applyKeyset, type Page, type PageOptions, toPage } from './engine/keyset-pagination.js';
-import { createRoutingKnex } from './engine/routing-knex.js';
-import { streamPlan } from './engine/stream-plan.js';
 import { ColumnTypes } from './engine/column-types.js';
-import type { RoutingOptions } from './engine/shard-access.js';
-import {
-  KitClosedError,
-  type QueryPriority,
-  type ShardKitError,
-  UnknownMigrationError,
-  UnknownTableError,
-  TopologySwitchingError,
-  UnsupportedQueryError,
-} from './errors.js';
+import type { Engine } from './engine/execute-plan.js';
+import { applyKeyset, type Page, type PageOptions, toPage } from './engine/keyset-pagination.js';
+import { RoutedShardAccess } from './engine/routed-shard-access.js';
+import { createRoutingKnex } from './engine/routing-knex.js';
+import { KitClosedError, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
+import { throttleReason, ReplicaFreshness } from './kit/health-signals.js';
+import type { ShardKitEvents } from './kit/kit-events.js';
+import { type KitStatus, kitStatus, type StatusOptions } from './kit/kit-status.js';
+import { type BuilderOptions, QueryPipeline, type TableOptions } from './kit/query-pipeline.js';
+import { onlineMigrationRunner, rebalanceRunner, type RunnerSources } from './kit/runner-factory.js';
 import { ControlStore } from './migrations/online/control-store.js';
 import { MigrationCoordinator } from './migrations/online/migration-coordinator.js';
-import { OnlineMigrationRunner, type RunnerContext } from './migrations/online/migration-runner.js';
-import type { MigrationTables } from './migrations/online/migration-tables.js';
+import type { OnlineMigrationRunner } from './migrations/online/migration-runner.js';
 import { migrationTables } from './migrations/online/migration-tables.js';
-import { type AnyQueryBuilder, copyBuilder, internalsOf } from './planner/builder-internals.js';
-import { planQuery, type RoutingRules } from './planner/plan-query.js';
+import type { AnyQueryBuilder } from './planner/builder-internals.js';
+import type { RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
 import { parseTableRef } from './planner/query-shape.js';
+import { RebalanceFollower } from './rebalance/rebalance-follower.js';
+import type { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import { ConsistencyToken } from './replicas/consistency-token.js';
 import { LagMonitor } from './replicas/lag-monitor.js';
-import { lagAt } from './replicas/lag-reading.js';
-import { type ReadPreference, ReadRouter } from './replicas/read-router.js';
-import { currentSession, ReadSession } from './replicas/read-session.js';
-import type { BreakerState } from './resilience/node-breaker.js';
-import { NodeGuards } from './resilience/node-guards.js';
-import { type ShardHandle, Topology } from './topology/topology.js';
-import { excludeMarked } from './rebalance/move-markers.js';
-import { RebalanceFollower } from './rebalance/rebalance-follower.js';
-import { REBALANCE_NAME } from './rebalance/rebalance-record.js';
-import { RebalanceRunner } from './rebalance/rebalance-runner.js';
-import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
+import { ReadRouter } from './replicas/read-router.js';
+import { ReadSession } from './replicas/read-session.js';
+import { Topology } from './topology/topology.js';
 
-const READ_METHODS = new Set(['select', 'first', 'pluck']);
+export type { TableOptions } from './kit/query-pipeline.js';
+export type { KitStatus, NodeHealth, NodeStatus, ShardStatus, StatusOptions } from './kit/kit-status.js';
+export type { ShardKitEvents } from './kit/kit-events.js';
 
 /** knex's transacting() swaps the builder's client, which would bypass routing silently. */
 function refuseTransacting(): never {
@@ -58,7 +50,13 @@ function refuseTransacting(): never {
 
 export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> {
   const resolved = resolveConfig(config);
-  const kit = new ShardKit(resolved, await Topology.open(resolved));
+  // The topology reports statements and breaker changes to the kit, which exists only after it.
+  let kit: ShardKit | undefined;
+  const topology = await Topology.open(resolved, {
+    onStatement: (event) => kit?.listenerCount('statement') && kit.emit('statement', event),
+    onBreaker: (node, state) => kit?.emit('breaker', { shard: node.shard, node: node.name, state }),
+  });
+  kit = new ShardKit(resolved, topology);
   try {
     // An instance must know every migration's phase before its first write.
     await kit.migrationCoordinator.start();
@@ -69,22 +67,6 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
   return kit;
 }
 
-/** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
-export interface TableOptions {
-  read?: ReadFrom;
-  maxLagMs?: number;
-  fallback?: ReplicaFallback;
-  waitMs?: number;
-  /** A consistency token: the read sees at least the writes it records. */
-  after?: string | ConsistencyToken;
-  /** Each shard's query is cancelled on the server after this long (default: `scatter.timeoutMs`). */
-  timeoutMs?: number;
-  /** Abandons the call: nothing more is dispatched and it rejects with QueryCancelledError. */
-  signal?: AbortSignal;
-  /** Who goes first when a node is saturated: background work is shed first, then normal. Default 'normal'. */
-  priority?: QueryPriority;
-}
-
 /** What kit.gather() returns: the rows of the shards that answered, and those that did not. */
 export interface Gathered<T> {
   rows: T;
@@ -93,79 +75,24 @@ export interface Gathered<T> {
   missingShards: { shard: string; error: ShardKitError }[];
 }
 
-interface BuilderOptions extends TableOptions {
-  allShards?: boolean;
-}
-
-export interface NodeStatus {
-  shard: string;
-  node: string;
-  role: NodeRole;
-  /** Where the node is, without credentials. */
-  where: string;
-  breaker: BreakerState;
-  inFlight: number;
-  /** Queries waiting for admission. */
-  queued: number;
-  /** Queries shed since the kit started. */
-  shed: number;
-  /** Replicas: the lag assumed now (undefined when unknown). */
-  lagMs?: number;
-  /** Replicas: how old the lag reading is. */
-  readingAgeMs?: number;
-  /** Replicas: why the lag is unknown. */
-  problem?: string;
-}
-
-export interface ShardStatus {
-  shard: string;
-  weight: number;
-  /** Connected, owning no keys (waiting to be added by a rebalance). */
-  standby: boolean;
-  /** Hash slots the shard owns, of 1,048,576. */
-  slots: number;
-}
-
-export interface KitStatus {
-  shards: ShardStatus[];
-  nodes: NodeStatus[];
-  /** Online migrations this kit follows, with the phase it applies. */
-  migrations: { name: string; phase: string; version: number }[];
-  /** The last rebalance this kit applies (absent when none ever ran); `cleaned` once it is over. */
-  rebalance?: { phase: string; version: number; switching: boolean; cleaned: boolean };
-}
-
-export interface ShardKitEvents {
-  query: [QueryEvent];
-  breaker: [BreakerEvent];
-  replica: [ReplicaEvent];
-  phase: [PhaseEvent];
-  throttle: [ThrottleEvent];
-  scatter: [ScatterEvent];
-}
-
 export class ShardKit extends EventEmitter<ShardKitEvents> {
   readonly config: ResolvedConfig;
-  /** Shards, nodes and the ring, for tools that work per node (migrations, status). */
+  /** Shards, nodes and the ring, for tools that work per node (tests, benchmarks). */
   readonly topology: Topology;
-  private readonly rules: RoutingRules;
-  private readonly guards: NodeGuards;
-  private readonly monitor: LagMonitor;
-  private readonly engine: Engine;
-  private readonly router: Knex;
   /** This instance's part in online migrations (phases applied, acknowledgements). */
   readonly migrationCoordinator: MigrationCoordinator;
-  private readonly builderOptions = new WeakMap<AnyQueryBuilder, BuilderOptions>();
-  private readonly defaultReadPreference: ReadPreference;
-  private readonly replicaFresh = new Map<string, boolean>();
-  private readonly rebalanceFollower: RebalanceFollower;
+  private readonly monitor: LagMonitor;
+  private readonly router: Knex;
+  private readonly pipeline: QueryPipeline;
+  private readonly follower: RebalanceFollower;
+  private readonly runners: RunnerSources;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
     super();
     this.config = config;
     this.topology = topology;
-    this.rules = {
+    const rules: RoutingRules = {
       family: config.family,
       tables: config.tables,
       globalTables: config.globalTables,
@@ -178,35 +105,40 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
         },
       },
     };
-    this.guards = new NodeGuards(topology.nodes(), config.breaker, config.loadShedding, (node, state) =>
-      this.emit('breaker', { shard: node.config.shard, node: node.config.name, state }),
-    );
-    this.monitor = new LagMonitor(topology.shards, this.guards, config.lagMonitor);
-    this.monitor.observeCycles((shard) => this.reportReplicaFreshness(shard));
-    const readRouter = new ReadRouter(this.monitor, this.guards);
-    this.engine = {
-      access: new RoutedShardAccess(topology, this.guards, readRouter, this),
+    this.monitor = new LagMonitor(topology.shards, config.lagMonitor);
+    const freshness = new ReplicaFreshness(this.monitor, config.reads.maxLagMs);
+    this.monitor.observeCycles((shard) => {
+      for (const event of freshness.changes(shard)) this.emit('replica', event);
+    });
+    const engine: Engine = {
+      access: new RoutedShardAccess(topology, new ReadRouter(this.monitor), this),
       // Every shard holds the same schema; the global shard's primary answers lookups.
       columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
       family: config.family,
     };
-    this.router = createRoutingKnex(config.family, {
-      execute: (builder) => this.execute(builder),
-      stream: (builder) => this.stream(builder),
-    });
-    const { default: from, maxLagMs, fallback, waitMs } = config.reads;
-    this.defaultReadPreference = { from, maxLagMs, fallback, waitMs };
-    this.rebalanceFollower = new RebalanceFollower(topology, config);
+    this.follower = new RebalanceFollower(topology, config);
     const control = topology.shard(config.migrations.controlShard).primary;
-    const store = new ControlStore(control.knex, control.dialect.changeFeed);
     this.migrationCoordinator = new MigrationCoordinator(
-      store,
+      new ControlStore(control.knex, control.dialect.changeFeed),
       config.onlineMigrations.map((migration) => migrationTables(migration, config, topology)),
       topology,
       config.migrations,
       (event) => this.emit('phase', event),
-      this.rebalanceFollower,
+      this.follower,
     );
+    this.pipeline = new QueryPipeline({ config, rules, engine, coordinator: this.migrationCoordinator, follower: this.follower, events: this });
+    this.router = createRoutingKnex(config.family, {
+      execute: async (builder) => (await this.run(builder, 'fail')).result,
+      stream: (builder) => this.stream(builder),
+    });
+    this.runners = {
+      config,
+      topology,
+      coordinator: this.migrationCoordinator,
+      follower: this.follower,
+      throttleReason: (maxLagMs) => throttleReason(topology, this.monitor, maxLagMs),
+      onThrottle: (event) => this.emit('throttle', event),
+    };
     this.monitor.start();
   }
 
@@ -226,32 +158,25 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    * `options` choose where reads go (`{ read: 'replica', maxLagMs: 500 }`) and what they must see.
    */
   table<TRecord extends {} = any, TResult = TRecord[]>(table: string, options: TableOptions = {}): Knex.QueryBuilder<TRecord, TResult> {
-    this.assertOpen();
-    const { name } = parseTableRef(table);
-    if (!this.config.tables.has(name) && !this.config.globalTables.has(name)) {
-      throw new UnknownTableError(name, [...this.config.tables.keys(), ...this.config.globalTables]);
-    }
-    const builder = this.router<TRecord, TResult>(table);
-    builder.transacting = refuseTransacting;
-    if (options.after !== undefined) ConsistencyToken.from(options.after);
-    this.builderOptions.set(builder as AnyQueryBuilder, options);
-    return builder;
+    return this.routedBuilder<TRecord, TResult>(table, options);
   }
 
   /** Like table(), but updates, deletes and truncates without a shard-key condition run on every shard. */
   allShards<TRecord extends {} = any, TResult = TRecord[]>(table: string, options: TableOptions = {}): Knex.QueryBuilder<TRecord, TResult> {
-    const builder = this.table<TRecord, TResult>(table, options);
-    this.builderOptions.set(builder as AnyQueryBuilder, { ...options, allShards: true });
-    return builder;
+    return this.routedBuilder<TRecord, TResult>(table, { ...options, allShards: true });
   }
 
-  /** The knex instance of the primary that owns `key`: `kit.forKey(id).transaction(...)` is a single-shard transaction. */
+  /**
+   * The guarded knex instance of the primary that owns `key`: an escape hatch for SQL shardkit
+   * does not route (`kit.forKey(id).transaction(...)`). Its statements pass the node's guard
+   * (deadline, breaker, admission, typed errors), but are not routed, checked or dual-written.
+   */
   forKey(key: unknown): Knex {
     this.assertOpen();
     return this.topology.ownerOf(key).primary.knex;
   }
 
-  /** The knex instance of a shard's primary, for per-shard work (schema, maintenance, reports). */
+  /** The guarded knex instance of a shard's primary, for per-shard work (schema, maintenance, reports). */
   forShard(name: string): Knex {
     this.assertOpen();
     return this.topology.shard(name).primary.knex;
@@ -270,41 +195,13 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
 
   /** The plan a builder from table() would run, without running it. */
   explain(builder: Knex.QueryBuilder): QueryPlan {
-    const options = this.builderOptions.get(builder as AnyQueryBuilder);
-    return planQuery(builder as AnyQueryBuilder, this.rules, { allShards: options?.allShards === true });
+    return this.pipeline.plan(builder as AnyQueryBuilder);
   }
 
   /** Every node with its role, breaker, in-flight queries and, for replicas, the lag assumed now. */
-  async status(): Promise<KitStatus> {
-    const now = Date.now();
-    const nodes = this.topology.nodes().map((node): NodeStatus => {
-      const guard = this.guards.of(node);
-      const base: NodeStatus = {
-        shard: node.config.shard,
-        node: node.config.name,
-        role: node.config.role,
-        where: node.config.description,
-        breaker: guard.breaker.state,
-        inFlight: guard.inFlight,
-        queued: guard.queued,
-        shed: guard.shed,
-      };
-      if (node.config.role === 'primary') return base;
-      const reading = this.monitor.reading(node);
-      const lagMs = lagAt(reading, now);
-      return {
-        ...base,
-        ...(lagMs === undefined ? {} : { lagMs }),
-        ...(reading ? { readingAgeMs: now - reading.measuredAt } : {}),
-        ...(reading?.problem ? { problem: reading.problem } : reading ? {} : { problem: 'not measured yet' }),
-      };
-    });
-    const slots = this.topology.ring.slotCounts();
-    const shards = this.config.shards.map((shard) => ({ shard: shard.name, weight: shard.weight, standby: !slots.has(shard.name), slots: slots.get(shard.name) ?? 0 }));
-    const migrations = this.migrationCoordinator.names.map((name) => ({ name, phase: 'pending', version: 0, ...this.migrationCoordinator.phaseOf(name) }));
-    const moving = this.rebalanceFollower.applied;
-    const rebalance = moving && { ...moving, version: this.migrationCoordinator.topologyVersion ?? 0 };
-    return { shards, nodes, migrations, ...(rebalance ? { rebalance } : {}) };
+  status(options: StatusOptions = {}): Promise<KitStatus> {
+    const sources = { topology: this.topology, shardConfigs: this.config.shards, monitor: this.monitor, coordinator: this.migrationCoordinator, follower: this.follower };
+    return kitStatus(sources, options);
   }
 
   /** Replica probes the lag monitor has made (its cost, for benchmarks). */
@@ -312,13 +209,18 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return this.monitor.probes;
   }
 
+  /**
+   * Stops background work and closes every connection, within about `timeouts.closeMs`: calls
+   * still running get that long to finish, then their connections are destroyed. The process
+   * can exit once it resolves.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.migrationCoordinator.stop();
-    await this.monitor.stop();
-    this.guards.shutdown();
-    await Promise.all([this.topology.close(), this.router.destroy()]);
+    const { closeMs } = this.config.timeouts;
+    const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop()]);
+    await Promise.race([background, new Promise((resolve) => setTimeout(resolve, closeMs))]);
+    await Promise.all([this.topology.close(closeMs), this.router.destroy()]);
   }
 
   /**
@@ -344,35 +246,9 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    */
   async paginate<T extends Record<string, unknown> = Record<string, unknown>>(builder: Knex.QueryBuilder, options: PageOptions): Promise<Page<T>> {
     const query = builder.clone();
-    this.builderOptions.set(query as AnyQueryBuilder, this.builderOptions.get(builder as AnyQueryBuilder) ?? {});
+    this.pipeline.register(query as AnyQueryBuilder, this.pipeline.optionsOf(builder as AnyQueryBuilder));
     query.transacting = refuseTransacting;
     return toPage(options.orderBy, (await applyKeyset(query, options)) as T[], options.pageSize);
-  }
-
-  private async execute(builder: AnyQueryBuilder): Promise<unknown> {
-    return (await this.run(builder, 'fail')).result;
-  }
-
-  private async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
-    this.assertOpen();
-    const options = this.builderOptions.get(builder) ?? {};
-    const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
-    yield* streamPlan(plan, this.withoutSecondCopies(plan, builder), this.engine, this.routingOptions(options));
-  }
-
-  /**
-   * During a rebalance a moving row has a second copy on another serving shard; a statement on
-   * every shard excludes the marked copies (see rebalance/move-markers.ts) so it sees each row once.
-   */
-  private withoutSecondCopies(plan: QueryPlan, builder: AnyQueryBuilder): AnyQueryBuilder {
-    if (plan.route.kind !== 'all') return builder;
-    const direction = this.rebalanceFollower.hiddenRows(plan.table);
-    const shardKey = this.config.tables.get(plan.table)?.shardKey;
-    if (!direction || !shardKey) return builder;
-    const filtered = copyBuilder(builder);
-    const { qualifier } = parseTableRef(internalsOf(builder)._single.table);
-    excludeMarked(filtered, this.config.family, `${qualifier}.${shardKey}`, plan.table, direction);
-    return filtered;
   }
 
   /**
@@ -380,14 +256,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    * rollback, cleanup, status (see migrations/online/migration-runner.ts).
    */
   onlineMigration(name: string): OnlineMigrationRunner {
-    const tables = this.migrationCoordinator.tablesOf(name);
-    if (!tables) throw new UnknownMigrationError(name, this.migrationCoordinator.names);
-    return this.phaseRunner(name, () => [tables], {
-      startGate: async () => {
-        const move = await this.migrationCoordinator.store.peek(REBALANCE_NAME);
-        return move?.state.rebalance && !move.state.rebalance.cleaned ? ['a rebalance is in progress: finish it (cleanup) or abort it first'] : [];
-      },
-    });
+    return onlineMigrationRunner(this.runners, name);
   }
 
   /**
@@ -395,127 +264,43 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    * status (see rebalance/rebalance-runner.ts).
    */
   rebalance(): RebalanceRunner {
-    const phases = this.phaseRunner(REBALANCE_NAME, () => this.rebalanceFollower.movingTables(), { switchesTopology: true });
-    return new RebalanceRunner({
-      topology: this.topology,
-      config: this.config,
-      store: this.migrationCoordinator.store,
-      coordinator: this.migrationCoordinator,
-      phases,
-      activeMigrations: async () => {
-        const records = await Promise.all(this.migrationCoordinator.names.map((name) => this.migrationCoordinator.store.peek(name)));
-        return records.filter((record) => record && record.phase !== 'pending' && record.phase !== 'cleanup').map((record) => record!.name);
-      },
-    });
+    return rebalanceRunner(this.runners);
   }
 
-  private phaseRunner(name: string, parts: () => MigrationTables[], extra: Pick<RunnerContext, 'switchesTopology' | 'startGate'>): OnlineMigrationRunner {
-    const control = this.topology.shard(this.config.migrations.controlShard).primary;
-    return new OnlineMigrationRunner({
-      name,
-      topology: this.topology,
-      store: this.migrationCoordinator.store,
-      coordinator: this.migrationCoordinator,
-      parts,
-      lockDb: control.knex,
-      locks: control.dialect.locks,
-      throttleReason: (maxLagMs) => this.throttleReason(maxLagMs),
-      onThrottle: (event) => this.emit('throttle', event),
-      ...extra,
-    });
+  /** Shards and nodes, never connection settings. */
+  [inspect.custom](): string {
+    const nodes = this.topology.nodes().map((node) => `${node.config.name} (${node.config.role}, ${node.config.description})`);
+    return `ShardKit { shards: [${this.shardNames.join(', ')}], nodes: [${nodes.join('; ')}]${this.closed ? ', closed' : ''} }`;
   }
 
-  private async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow') {
+  toJSON(): { shards: string[]; nodes: { name: string; shard: string; role: string; where: string }[] } {
+    return {
+      shards: this.shardNames,
+      nodes: this.topology.nodes().map((node) => ({ name: node.config.name, shard: node.config.shard, role: node.config.role, where: node.config.description })),
+    };
+  }
+
+  private routedBuilder<TRecord extends {}, TResult>(table: string, options: BuilderOptions): Knex.QueryBuilder<TRecord, TResult> {
     this.assertOpen();
-    const options = this.builderOptions.get(builder) ?? {};
-    const plan = planQuery(builder, this.rules, { allShards: options.allShards === true });
-    const statement = this.withoutSecondCopies(plan, builder);
-    const execute = () =>
-      executePlan(plan, statement, this.engine, this.routingOptions(options), {
-        concurrency: this.config.scatter.concurrency,
-        partial,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    const involved = this.migrationCoordinator.involvement(plan.table);
-    if (involved.length === 0) {
-      const execution = execute();
-      if (!READ_METHODS.has(plan.method)) this.migrationCoordinator.trackWrite(execution);
-      return this.reportScatter(plan, await execution);
+    const { name } = parseTableRef(table);
+    if (!this.config.tables.has(name) && !this.config.globalTables.has(name)) {
+      throw new UnknownTableError(name, [...this.config.tables.keys(), ...this.config.globalTables]);
     }
-    if (READ_METHODS.has(plan.method)) {
-      const execution = this.reportScatter(plan, await execute());
-      this.migrationCoordinator.afterRead(plan.table, execution.result);
-      return execution;
-    }
-    if (this.migrationCoordinator.writesPaused(plan.table)) throw new TopologySwitchingError(plan.table, this.config.migrations.pollIntervalMs);
-    const write = this.migrationCoordinator.write(plan, statement, involved, async () => (await execute()).result, (shard, work) => {
-      const { primary } = this.topology.shard(shard);
-      return this.guards.of(primary).run(() => work(primary.knex), options.priority ?? 'normal');
-    });
-    return { result: await this.migrationCoordinator.trackWrite(write), missing: [] };
+    const builder = this.router<TRecord, TResult>(table);
+    builder.transacting = refuseTransacting;
+    if (options.after !== undefined) ConsistencyToken.from(options.after);
+    this.pipeline.register(builder as AnyQueryBuilder, options);
+    return builder;
   }
 
-  private reportScatter<T extends { missing: readonly unknown[] }>(plan: QueryPlan, execution: T): T {
-    if ((plan.route.kind === 'all' || plan.route.kind === 'some') && this.listenerCount('scatter') > 0) {
-      this.emit('scatter', { table: plan.table, shards: plan.route.shards.length, missing: execution.missing.length });
-    }
-    return execution;
+  private run(builder: AnyQueryBuilder, partial: 'fail' | 'allow') {
+    this.assertOpen();
+    return this.pipeline.run(builder, partial);
   }
 
-  /** After a probe cycle: a replica that became usable for default reads, or stopped being, is reported. */
-  private reportReplicaFreshness(shard: ShardHandle): void {
-    const now = Date.now();
-    for (const replica of shard.replicas) {
-      const reading = this.monitor.reading(replica);
-      const lagMs = lagAt(reading, now);
-      const fresh = lagMs !== undefined && lagMs <= this.config.reads.maxLagMs;
-      if (this.replicaFresh.get(replica.config.name) === fresh) continue;
-      this.replicaFresh.set(replica.config.name, fresh);
-      this.emit('replica', { shard: shard.name, node: replica.config.name, fresh, lagMs, ...(reading?.problem ? { problem: reading.problem } : {}) });
-    }
-  }
-
-  /** Why bulk copying should pause: a replica lagging beyond `maxLagMs`, or queries queued on a primary. */
-  private throttleReason(maxLagMs: number): string | undefined {
-    const now = Date.now();
-    for (const shard of this.topology.shards) {
-      const queued = this.guards.of(shard.primary).queued;
-      if (queued > 0) return `${queued} queries queued on ${shard.primary.config.name}`;
-      for (const replica of shard.replicas) {
-        const lagMs = lagAt(this.monitor.reading(replica), now);
-        if (lagMs !== undefined && lagMs > maxLagMs) return `${replica.config.name} lags ${lagMs} ms`;
-      }
-    }
-    return undefined;
-  }
-
-
-  private routingOptions(options: BuilderOptions): RoutingOptions {
-    const session = currentSession();
-    const read = this.readPreference(options);
-    const timeoutMs = options.timeoutMs ?? this.config.scatter.timeoutMs;
-    const priority = options.priority ?? 'normal';
-    if (options.after === undefined && timeoutMs === undefined) return session ? { read, priority, session } : { read, priority };
-    return {
-      read,
-      priority,
-      ...(options.after === undefined ? {} : { after: ConsistencyToken.from(options.after) }),
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(session ? { session } : {}),
-    };
-  }
-
-  private readPreference(options: TableOptions): ReadPreference {
-    const defaults = this.config.reads;
-    if (options.read === undefined && options.maxLagMs === undefined && options.fallback === undefined && options.waitMs === undefined) {
-      return this.defaultReadPreference;
-    }
-    return {
-      from: options.read ?? defaults.default,
-      maxLagMs: options.maxLagMs ?? defaults.maxLagMs,
-      fallback: options.fallback ?? defaults.fallback,
-      waitMs: options.waitMs ?? defaults.waitMs,
-    };
+  private async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
+    this.assertOpen();
+    yield* this.pipeline.stream(builder);
   }
 
   private assertOpen(): void {

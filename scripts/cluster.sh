@@ -4,9 +4,10 @@
 #
 #   pg-a   PostgreSQL primary 127.0.0.1:54411, streaming replica :54412   (database shardkit)
 #   pg-b   PostgreSQL primary 127.0.0.1:54421, streaming replica :54422   (database shardkit)
-#   maria  MariaDB primary   127.0.0.1:33611, GTID replica      :33612   (databases shardkit_1, shardkit_2)
+#   maria-a  MariaDB primary 127.0.0.1:33611, GTID replica      :33612   (database shardkit_1)
+#   maria-b  MariaDB primary 127.0.0.1:33621                              (database shardkit_2)
 #
-# Usage: scripts/cluster.sh up | down | status | destroy | kill NAME | start NAME
+# Usage: scripts/cluster.sh up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME
 #   up          create what is missing, start what is stopped (idempotent); installs
 #               mariadb-server with apt-get when run as root and mariadbd is absent
 #   down        stop every server (data is kept)
@@ -14,6 +15,8 @@
 #   destroy     stop and delete .cluster/
 #   kill NAME   stop one server the hard way (pg_ctl -m immediate, SIGKILL), for fault tests
 #   start NAME  start one stopped server again
+#   pause NAME  SIGSTOP every process of one server (it accepts connections, answers nothing)
+#   resume NAME SIGCONT them
 #
 # It never touches the machine's own services on 5432/3306. The application user `shardkit`
 # (password below, a local test credential) is an ordinary user, so that replicas refuse its
@@ -40,8 +43,6 @@ APP_PASSWORD=shardkit-local-test
 REPL_PASSWORD=shardkit-repl-local
 
 PG_INSTANCES=("pg-a-primary:54411" "pg-a-replica:54412" "pg-b-primary:54421" "pg-b-replica:54422")
-MARIA_PRIMARY_PORT=33611
-MARIA_REPLICA_PORT=33612
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
@@ -155,11 +156,25 @@ pg_down() {
   for entry in "${PG_INSTANCES[@]}"; do
     name=$(pg_name "$entry")
     [ -d "$CLUSTER_DIR/$name" ] || continue
+    # A fault test may have left it SIGSTOPped: it could not stop.
+    resume_server "$name"
     pg_running "$name" && as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$name" -m fast -w stop >/dev/null || true
   done
 }
 
 # --- MariaDB ------------------------------------------------------------------------------
+
+# name:port:server-id[:primary]   (a fourth field makes the instance a GTID replica of that primary)
+MARIA_INSTANCES=("maria-a-primary:33611:1" "maria-a-replica:33612:2:maria-a-primary" "maria-b-primary:33621:3")
+MARIA_DATABASES_OF_maria_a_primary="shardkit_1"
+MARIA_DATABASES_OF_maria_b_primary="shardkit_2"
+
+maria_field() { echo "$1" | cut -d: -f"$2"; }
+maria_entry() {
+  local entry
+  for entry in "${MARIA_INSTANCES[@]}"; do [ "$(maria_field "$entry" 1)" = "$1" ] && { echo "$entry"; return; }; done
+}
+maria_port_of() { maria_field "$(maria_entry "$1")" 2; }
 
 ensure_mariadb() {
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] && return 0
@@ -175,7 +190,7 @@ maria_client() {
   mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" -u root "$@"
 }
 
-maria_answers() { mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 -P "$1" -u root ping >/dev/null 2>&1; }
+maria_answers() { mariadb-admin --no-defaults --protocol=TCP --connect-timeout=2 -h 127.0.0.1 -P "$1" -u root ping >/dev/null 2>&1; }
 
 # Running means: this cluster's server (by its pid file) is alive and answers on its port.
 maria_running() {
@@ -184,9 +199,10 @@ maria_running() {
 }
 
 maria_start() {
-  local name=$1 port=$2 server_id=$3 dir=$CLUSTER_DIR/$1 user_args=() role_args=()
-  # The replica is read-only from its first moment, restarts included.
-  [ "$name" = maria-replica ] && role_args=(--read-only=ON)
+  local name=$1 entry port server_id primary dir=$CLUSTER_DIR/$1 user_args=() role_args=()
+  entry=$(maria_entry "$name"); port=$(maria_field "$entry" 2); server_id=$(maria_field "$entry" 3); primary=$(maria_field "$entry" 4)
+  # A replica is read-only from its first moment, restarts included.
+  [ -n "$primary" ] && role_args=(--read-only=ON)
   maria_running "$name" "$port" && return 0
   port_free "$port" || die "port $port is taken by another process (another checkout's cluster? run its scripts/cluster.sh down)"
   [ "$(id -u)" = 0 ] && user_args=(--user=mysql)
@@ -202,6 +218,8 @@ maria_start() {
     [ "$tries" -le 120 ] || die "MariaDB $name did not start; see $LOG_DIR/$name.log"
     sleep 0.25
   done
+  [ -n "$primary" ] && { maria_client "$port" -e "START SLAVE" 2>/dev/null || true; }
+  return 0
 }
 
 maria_install_db() {
@@ -213,45 +231,56 @@ maria_install_db() {
     --auth-root-authentication-method=normal --skip-test-db >/dev/null
 }
 
-maria_up() {
-  ensure_mariadb
-  if [ ! -d "$CLUSTER_DIR/maria-primary/mysql" ]; then
-    rm -rf "${CLUSTER_DIR:?}/maria-primary" "${CLUSTER_DIR:?}/maria-replica"
-    maria_install_db maria-primary
-  fi
-  maria_start maria-primary "$MARIA_PRIMARY_PORT" 1
-  # Idempotent, and replicated to the replica through the binlog. SLAVE MONITOR lets the
-  # application user read SHOW REPLICA STATUS for lag monitoring.
-  maria_client "$MARIA_PRIMARY_PORT" <<SQL
+# Users and databases of a primary: idempotent, and replicated to its replica through the binlog.
+# SLAVE MONITOR lets the application user read SHOW REPLICA STATUS for lag monitoring.
+maria_prepare_primary() {
+  local name=$1 port=$2 databases_var database
+  databases_var="MARIA_DATABASES_OF_${name//-/_}"
+  {
+    cat <<SQL
 CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '$REPL_PASSWORD';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
 CREATE USER IF NOT EXISTS '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASSWORD';
-CREATE DATABASE IF NOT EXISTS shardkit_1;
-CREATE DATABASE IF NOT EXISTS shardkit_2;
-ALTER DATABASE shardkit_1 CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-ALTER DATABASE shardkit_2 CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 GRANT ALL PRIVILEGES ON \`shardkit\\_%\`.* TO '$APP_USER'@'127.0.0.1';
 GRANT SLAVE MONITOR ON *.* TO '$APP_USER'@'127.0.0.1';
 SQL
-  if [ ! -d "$CLUSTER_DIR/maria-replica/mysql" ]; then
-    rm -rf "${CLUSTER_DIR:?}/maria-replica"
-    maria_install_db maria-replica
-    maria_start maria-replica "$MARIA_REPLICA_PORT" 2
-    # An empty replica replays the primary's whole binlog: users and databases included.
-    maria_client "$MARIA_REPLICA_PORT" <<SQL
+    for database in ${!databases_var}; do
+      echo "CREATE DATABASE IF NOT EXISTS $database;"
+      echo "ALTER DATABASE $database CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+    done
+  } | maria_client "$port"
+}
+
+maria_up() {
+  ensure_mariadb
+  local entry name port primary
+  for entry in "${MARIA_INSTANCES[@]}"; do
+    name=$(maria_field "$entry" 1); port=$(maria_field "$entry" 2); primary=$(maria_field "$entry" 4)
+    if [ -z "$primary" ]; then
+      [ -d "$CLUSTER_DIR/$name/mysql" ] || { rm -rf "${CLUSTER_DIR:?}/$name"; maria_install_db "$name"; }
+      maria_start "$name"
+      maria_prepare_primary "$name" "$port"
+    elif [ ! -d "$CLUSTER_DIR/$name/mysql" ]; then
+      rm -rf "${CLUSTER_DIR:?}/$name"
+      maria_install_db "$name"
+      maria_start "$name"
+      # An empty replica replays the primary's whole binlog: users and databases included.
+      maria_client "$port" <<SQL
 SET GLOBAL gtid_slave_pos = '';
-CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MARIA_PRIMARY_PORT, MASTER_USER='repl',
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$(maria_port_of "$primary"), MASTER_USER='repl',
   MASTER_PASSWORD='$REPL_PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
 START SLAVE;
 SQL
-  else
-    maria_start maria-replica "$MARIA_REPLICA_PORT" 2
-    maria_client "$MARIA_REPLICA_PORT" -e "START SLAVE" 2>/dev/null || true
-  fi
+    else
+      maria_start "$name"
+    fi
+  done
 }
 
 maria_stop() {
-  local name=$1 port=$2 pid_file=$RUN_DIR/$1.pid
+  local name=$1 port pid_file=$RUN_DIR/$1.pid
+  port=$(maria_port_of "$name")
+  [ -f "$pid_file" ] && kill -CONT "$(cat "$pid_file")" 2>/dev/null
   maria_running "$name" "$port" || return 0
   mariadb-admin --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" -u root shutdown >/dev/null 2>&1 || {
     [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null || true
@@ -262,19 +291,32 @@ maria_stop() {
 
 maria_down() {
   command -v mariadb-admin >/dev/null 2>&1 || return 0
-  maria_stop maria-replica "$MARIA_REPLICA_PORT"
-  maria_stop maria-primary "$MARIA_PRIMARY_PORT"
+  local i
+  # Replicas first, so that none logs its primary going away.
+  for ((i = ${#MARIA_INSTANCES[@]} - 1; i >= 0; i--)); do maria_stop "$(maria_field "${MARIA_INSTANCES[$i]}" 1)"; done
 }
 
 # --- single servers, for fault tests -------------------------------------------------------
+
+# The processes of a server: PostgreSQL's postmaster and its children, MariaDB's one process.
+server_pids() {
+  local pid
+  case "$1" in
+    pg-*) pid=$(head -n1 "$CLUSTER_DIR/$1/postmaster.pid" 2>/dev/null) || return 0
+          echo "$pid"; pgrep -P "$pid" || true ;;
+    maria-*) cat "$RUN_DIR/$1.pid" 2>/dev/null || true ;;
+  esac
+}
 
 kill_server() {
   case "$1" in
     pg-*)
       [ -n "$(pg_port_of "$1")" ] || die "unknown server $1"
+      resume_server "$1"
       pg_running "$1" && as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$1" -m immediate -w stop >/dev/null
       ;;
-    maria-primary | maria-replica)
+    maria-*)
+      [ -n "$(maria_entry "$1")" ] || die "unknown server $1"
       local pid_file=$RUN_DIR/$1.pid
       if [ -f "$pid_file" ]; then kill -9 "$(cat "$pid_file")" 2>/dev/null || true; rm -f "$pid_file"; fi
       ;;
@@ -282,11 +324,27 @@ kill_server() {
   esac
 }
 
+# SIGSTOP every process of the server: it keeps its sockets and accepts TCP connections (the
+# kernel does), but answers nothing, as a hung host or a full disk would.
+pause_server() {
+  local pids
+  pids=$(server_pids "$1")
+  [ -n "$pids" ] || die "server $1 is not running"
+  # shellcheck disable=SC2086
+  kill -STOP $pids
+}
+
+resume_server() {
+  local pids
+  pids=$(server_pids "$1")
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true
+}
+
 start_server() {
   case "$1" in
     pg-*) [ -n "$(pg_port_of "$1")" ] || die "unknown server $1"; pg_start "$1" ;;
-    maria-primary) maria_start maria-primary "$MARIA_PRIMARY_PORT" 1 ;;
-    maria-replica) maria_start maria-replica "$MARIA_REPLICA_PORT" 2 ;;
+    maria-*) [ -n "$(maria_entry "$1")" ] || die "unknown server $1"; maria_start "$1" ;;
     *) die "unknown server $1" ;;
   esac
 }
@@ -298,12 +356,12 @@ status() {
   for entry in "${PG_INSTANCES[@]}"; do
     name=$(pg_name "$entry"); port=$(pg_port "$entry")
     if [ -d "$CLUSTER_DIR/$name" ] && pg_running "$name"; then state=running; else state=stopped; ok=1; fi
-    printf '%-14s postgresql  127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
+    printf '%-16s postgresql  127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
   done
-  for entry in "maria-primary:$MARIA_PRIMARY_PORT" "maria-replica:$MARIA_REPLICA_PORT"; do
-    name=${entry%%:*}; port=${entry#*:}
+  for entry in "${MARIA_INSTANCES[@]}"; do
+    name=$(maria_field "$entry" 1); port=$(maria_field "$entry" 2)
     if command -v mariadb-admin >/dev/null 2>&1 && maria_running "$name" "$port"; then state=running; else state=stopped; ok=1; fi
-    printf '%-14s mariadb     127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
+    printf '%-16s mariadb     127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
   done
   return "$ok"
 }
@@ -333,5 +391,7 @@ case "${1:-}" in
   destroy) pg_down; maria_down; rm -rf "$CLUSTER_DIR"; log "destroyed $CLUSTER_DIR" ;;
   kill) [ -n "${2:-}" ] || die "usage: $0 kill NAME"; kill_server "$2" ;;
   start) [ -n "${2:-}" ] || die "usage: $0 start NAME"; start_server "$2" ;;
-  *) echo "usage: $0 up | down | status | destroy | kill NAME | start NAME" >&2; exit 2 ;;
+  pause) [ -n "${2:-}" ] || die "usage: $0 pause NAME"; pause_server "$2" ;;
+  resume) [ -n "${2:-}" ] || die "usage: $0 resume NAME"; resume_server "$2" ;;
+  *) echo "usage: $0 up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME" >&2; exit 2 ;;
 esac

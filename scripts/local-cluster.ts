@@ -36,8 +36,9 @@ const SERVERS: Record<number, string> = {
   54412: 'pg-a-replica',
   54421: 'pg-b-primary',
   54422: 'pg-b-replica',
-  33611: 'maria-primary',
-  33612: 'maria-replica',
+  33611: 'maria-a-primary',
+  33612: 'maria-a-replica',
+  33621: 'maria-b-primary',
 };
 
 export class ServerControl {
@@ -46,7 +47,7 @@ export class ServerControl {
   private readonly dialect: 'postgres' | 'mysql';
 
   constructor(node: NodeHandle) {
-    this.port = Number((node.config.connection as { port: number }).port);
+    this.port = Number(node.config.address.port);
     this.server = SERVERS[this.port] ?? `unknown server on port ${this.port}`;
     this.dialect = node.config.dialect === 'mysql' ? 'mysql' : 'postgres';
   }
@@ -79,6 +80,15 @@ export class ServerControl {
 
   async start(): Promise<void> {
     await run('bash', [CLUSTER_SCRIPT, 'start', this.server]);
+  }
+
+  /** SIGSTOP: the server keeps accepting TCP connections (the kernel does) but answers nothing. */
+  async pause(): Promise<void> {
+    await run('bash', [CLUSTER_SCRIPT, 'pause', this.server]);
+  }
+
+  async resume(): Promise<void> {
+    await run('bash', [CLUSTER_SCRIPT, 'resume', this.server]);
   }
 
   private async admin(sql: string): Promise<void> {

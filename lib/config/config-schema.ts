@@ -7,6 +7,9 @@ import { z } from 'zod';
 import type { OnlineMigration } from '../migrations/online/online-migration.js';
 import { DIALECTS } from './config-types.js';
 
+/** Node's timers hold at most 2^31-1 ms; a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const nodeSchema = z.strictObject({
   name: z.string().min(1).optional(),
   dialect: z.enum(DIALECTS, {
@@ -21,7 +24,10 @@ const nodeSchema = z.strictObject({
   pool: z
     .strictObject({
       min: z.number().int().min(0).optional(),
-      max: z.number().int().min(1).optional(),
+      max: z.number().int().min(1).max(1000).optional(),
+    })
+    .refine((pool) => pool.min === undefined || pool.max === undefined || pool.min <= pool.max, {
+      error: 'min must not be greater than max',
     })
     .optional(),
 });
@@ -40,8 +46,8 @@ const tableSchema = z.strictObject({
   }),
 });
 
-const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0);
-const positiveMilliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(1);
+const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0).max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)` });
+const positiveMilliseconds = milliseconds.min(1);
 
 const readsSchema = z.strictObject({
   default: z.enum(['primary', 'replica']).optional(),
@@ -58,19 +64,26 @@ const lagMonitorSchema = z.strictObject({
 
 const breakerSchema = z.strictObject({
   errorThresholdPercentage: z.number().min(1).max(100).optional(),
-  volumeThreshold: z.number().int().min(1).optional(),
+  volumeThreshold: z.number().int().min(1).max(1_000_000).optional(),
   resetTimeoutMs: positiveMilliseconds.optional(),
   rollingWindowMs: positiveMilliseconds.optional(),
 });
 
 const loadSheddingSchema = z.strictObject({
-  maxInFlight: z.number().int().min(1).optional(),
-  maxQueued: z.number().int().min(0).optional(),
+  maxInFlight: z.number().int().min(1).max(1000).optional(),
+  maxQueued: z.number().int().min(0).max(1_000_000).optional(),
 });
 
 const scatterSchema = z.strictObject({
-  concurrency: z.number().int().min(1).optional(),
-  timeoutMs: positiveMilliseconds.optional(),
+  concurrency: z.number().int().min(1).max(1024).optional(),
+});
+
+const timeoutsSchema = z.strictObject({
+  queryMs: positiveMilliseconds.optional(),
+  connectMs: positiveMilliseconds.optional(),
+  acquireMs: positiveMilliseconds.optional(),
+  closeMs: milliseconds.optional(),
+  schemaMigrationMs: positiveMilliseconds.optional(),
 });
 
 const onlineMigrationSchema = z.custom<OnlineMigration>((value) => typeof value === 'object' && value !== null, {
@@ -92,6 +105,7 @@ export const configSchema = z.strictObject({
   lagMonitor: lagMonitorSchema.optional(),
   breaker: breakerSchema.optional(),
   scatter: scatterSchema.optional(),
+  timeouts: timeoutsSchema.optional(),
   loadShedding: loadSheddingSchema.optional(),
   onlineMigrations: z.array(onlineMigrationSchema).optional(),
   migrations: migrationsSchema.optional(),

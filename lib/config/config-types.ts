@@ -98,8 +98,24 @@ export interface LoadSheddingOptions {
 export interface ScatterOptions {
   /** Shards a multi-shard query runs on at once. Default 16. */
   concurrency?: number;
-  /** Default per-shard query timeout (cancelled on the server); none unless set. */
-  timeoutMs?: number;
+}
+
+/**
+ * Bounds on waiting for a node, enforced by shardkit on the client whatever the server does.
+ * A call that exceeds one settles with QueryTimeoutError, destroys the connection it held and
+ * asks the server to cancel its statement.
+ */
+export interface TimeoutOptions {
+  /** A query's deadline unless the call sets `timeoutMs`: admission, connection and statement together. Default 30000. */
+  queryMs?: number;
+  /** Opening a connection (TCP, TLS, authentication). Default 5000. */
+  connectMs?: number;
+  /** The longest any call waits for admission and a connection, even with a later deadline. Default 10000. */
+  acquireMs?: number;
+  /** kit.close(): how long calls still running may finish before their connections are destroyed. Default 3000. */
+  closeMs?: number;
+  /** Each statement of a schema migration (shardkit migrate). Default 600000. */
+  schemaMigrationMs?: number;
 }
 
 export interface MigrationsOptions {
@@ -124,6 +140,7 @@ export interface ShardKitConfig {
   /** Circuit breaker of every node. */
   breaker?: BreakerOptions;
   scatter?: ScatterOptions;
+  timeouts?: TimeoutOptions;
   /** Admission control per node. */
   loadShedding?: LoadSheddingOptions;
   /** Online data migrations this application takes part in (dual writes, shadow reads). */
@@ -133,13 +150,25 @@ export interface ShardKitConfig {
 
 export type NodeRole = 'primary' | 'replica';
 
+/** Where a node is, without credentials. */
+export interface NodeAddress {
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+}
+
+/**
+ * A node as the library sees it. Its connection settings (credentials included) are not part of
+ * it: they are kept aside (config/connection-vault.ts), so that a resolved config can be printed.
+ */
 export interface ResolvedNode {
   name: string;
   shard: string;
   role: NodeRole;
   dialect: Dialect;
-  connection: ServerConnection | PgliteConnection;
   pool: PoolOptions | undefined;
+  address: NodeAddress;
   /** Where the node is, without credentials: safe to print. */
   description: string;
 }
@@ -161,7 +190,8 @@ export interface ResolvedConfig {
   reads: Required<ReadOptions>;
   lagMonitor: Required<LagMonitorOptions>;
   breaker: Required<BreakerOptions>;
-  scatter: { concurrency: number; timeoutMs: number | undefined };
+  scatter: { concurrency: number };
+  timeouts: Required<TimeoutOptions>;
   loadShedding: Required<LoadSheddingOptions>;
   onlineMigrations: OnlineMigration[];
   migrations: Required<MigrationsOptions>;

@@ -4,30 +4,46 @@
  * registered with the redactor so it cannot leak through an error message either.
  */
 import { registerSecret } from '../security/secret-redactor.js';
-import type { Dialect, PgliteConnection, ServerConnection } from './config-types.js';
+import { optional } from '../util/optional.js';
+import type { Dialect, NodeAddress, PgliteConnection, ServerConnection } from './config-types.js';
 
-export function describeConnection(dialect: Dialect, connection: ServerConnection | PgliteConnection): string {
-  if (dialect === 'pglite') {
-    const dataDir = (connection as PgliteConnection).dataDir;
-    return `pglite:${dataDir ?? 'memory'}`;
-  }
-  if (typeof connection === 'string') return describeUrl(dialect, connection);
+export function addressOf(dialect: Dialect, connection: ServerConnection | PgliteConnection): NodeAddress | undefined {
+  if (dialect === 'pglite') return {};
+  if (typeof connection === 'string') return urlAddress(connection);
   const fields = connection as Record<string, unknown>;
-  if (typeof fields.connectionString === 'string') return describeUrl(dialect, fields.connectionString);
-  const user = typeof fields.user === 'string' ? `${fields.user}@` : '';
-  const host = fields.socketPath ?? fields.host ?? 'localhost';
-  const port = fields.port === undefined ? '' : `:${fields.port}`;
-  const database = fields.database === undefined ? '' : `/${fields.database}`;
-  return `${dialect}://${user}${host}${port}${database}`;
+  if (typeof fields.connectionString === 'string') return urlAddress(fields.connectionString);
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const port = fields.port === undefined ? undefined : Number(fields.port);
+  return {
+    ...optional('host', text(fields.socketPath) ?? text(fields.host) ?? 'localhost'),
+    ...optional('port', Number.isFinite(port) ? port : undefined),
+    ...optional('database', text(fields.database)),
+    ...optional('user', text(fields.user)),
+  };
 }
 
-function describeUrl(dialect: Dialect, text: string): string {
+export function describeConnection(dialect: Dialect, connection: ServerConnection | PgliteConnection): string {
+  if (dialect === 'pglite') return `pglite:${(connection as PgliteConnection).dataDir ?? 'memory'}`;
+  const address = addressOf(dialect, connection);
+  if (!address) return `${dialect}://(unparseable connection string)`;
+  const user = address.user ? `${address.user}@` : '';
+  const port = address.port === undefined ? '' : `:${address.port}`;
+  const database = address.database === undefined ? '' : `/${address.database}`;
+  return `${dialect}://${user}${address.host ?? 'localhost'}${port}${database}`;
+}
+
+function urlAddress(text: string): NodeAddress | undefined {
   try {
     const url = new URL(text);
-    const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
-    return `${dialect}://${user}${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+    const database = url.pathname.replace(/^\//, '');
+    return {
+      host: url.hostname || 'localhost',
+      ...optional('port', url.port ? Number(url.port) : undefined),
+      ...optional('database', database ? decodeURIComponent(database) : undefined),
+      ...optional('user', url.username ? decodeURIComponent(url.username) : undefined),
+    };
   } catch {
-    return `${dialect}://(unparseable connection string)`;
+    return undefined;
   }
 }
 

@@ -8,7 +8,8 @@ import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
 import { configSchema, type ParsedConfig } from './config-schema.js';
 import type { Dialect, ResolvedConfig, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
 import { onlineMigrationIssues } from '../migrations/online/migration-tables.js';
-import { describeConnection, registerConnectionSecrets } from './node-description.js';
+import { sealConnection } from './connection-vault.js';
+import { addressOf, describeConnection, registerConnectionSecrets } from './node-description.js';
 
 type ParsedShard = ParsedConfig['shards'][number];
 type ParsedNode = NonNullable<ParsedShard['primary']>;
@@ -52,7 +53,8 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     reads: { default: 'primary', maxLagMs: 1000, fallback: 'primary', waitMs: 1000, ...config.reads },
     lagMonitor: { intervalMs: 250, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
     breaker: { errorThresholdPercentage: 50, volumeThreshold: 3, resetTimeoutMs: 2000, rollingWindowMs: 10_000, ...config.breaker },
-    scatter: { concurrency: config.scatter?.concurrency ?? 16, timeoutMs: config.scatter?.timeoutMs },
+    scatter: { concurrency: config.scatter?.concurrency ?? 16 },
+    timeouts: { queryMs: 30_000, connectMs: 5000, acquireMs: 10_000, closeMs: 3000, schemaMigrationMs: 600_000, ...config.timeouts },
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
@@ -128,10 +130,13 @@ function nodesOf(shard: ParsedShard): { node: ParsedNode; path: string; defaultN
 
 function tableIssues(config: ParsedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
   (config.globalTables ?? []).forEach((table, index) => {
     if (Object.hasOwn(config.tables, table)) {
       issues.push({ path: `globalTables[${index}]`, message: `"${table}" is also a sharded table in \`tables\`` });
     }
+    if (seen.has(table)) issues.push({ path: `globalTables[${index}]`, message: `duplicate global table "${table}"` });
+    seen.add(table);
   });
   if (config.globalShard !== undefined && !config.shards.some((shard) => shard.name === config.globalShard)) {
     issues.push({ path: 'globalShard', message: `"${config.globalShard}" is not one of the configured shards` });
@@ -147,15 +152,16 @@ function resolveShard(shard: ParsedShard): ResolvedShard {
 }
 
 function resolveNode(node: ParsedNode, shard: string, role: ResolvedNode['role'], defaultName: string): ResolvedNode {
-  return {
+  const resolved: ResolvedNode = {
     name: node.name ?? defaultName,
     shard,
     role,
     dialect: node.dialect,
-    connection: node.connection,
     pool: node.pool,
+    address: addressOf(node.dialect, node.connection) ?? {},
     description: describeConnection(node.dialect, node.connection),
   };
+  return sealConnection(resolved, node.connection);
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

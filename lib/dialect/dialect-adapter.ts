@@ -4,11 +4,13 @@
  * advisory locks and bulk insert, and the replication signals a lag monitor and consistency tokens read.
  */
 import type { Knex } from 'knex';
+import type { KnexClientClass } from '../access/guarded-client.js';
 import type { ResolvedNode } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { InsertMissing } from './insert-missing.js';
 import type { PrimaryKeyReader } from './primary-key.js';
+import type { ConnectionBounds } from './server-connection.js';
 
 export interface ErrorClass {
   /** Retrying the same statement can succeed (lost connection, deadlock, failover). */
@@ -45,8 +47,27 @@ export interface ReplicationSignals {
   reached(position: string, target: string): boolean;
 }
 
+/** What a knex instance for a node is made of; the access layer guards the client (access/open-node.ts). */
+export interface NodeKnexOptions {
+  /** The dialect's knex client class (the driver loads when a connection is configured). */
+  client: KnexClientClass;
+  connection: unknown;
+  /** Absent where the client allows no pool settings (PGlite: one connection). */
+  pool?: { min: number; max: number };
+  /** Further knex options of the dialect. */
+  extra?: Record<string, unknown>;
+}
+
 export interface DialectAdapter {
-  createKnex(node: ResolvedNode): Promise<Knex>;
+  knexOptions(node: ResolvedNode, bounds: ConnectionBounds): Promise<NodeKnexOptions>;
+  /** The npm packages the dialect's driver needs, named when one is missing. */
+  readonly driverPackages: readonly string[];
+  /** Connections a node's pool holds at most. */
+  poolSize(node: ResolvedNode): number;
+  /** Destroys a raw connection's socket at once; false where there is none (PGlite). */
+  destroySocket(connection: unknown): boolean;
+  /** A running statement can be cancelled from another connection (not PGlite). */
+  readonly cancellable: boolean;
   classifyError(error: unknown): ErrorClass;
   readonly locks: AdvisoryLocks;
   /** The table's primary-key columns in key order (empty without one). */

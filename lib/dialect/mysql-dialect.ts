@@ -1,9 +1,12 @@
-import { createServerKnex } from './server-knex.js';
 import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingWithKnex } from './insert-missing.js';
 import { mariadbReplication } from './mariadb-replication.js';
 import { mysqlPrimaryKey } from './primary-key.js';
+import { mysqlSettings } from './server-connection.js';
+import { serverKnexOptions, serverPoolSize } from './server-knex.js';
+import { connectionOf } from '../config/connection-vault.js';
+import type { ServerConnection } from '../config/config-types.js';
 
 /** A node in trouble: too many connections, server gone or shutting down, connection killed. */
 const NODE_FAULT_CODES = new Set([
@@ -17,7 +20,16 @@ const NODE_FAULT_CODES = new Set([
 const CONFLICT_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 export const mysqlDialect: DialectAdapter = {
-  createKnex: (node) => createServerKnex(node, 'mysql2', ['mysql2']),
+  knexOptions: async (node, bounds) => serverKnexOptions(node, 'mysql2', mysqlSettings(connectionOf(node) as ServerConnection, bounds)),
+  driverPackages: ['mysql2'],
+  poolSize: serverPoolSize,
+  // mysql2's own destroy() only half-closes the socket (end), which a stopped server never answers.
+  destroySocket(connection) {
+    const socket = (connection as { stream?: { destroy(): void } } | null)?.stream;
+    socket?.destroy();
+    return socket !== undefined;
+  },
+  cancellable: true,
   locks: mysqlLocks,
   classifyError(error) {
     const driverCode = errorCodeOf(error);

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import knexModule from 'knex';
+import type { KnexClientClass } from '../access/guarded-client.js';
+import { connectionOf } from '../config/connection-vault.js';
 import type { PgliteConnection } from '../config/config-types.js';
 import { DriverMissingError } from '../errors.js';
 import { pgliteLocks } from './advisory-locks.js';
 import type { DialectAdapter } from './dialect-adapter.js';
 import { insertMissingAsJson } from './insert-missing.js';
-import { quietKnexLog } from './knex-log.js';
 import { postgresPrimaryKey } from './primary-key.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
@@ -48,8 +48,8 @@ function shardkitClient<T extends ClientClass>(Client: T): T {
 
 /** Embedded PostgreSQL (WASM) through knex-pglite; one connection per database, no replication. */
 export const pgliteDialect: DialectAdapter = {
-  async createKnex(node) {
-    const { dataDir } = node.connection as PgliteConnection;
+  async knexOptions(node) {
+    const { dataDir } = connectionOf(node) as PgliteConnection;
     const [{ PGlite }, { default: ClientPgLite }] = await Promise.all([
       import('@electric-sql/pglite'),
       import('knex-pglite'),
@@ -63,8 +63,13 @@ export const pgliteDialect: DialectAdapter = {
     const pglite = exists
       ? new PGlite(folder)
       : new PGlite({ dataDir: folder, loadDataDir: await freshPgliteDump(PGlite) });
-    return knexModule.knex({ client: shardkitClient(ClientPgLite as unknown as ClientClass), dialect: 'postgres', connection: { pglite }, log: quietKnexLog } as never);
+    return { client: shardkitClient(ClientPgLite as unknown as ClientClass) as unknown as KnexClientClass, connection: { pglite }, extra: { dialect: 'postgres' } };
   },
+  driverPackages: ['@electric-sql/pglite', 'knex-pglite'],
+  poolSize: () => 1,
+  // In-process: no socket to destroy, and the single connection is the database itself.
+  destroySocket: () => false,
+  cancellable: false,
   locks: pgliteLocks,
   classifyError: classifyPostgresError,
   // PGlite sends a Date parameter as ISO text in UTC.

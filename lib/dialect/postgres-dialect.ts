@@ -1,26 +1,41 @@
-import { createServerKnex } from './server-knex.js';
 import { postgresLocks } from './advisory-locks.js';
-import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { postgresChangeFeed } from './change-feed.js';
-import { postgresPrimaryKey } from './primary-key.js';
+import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresReplication } from './postgres-replication.js';
+import { postgresPrimaryKey } from './primary-key.js';
+import { postgresSettings } from './server-connection.js';
+import { serverKnexOptions, serverPoolSize } from './server-knex.js';
+import { connectionOf } from '../config/connection-vault.js';
+import type { ServerConnection } from '../config/config-types.js';
 
 /** SQLSTATEs of a node in trouble: admin/crash shutdown, cannot connect now, too many connections. */
 const NODE_FAULT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** Connection exceptions (class 08) except a protocol violation, which a retry repeats (too many parameters, say). */
+const DETERMINISTIC_CONNECTION_SQLSTATES = new Set(['08P01']);
 /** Transaction conflicts worth retrying that say nothing about the node's health. */
 const CONFLICT_SQLSTATES = new Set(['40001', '40P01']);
 
 export function classifyPostgresError(error: unknown): ErrorClass {
   const driverCode = errorCodeOf(error);
-  const nodeFault =
-    isConnectionFailure(error) ||
-    (driverCode !== undefined && (driverCode.startsWith('08') || NODE_FAULT_SQLSTATES.has(driverCode)));
+  const connectionClass = driverCode?.startsWith('08') === true && !DETERMINISTIC_CONNECTION_SQLSTATES.has(driverCode);
+  const nodeFault = isConnectionFailure(error) || connectionClass || (driverCode !== undefined && NODE_FAULT_SQLSTATES.has(driverCode));
   return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_SQLSTATES.has(driverCode)), driverCode };
 }
 
+/** node-postgres keeps its socket on `connection.stream`. */
+export function destroyPostgresSocket(connection: unknown): boolean {
+  const socket = (connection as { connection?: { stream?: { destroy(): void } } } | null)?.connection?.stream;
+  socket?.destroy();
+  return socket !== undefined;
+}
+
 export const postgresDialect: DialectAdapter = {
-  createKnex: (node) => createServerKnex(node, 'pg', ['pg']),
+  knexOptions: async (node, bounds) => serverKnexOptions(node, 'pg', postgresSettings(connectionOf(node) as ServerConnection, bounds)),
+  driverPackages: ['pg'],
+  poolSize: serverPoolSize,
+  destroySocket: destroyPostgresSocket,
+  cancellable: true,
   locks: postgresLocks,
   classifyError: classifyPostgresError,
   insertMissing: insertMissingAsJson(localTimestampText),

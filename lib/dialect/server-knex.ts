@@ -1,24 +1,24 @@
-import knexModule, { type Knex } from 'knex';
-import type { ResolvedNode, ServerConnection } from '../config/config-types.js';
-import { DriverMissingError } from '../errors.js';
-import { quietKnexLog } from './knex-log.js';
-
 /**
- * A knex instance for a database server. knex requires the driver package (pg, mysql2) when
- * an instance with a connection is created, not before: a kit without such nodes never loads it.
+ * The parts of a server dialect's knex options that PostgreSQL and MySQL share: the client
+ * class by knex's name for it, a pool (knex's default size, no idle minimum), and the driver
+ * settings of server-connection.ts.
  */
-export async function createServerKnex(node: ResolvedNode, client: string, packages: readonly string[]): Promise<Knex> {
-  try {
-    return knexModule.knex({
-      client,
-      connection: node.connection as ServerConnection as Knex.StaticConnectionConfig,
-      pool: { min: 0, max: 10, ...node.pool },
-      log: quietKnexLog,
-    });
-  } catch (error) {
-    if (/Cannot find module|npm install/i.test(String((error as Error)?.message))) {
-      throw new DriverMissingError(node.dialect, packages, error);
-    }
-    throw error;
-  }
+import knexModule from 'knex';
+import type { KnexClientClass } from '../access/guarded-client.js';
+import type { ResolvedNode } from '../config/config-types.js';
+import type { NodeKnexOptions } from './dialect-adapter.js';
+
+export const DEFAULT_POOL_SIZE = 10;
+
+/** knex's client class for `name` ('pg', 'mysql2'): a connection-less instance loads no driver. */
+export function knexClientClass(name: string): KnexClientClass {
+  return knexModule.knex({ client: name }).client.constructor as KnexClientClass;
+}
+
+export function serverKnexOptions(node: ResolvedNode, client: string, connection: unknown): NodeKnexOptions {
+  return { client: knexClientClass(client), connection, pool: { min: 0, max: DEFAULT_POOL_SIZE, ...node.pool } };
+}
+
+export function serverPoolSize(node: ResolvedNode): number {
+  return node.pool?.max ?? DEFAULT_POOL_SIZE;
 }

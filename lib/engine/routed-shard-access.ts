@@ -1,18 +1,19 @@
 /**
  * The ShardAccess of a kit: writes go to the shard's primary, reads to the node the read router
- * picks (see replicas/read-router.ts). Every call passes through the node's guard (breaker,
- * in-flight count) and is reported to the query listener with the node that served it and the
- * lag assumed. A replica read that fails for a retryable reason (the replica went away, a query
- * cancelled by recovery) is repeated once on the primary: reads are safe to repeat.
+ * picks (see replicas/read-router.ts). Each query runs stamped with its call's scope (priority,
+ * deadline, and for reads the caller's signal), so the node's gate bounds it, and is reported to
+ * the query listener with the node that served it and the lag assumed. A replica read that
+ * fails for a retryable reason (the replica went away, a query cancelled by recovery) is
+ * repeated once on the primary within the same deadline: reads are safe to repeat.
  */
+import { type CallScope, scopeBuilder, withScope } from '../access/call-scope.js';
+import { statementFailure } from '../access/statement-errors.js';
 import type { NodeRole } from '../config/config-types.js';
 import type { ShardKitError } from '../errors.js';
 import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../planner/builder-internals.js';
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
 import type { ReadSession } from '../replicas/read-session.js';
-import type { NodeGuards } from '../resilience/node-guards.js';
 import type { NodeHandle, ShardHandle, Topology } from '../topology/topology.js';
-import { asQueryFailure } from './query-failure.js';
 import type { QueryIntent, ShardAccess, ShardRequest } from './shard-access.js';
 
 /** What `kit.on('query', ...)` receives for every query a node ran. */
@@ -41,7 +42,6 @@ export interface QueryEventSink {
 export class RoutedShardAccess implements ShardAccess {
   constructor(
     private readonly topology: Topology,
-    private readonly guards: NodeGuards,
     private readonly router: ReadRouter,
     private readonly events: QueryEventSink,
   ) {}
@@ -51,7 +51,7 @@ export class RoutedShardAccess implements ShardAccess {
     const { routing } = request;
     if (request.intent === 'write') {
       const result = await this.runOn(shard.primary, request, query, { node: shard.primary });
-      if (routing.session) await this.recordPosition(shard, routing.session);
+      if (routing.session) await this.recordPosition(shard, routing.session, routing.deadline);
       return result;
     }
     const choice = await this.chooseReader(shard, request);
@@ -70,30 +70,14 @@ export class RoutedShardAccess implements ShardAccess {
     const choice = request.intent === 'read' ? await this.chooseReader(shard, request) : { node: shard.primary };
     const { node } = choice;
     const started = performance.now();
-    // The guard admits the stream as one call that lasts until its last row (or its error).
-    let settle: (error?: unknown) => void = () => {};
-    const finished = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    let admit: () => void = () => {};
-    const admitted = new Promise<void>((resolve) => {
-      admit = resolve;
-    });
-    const call = this.guards.of(node).run(() => {
-      admit();
-      return finished;
-    }, request.routing.priority);
     let failure: ShardKitError | undefined;
     try {
-      await Promise.race([admitted, call]);
-      for await (const row of bindToClient(query, node.knex.client).stream()) yield row as Record<string, unknown>;
+      // The connection is held, and its admission slot taken, from the first row to the last.
+      for await (const row of this.bound(node, request, query).stream()) yield row as Record<string, unknown>;
     } catch (error) {
-      failure = asQueryFailure(error, node);
-      settle(error);
+      failure = asShardKitError(error, node);
       throw failure;
     } finally {
-      settle();
-      await call.catch(() => undefined);
       this.report(node, request, choice, started, failure);
     }
   }
@@ -101,24 +85,27 @@ export class RoutedShardAccess implements ShardAccess {
   private chooseReader(shard: ShardHandle, request: ShardRequest): Promise<NodeChoice> {
     const { routing } = request;
     const after = routing.after?.positionFor(shard.name) ?? routing.session?.positionFor(shard.name);
-    return this.router.choose(shard, routing.read, after);
+    return this.router.choose(shard, routing.read, after, routing.deadline);
   }
 
   private async runOn(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder, choice: NodeChoice): Promise<unknown> {
     const started = performance.now();
     try {
-      const timeoutMs = request.routing.timeoutMs;
-      const bound = bindToClient(query, node.knex.client);
-      // PGlite has one connection and nothing to cancel from: its timeout only stops waiting.
-      if (timeoutMs !== undefined) bound.timeout(timeoutMs, { cancel: node.config.dialect !== 'pglite' });
-      const result = await this.guards.of(node).run(async () => await bound, request.routing.priority);
+      const result = await this.bound(node, request, query);
       this.report(node, request, choice, started, undefined);
       return result;
     } catch (error) {
-      const failure = asQueryFailure(error, node);
+      const failure = asShardKitError(error, node);
       this.report(node, request, choice, started, failure);
       throw failure;
     }
+  }
+
+  /** The engine's private copy, pointed at `node` and stamped with the call's scope. */
+  private bound(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder): AnyQueryBuilder {
+    const { priority, deadline, timeoutMs, signal } = request.routing;
+    const scope: CallScope = { priority, deadline, timeoutMs, purpose: 'query', ...(request.intent === 'read' && signal ? { signal } : {}) };
+    return scopeBuilder(bindToClient(query, node.knex.client), scope);
   }
 
   private report(node: NodeHandle, request: ShardRequest, choice: NodeChoice, started: number, error: ShardKitError | undefined) {
@@ -142,14 +129,16 @@ export class RoutedShardAccess implements ShardAccess {
    * committed either way, so a position that cannot be read pins the session to the primary
    * instead of failing the write.
    */
-  private async recordPosition(shard: ShardHandle, session: ReadSession): Promise<void> {
+  private async recordPosition(shard: ShardHandle, session: ReadSession, deadline: number): Promise<void> {
     const signals = shard.primary.dialect.replication;
     if (!signals || shard.replicas.length === 0) return;
-    const state = await this.guards
-      .of(shard.primary)
-      .run(() => signals.primaryState(shard.primary.knex), 'critical')
-      .catch(() => undefined);
+    // Within the write's deadline: a position that cannot be read in time pins the session instead.
+    const state = await withScope({ priority: 'critical', deadline, purpose: 'query' }, () => signals.primaryState(shard.primary.knex)).catch(() => undefined);
     if (state?.position === undefined) session.requirePrimary(shard.name);
     else session.record(shard.name, state.position);
   }
+}
+
+function asShardKitError(error: unknown, node: NodeHandle): ShardKitError {
+  return statementFailure(error, { shard: node.config.shard, node: node.config.name, description: node.config.description }, node.dialect.classifyError);
 }

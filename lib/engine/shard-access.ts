@@ -1,7 +1,8 @@
 /**
- * The one seam between the engine and the databases: run a query shaped for a shard on a node
- * of that shard. Which node (the primary, or a replica fresh enough for the request) is this
- * seam's choice; every driver error leaves it as a ShardKitError naming the shard and node.
+ * What the engine needs of the databases: run a query shaped for a shard on a node of that
+ * shard. Which node (the primary, or a replica fresh enough for the request) is the access's
+ * choice; every statement then passes the node's gate (access/node-gate.ts), so every error
+ * leaves as a ShardKitError naming the shard and node. Tests give the engine a recording fake.
  */
 import type { QueryPriority } from '../errors.js';
 import type { AnyQueryBuilder, BuilderMethod } from '../planner/builder-internals.js';
@@ -15,8 +16,12 @@ export type QueryIntent = 'read' | 'write';
 export interface RoutingOptions {
   read: ReadPreference;
   priority: QueryPriority;
-  /** Each shard's query is cancelled on the server after this long. */
-  timeoutMs?: number;
+  /** When the whole call must have settled (performance.now() milliseconds). */
+  deadline: number;
+  /** The call's timeout, for each wait for the next row of a stream. */
+  timeoutMs: number;
+  /** Abandons the call's reads (writes run to their end, so that their outcome is known). */
+  signal?: AbortSignal;
   /** Positions a read must see, per shard (an explicit `after` token). */
   after?: ConsistencyToken;
   /** The read-your-writes session the query runs in: its writes record positions, its reads carry them. */

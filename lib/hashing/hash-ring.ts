@@ -17,6 +17,8 @@ export interface RingShard {
 export const SHARD_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** Keeps the ring's points (and its build time) bounded: 1024 * 16384 = 16.7M points. */
 export const MAX_TOTAL_WEIGHT = 1024;
+/** 164 ring points: below, a shard's share of the keys strays far from its weight. */
+export const MIN_WEIGHT = 0.01;
 
 export class HashRing {
   /** Shard names in ring order (ascending), the index space of the slot table. */
@@ -84,8 +86,8 @@ export function ringShardIssues(shards: readonly RingShard[]): ConfigIssue[] {
     }
     if (seen.has(shard.name)) issues.push({ path: `shards[${index}].name`, message: `duplicate shard name "${shard.name}"` });
     seen.add(shard.name);
-    if (!(Number.isFinite(shard.weight) && shard.weight > 0)) {
-      issues.push({ path: `shards[${index}].weight`, message: `must be a number > 0, got ${shard.weight}` });
+    if (!(Number.isFinite(shard.weight) && shard.weight >= MIN_WEIGHT)) {
+      issues.push({ path: `shards[${index}].weight`, message: `must be a number >= ${MIN_WEIGHT}, got ${shard.weight}` });
     } else {
       totalWeight += shard.weight;
     }

@@ -5,7 +5,8 @@
  */
 import type { Knex } from 'knex';
 import { SchemaMigrationError, type ShardKitError, type ShardMigrationReport } from '../errors.js';
-import { asQueryFailure } from '../engine/query-failure.js';
+import { withScope } from '../access/call-scope.js';
+import { statementFailure } from '../access/statement-errors.js';
 import type { ShardKit } from '../shard-kit.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 import { DirectoryMigrationSource } from './directory-migration-source.js';
@@ -78,7 +79,9 @@ export class SchemaMigrator {
 
   private async run(options: RunOptions, step: (migrator: Knex.Migrator) => Promise<unknown>): Promise<ShardMigrationReport[]> {
     const shards = options.shards ?? this.kit.shardNames;
-    const outcomes = await mapWithConcurrency(shards, this.concurrency, (shard) => step(this.kit.forShard(shard).migrate), {
+    // Schema changes may rewrite big tables: each statement gets timeouts.schemaMigrationMs.
+    const scope = { priority: 'normal', timeoutMs: this.kit.config.timeouts.schemaMigrationMs, purpose: 'schema' } as const;
+    const outcomes = await mapWithConcurrency(shards, this.concurrency, (shard) => withScope(scope, () => step(this.kit.forShard(shard).migrate)), {
       stopOnError: true,
     });
     const statuses = await this.status({ shards }).catch(() => undefined);
@@ -93,7 +96,8 @@ export class SchemaMigrator {
   }
 
   private failure(shard: string, reason: unknown): ShardKitError {
-    return asQueryFailure(reason, this.kit.topology.shard(shard).primary);
+    const { primary } = this.kit.topology.shard(shard);
+    return statementFailure(reason, { shard, node: primary.config.name, description: primary.config.description }, primary.dialect.classifyError);
   }
 
   private config(): Knex.MigratorConfig {

@@ -5,12 +5,13 @@
  *
  * Cost is bounded: one cycle per shard at a time, the next scheduled only after the last ends,
  * each call limited to `timeoutMs` and never issued while an earlier one to the same node still
- * hangs. Calls go through the node's guard, so a replica that refuses connections opens its
- * breaker, is skipped while open and is tried again (half-open) by a later probe.
+ * hangs. Calls go through the node's gate as health probes (no admission, never shed, but
+ * bounded by `timeoutMs`), so a replica that refuses connections opens its breaker, is skipped
+ * while open and is tried again (half-open) by a later probe.
  */
+import { withScope } from '../access/call-scope.js';
 import type { LagMonitorOptions } from '../config/config-types.js';
 import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
-import type { NodeGuards } from '../resilience/node-guards.js';
 import type { NodeHandle, ShardHandle } from '../topology/topology.js';
 import { SingleFlight } from '../util/single-flight-timeout.js';
 import { type LagReading, type PrimaryObservation, readingFrom, unknownReading } from './lag-reading.js';
@@ -28,7 +29,6 @@ export class LagMonitor {
 
   constructor(
     private readonly shards: readonly ShardHandle[],
-    private readonly guards: NodeGuards,
     private readonly options: Required<LagMonitorOptions>,
   ) {}
 
@@ -100,8 +100,7 @@ export class LagMonitor {
   private async observePrimary(shard: ShardHandle, signals: ReplicationSignals): Promise<PrimaryObservation> {
     const { heartbeatTable, timeoutMs } = this.options;
     const node = shard.primary;
-    const call = <T>(work: () => Promise<T>) =>
-      this.flights.run(node.config.name, timeoutMs, () => this.guards.of(node).run(work, 'health'));
+    const call = <T>(work: () => Promise<T>) => this.flights.run(node.config.name, timeoutMs, () => this.probe(work));
     if (!this.heartbeatTables.has(shard.name)) {
       await call(() => signals.ensureHeartbeatTable(node.knex, heartbeatTable));
       this.heartbeatTables.add(shard.name);
@@ -117,7 +116,7 @@ export class LagMonitor {
     const measuredAt = Date.now();
     try {
       const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
-        this.guards.of(replica).run(() => signals.replicaState(replica.knex, this.options.heartbeatTable), 'health'),
+        this.probe(() => signals.replicaState(replica.knex, this.options.heartbeatTable)),
       );
       this.readings.set(replica.config.name, readingFrom(primary, state, measuredAt, signals.reached));
     } catch (error) {
@@ -126,5 +125,9 @@ export class LagMonitor {
     } finally {
       this.probeCount++;
     }
+  }
+
+  private probe<T>(work: () => Promise<T>): Promise<T> {
+    return withScope({ priority: 'health', timeoutMs: this.options.timeoutMs, purpose: 'lag-probe' }, work);
   }
 }

@@ -7,7 +7,6 @@
  */
 import type { ReplicaFallback } from '../config/config-types.js';
 import { ReplicaLagError } from '../errors.js';
-import type { NodeGuards } from '../resilience/node-guards.js';
 import type { NodeHandle, ShardHandle } from '../topology/topology.js';
 import type { LagMonitor } from './lag-monitor.js';
 import { judgeReplicas, pickReplica } from './replica-eligibility.js';
@@ -30,15 +29,13 @@ export interface NodeChoice {
 export class ReadRouter {
   private turn = 0;
 
-  constructor(
-    private readonly monitor: LagMonitor,
-    private readonly guards: NodeGuards,
-  ) {}
+  constructor(private readonly monitor: LagMonitor) {}
 
-  async choose(shard: ShardHandle, preference: ReadPreference, after: string | undefined): Promise<NodeChoice> {
+  /** `callDeadline` (performance.now() ms): a 'wait' never waits past the call's own deadline. */
+  async choose(shard: ShardHandle, preference: ReadPreference, after: string | undefined, callDeadline = Number.POSITIVE_INFINITY): Promise<NodeChoice> {
     if (preference.from === 'primary') return { node: shard.primary };
     if (shard.replicas.length === 0) return { node: shard.primary, fallback: 'the shard has no replicas' };
-    const deadline = Date.now() + preference.waitMs;
+    const deadline = Date.now() + Math.min(preference.waitMs, callDeadline - performance.now());
     for (;;) {
       const { choice, verdicts } = this.judge(shard, preference, after);
       if (choice) return choice;
@@ -53,8 +50,7 @@ export class ReadRouter {
 
   private judge(shard: ShardHandle, preference: ReadPreference, after: string | undefined) {
     const candidates = shard.replicas.map((node) => {
-      const guard = this.guards.of(node);
-      return { node: node.config.name, handle: node, reading: this.monitor.reading(node), available: guard.breaker.available, inFlight: guard.inFlight };
+      return { node: node.config.name, handle: node, reading: this.monitor.reading(node), available: node.gate.breaker.available, inFlight: node.gate.inFlight };
     });
     const reached = shard.primary.dialect.replication?.reached;
     const { eligible, verdicts } = judgeReplicas(candidates, {

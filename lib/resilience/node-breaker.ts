@@ -7,10 +7,11 @@
  */
 import CircuitBreaker from 'opossum';
 import type { BreakerOptions } from '../config/config-types.js';
-import { ShardUnavailableError } from '../errors.js';
-import type { NodeHandle } from '../topology/topology.js';
+import type { ErrorClass } from '../dialect/dialect-adapter.js';
+import { QueryTimeoutError, ShardUnavailableError } from '../errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
+export type BreakerOptionsResolved = Required<BreakerOptions>;
 
 type Work = () => Promise<unknown>;
 
@@ -20,8 +21,9 @@ export class NodeBreaker {
   private openedAt = 0;
 
   constructor(
-    private readonly node: NodeHandle,
-    options: Required<BreakerOptions>,
+    private readonly subject: { shard: string; node: string },
+    options: BreakerOptionsResolved,
+    classify: (error: unknown) => ErrorClass,
     onChange: (state: BreakerState) => void = () => {},
   ) {
     this.resetTimeoutMs = options.resetTimeoutMs;
@@ -31,7 +33,8 @@ export class NodeBreaker {
       volumeThreshold: options.volumeThreshold,
       resetTimeout: options.resetTimeoutMs,
       rollingCountTimeout: options.rollingWindowMs,
-      errorFilter: (error: unknown) => !node.dialect.classifyError(error).nodeFault,
+      // True means "not the node's fault": only node faults and timeouts count.
+      errorFilter: (error: unknown) => !(error instanceof QueryTimeoutError || isNodeFault(error, classify)),
     });
     this.circuit.on('open', () => {
       this.openedAt = Date.now();
@@ -65,12 +68,23 @@ export class NodeBreaker {
     }
   }
 
+  /** Counts a failure that happened outside run() (a connection that could not be made). */
+  recordFailure(error: unknown): void {
+    this.circuit.fire(() => Promise.reject(error)).catch(() => undefined);
+  }
+
   private unavailable(): ShardUnavailableError {
     const retryAfterMs = Math.max(0, this.openedAt + this.resetTimeoutMs - Date.now());
-    return new ShardUnavailableError(this.node.config.shard, this.node.config.name, retryAfterMs);
+    return new ShardUnavailableError(this.subject.shard, this.subject.node, retryAfterMs);
   }
 
   shutdown(): void {
     this.circuit.shutdown();
   }
+}
+
+/** A ShardKitError from the seam (ConnectionFailedError, say) keeps the driver error as cause. */
+function isNodeFault(error: unknown, classify: (error: unknown) => ErrorClass): boolean {
+  const driverError = (error as { code?: unknown; cause?: unknown })?.code === 'CONNECTION_FAILED' ? (error as { cause: unknown }).cause : error;
+  return classify(driverError).nodeFault;
 }

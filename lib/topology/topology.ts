@@ -1,21 +1,15 @@
 /**
  * The shards of a kit: the ring that places keys, and for every shard its primary and replicas,
- * each with its own knex instance (standby shards too: they own no keys but can be reached, so
- * that a rebalance can move keys to them). Opening it creates the knex instances (drivers load here,
- * per dialect in use) but connects nothing: a shard that is down does not stop a kit starting.
+ * each a guarded node (access/open-node.ts: its gate and its knex instance). Standby shards are
+ * opened too: they own no keys but can be reached, so that a rebalance can move keys to them.
+ * Opening connects nothing: a shard that is down does not stop a kit starting.
  */
-import type { Knex } from 'knex';
-import type { ResolvedConfig, ResolvedNode } from '../config/config-types.js';
-import type { DialectAdapter } from '../dialect/dialect-adapter.js';
-import { dialectAdapter } from '../dialect/dialects.js';
+import { type NodeHandle, type NodeOptions, openNode } from '../access/open-node.js';
+import type { ResolvedConfig } from '../config/config-types.js';
 import { ConfigError, UnknownShardError } from '../errors.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 
-export interface NodeHandle {
-  readonly config: ResolvedNode;
-  readonly knex: Knex;
-  readonly dialect: DialectAdapter;
-}
+export type { NodeHandle } from '../access/open-node.js';
 
 export interface ShardHandle {
   readonly name: string;
@@ -24,36 +18,43 @@ export interface ShardHandle {
   readonly replicas: readonly NodeHandle[];
 }
 
+type OpenedNode = Awaited<ReturnType<typeof openNode>>;
+
 export class Topology {
   private currentRing: HashRing;
   /** Shards in configuration order. */
   readonly shards: readonly ShardHandle[];
   private readonly byName: ReadonlyMap<string, ShardHandle>;
 
-  private constructor(ring: HashRing, shards: readonly ShardHandle[]) {
+  private constructor(
+    ring: HashRing,
+    shards: readonly ShardHandle[],
+    private readonly opened: readonly OpenedNode[],
+  ) {
     this.currentRing = ring;
     this.shards = shards;
     this.byName = new Map(shards.map((shard) => [shard.name, shard]));
   }
 
-  static async open(config: ResolvedConfig): Promise<Topology> {
+  static async open(config: ResolvedConfig, options: Omit<NodeOptions, 'breaker' | 'admission' | 'timeouts'>): Promise<Topology> {
     const ring = await HashRing.create(ringShardsOf(config));
     const nodes = config.shards.flatMap((shard) => [shard.primary, ...shard.replicas]);
-    const opened = await Promise.allSettled(nodes.map(openNode));
-    const handles = new Map<string, NodeHandle>();
-    for (const result of opened) if (result.status === 'fulfilled') handles.set(result.value.config.name, result.value);
-    const failure = opened.find((result) => result.status === 'rejected');
+    const nodeOptions: NodeOptions = { ...options, breaker: config.breaker, admission: config.loadShedding, timeouts: config.timeouts };
+    const results = await Promise.allSettled(nodes.map((node) => openNode(node, nodeOptions)));
+    const opened = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failure = results.find((result) => result.status === 'rejected');
     if (failure) {
-      await Promise.all([...handles.values()].map((node) => node.knex.destroy()));
+      await Promise.all(opened.map((node) => node.close(0)));
       throw failure.reason;
     }
+    const byName = new Map(opened.map((node) => [node.config.name, node]));
     const shards = config.shards.map((shard) => ({
       name: shard.name,
       weight: shard.weight,
-      primary: handles.get(shard.primary.name)!,
-      replicas: shard.replicas.map((replica) => handles.get(replica.name)!),
+      primary: byName.get(shard.primary.name)!,
+      replicas: shard.replicas.map((replica) => byName.get(replica.name)!),
     }));
-    return new Topology(ring, shards);
+    return new Topology(ring, shards, opened);
   }
 
   /** The ring that places keys now: the config's, or the one a rebalance switched to. */
@@ -84,14 +85,10 @@ export class Topology {
     return this.shards.flatMap((shard) => [shard.primary, ...shard.replicas]);
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.nodes().map((node) => node.knex.destroy()));
+  /** Calls still running get `graceMs` to finish; then every connection and socket is destroyed. */
+  async close(graceMs: number): Promise<void> {
+    await Promise.all(this.opened.map((node) => node.close(graceMs)));
   }
-}
-
-async function openNode(config: ResolvedNode): Promise<NodeHandle> {
-  const dialect = dialectAdapter(config.dialect);
-  return { config, dialect, knex: await dialect.createKnex(config) };
 }
 
 /** The shards that own keys, with their weights: every configured shard but the standby ones. */

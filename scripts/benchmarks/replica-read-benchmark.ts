@@ -31,8 +31,9 @@ export const replicaReadBenchmark: Benchmark = {
         const shard = kit.topology.shard(kit.shardNames[0]!);
         const owned = ids.filter((id) => kit.shardFor(id) === shard.name);
         const connect = (connection: unknown) => knexModule.knex({ client: 'pg', connection: connection as never, pool: { min: 1, max: 2 } });
-        const plainPrimary = connect(shard.primary.config.connection);
-        const plainReplica = connect(shard.replicas[0]!.config.connection);
+        const shardConfig = clusterConfig.shards.find((candidate) => candidate.name === shard.name)!;
+        const plainPrimary = connect(shardConfig.primary.connection);
+        const plainReplica = connect(shardConfig.replicas![0]!.connection);
         let servedByReplica = 0;
         kit.on('query', (event) => {
           if (event.role === 'replica') servedByReplica++;

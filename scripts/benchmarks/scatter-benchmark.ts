@@ -105,7 +105,7 @@ export const scatterBenchmark: Benchmark = {
     withLocalCluster(async () => {
       const kit = await createShardKit(clusterConfig);
       const plain = new Map(
-        kit.topology.shards.map((shard) => [shard.name, knexModule.knex({ client: 'pg', connection: shard.primary.config.connection as never, pool: { min: 1, max: 2 } })]),
+        clusterConfig.shards.map((shard) => [shard.name, knexModule.knex({ client: 'pg', connection: shard.primary.connection as never, pool: { min: 1, max: 2 } })]),
       );
       try {
         await loadOrders(kit);

@@ -50,17 +50,13 @@ export function syncDirection({ tables, side, phase }: Involvement, method: stri
   return direction;
 }
 
-/**
- * Runs a write and returns the keys it touched. `runOnPrimary` runs work against a shard's
- * primary through its guard (breaker, admission).
- */
+/** Runs a write and returns the keys it touched (in the caller's scope: its priority and deadline). */
 export async function writeCapturingKeys(
   topology: Topology,
   plan: QueryPlan,
   builder: AnyQueryBuilder,
   keyColumns: readonly string[],
   runNormally: () => Promise<unknown>,
-  runOnPrimary: <T>(shard: string, work: (db: Knex) => Promise<T>) => Promise<T>,
 ): Promise<CapturedWrite> {
   if (plan.method === 'insert') {
     const rows = insertedRows(builder);
@@ -75,11 +71,10 @@ export async function writeCapturingKeys(
   }
   const shards = targetShards(plan.route);
   const parts = await Promise.all(
-    shards.map((shard) =>
-      runOnPrimary(shard, (db) =>
-        db.transaction((trx) => writeOnShard(trx, shardQuery(builder, plan, shard), keyColumns, topology.shard(shard).primary.config.dialect)),
-      ),
-    ),
+    shards.map((shard) => {
+      const { primary } = topology.shard(shard);
+      return primary.knex.transaction((trx) => writeOnShard(trx, shardQuery(builder, plan, shard), keyColumns, primary.config.dialect));
+    }),
   );
   const keys = parts.flatMap((part) => part.keys);
   const returning = internalsOf(builder)._single.returning;

@@ -7,7 +7,7 @@
  * lease runs out.
  */
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
+import { type CallScope, withScope } from '../../access/call-scope.js';
 import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
 import type { QueryPlan } from '../../planner/query-plan.js';
 import type { Topology } from '../../topology/topology.js';
@@ -152,13 +152,17 @@ export class MigrationCoordinator {
     return involved;
   }
 
-  /** Runs a write on a table in migrations: refused, or run and synced to the other side. */
+  /**
+   * Runs a write on a table in migrations: refused, or run and synced to the other side. The
+   * write keeps the caller's priority and deadline; its sync gets the caller's timeout afresh,
+   * since the write it follows has committed.
+   */
   async write(
     plan: QueryPlan,
     builder: AnyQueryBuilder,
     involved: readonly Involvement[],
     runNormally: () => Promise<unknown>,
-    runOnPrimary: <T>(shard: string, work: (db: Knex) => Promise<T>) => Promise<T>,
+    call: { priority: CallScope['priority']; deadline: number; timeoutMs: number },
   ): Promise<unknown> {
     const syncs = involved.flatMap((entry) => {
       const direction = syncDirection(entry, plan.method);
@@ -166,10 +170,12 @@ export class MigrationCoordinator {
     });
     if (syncs.length === 0) return runNormally();
     const key = syncs[0]!.entry.tables.migration.key;
-    const { result, keys } = await writeCapturingKeys(this.topology, plan, builder, key, runNormally, runOnPrimary);
+    const writeScope: CallScope = { priority: call.priority, deadline: call.deadline, purpose: 'query' };
+    const { result, keys } = await withScope(writeScope, () => writeCapturingKeys(this.topology, plan, builder, key, runNormally));
+    const syncScope: CallScope = { priority: call.priority, timeoutMs: call.timeoutMs, purpose: 'dual-write' };
     for (const { entry, direction } of syncs) {
       try {
-        await syncKeys(this.topology, entry.tables, direction, keys);
+        await withScope(syncScope, () => syncKeys(this.topology, entry.tables, direction, keys));
         this.stats.syncs++;
       } catch (error) {
         this.stats.syncFailures++;

@@ -18,8 +18,9 @@
  * writes in flight are done), then the ring switches and writes resume at the new owners; so no
  * two instances ever write one row at two owners.
  */
-import type { ThrottleEvent } from '../../observability/state-events.js';
 import type { Knex } from 'knex';
+import { withScope } from '../../access/call-scope.js';
+import type { ThrottleEvent } from '../../observability/state-events.js';
 import type { AdvisoryLocks, ReleaseLock } from '../../dialect/advisory-locks.js';
 import { MigrationGateError, MigrationLockedError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
@@ -294,8 +295,15 @@ export class OnlineMigrationRunner {
     return (await this.context.store.mismatchesSince(this.name, record.state.shadowSince)).length;
   }
 
-  /** Runs `work` holding the migration's advisory lock (MigrationLockedError if another runner holds it). */
-  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` holding the migration's advisory lock (MigrationLockedError if another runner
+   * holds it), as background traffic: it queues behind the application's queries and is shed first.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return withScope({ priority: 'background', purpose: this.context.switchesTopology ? 'rebalance' : 'backfill' }, () => this.locked(work));
+  }
+
+  private async locked<T>(work: () => Promise<T>): Promise<T> {
     await this.context.store.ensureTables();
     const lockId = (await loadKeyHasher()).hash64Signed(`shardkit-online-migration:${this.name}`);
     const release: ReleaseLock | undefined = await this.context.locks.tryLock(this.context.lockDb, lockId);

@@ -61,11 +61,11 @@ describe('config validation', () => {
     expectIssue(config, 'shards[1].primary.name', 'duplicate node name "db-1"');
   });
 
-  it('rejects a weight of zero or below', () => {
-    for (const weight of [0, -1]) {
+  it('rejects a weight below the minimum (zero, negative, vanishingly small)', () => {
+    for (const weight of [0, -1, 1e-9, 0.009]) {
       const config = validConfig();
       config.shards[1].weight = weight;
-      expectIssue(config, 'shards[1].weight', 'must be a number > 0');
+      expectIssue(config, 'shards[1].weight', 'must be a number >= 0.01');
     }
   });
 

@@ -1,0 +1,158 @@
+/**
+ * A knex client whose connections and statements pass through a NodeGate: the decorator that
+ * puts every statement shardkit sends (routed queries, transactions, migrations, the control
+ * store, lag probes, `kit.forShard()` SQL) behind one guard, whatever dialect the client is.
+ *
+ * It overrides the five places where knex's client meets the driver:
+ *
+ *   acquireConnection / releaseConnection   admission, breaker, bounded pool wait
+ *   query                                   one statement, bounded; typed errors
+ *   stream                                  a streaming statement, watched for stalls
+ *   destroyRawConnection                    bounded, so a pool over a dead server can close
+ *
+ * and `runner()`, to give a builder stamped with a call scope (call-scope.ts) a client view
+ * that acquires in that scope. This file and planner/builder-internals.ts are the only ones that
+ * know knex's internals; the knex 3 client methods they rely on are listed in the interface below.
+ */
+import { inspect } from 'node:util';
+import { KitClosedError } from '../errors.js';
+import { type CallScope, currentScope, scopeOfBuilder } from './call-scope.js';
+import type { NodeGate } from './node-gate.js';
+
+interface QueryObject {
+  sql: string;
+  bindings?: unknown[];
+  [field: string]: unknown;
+}
+
+interface TarnPending {
+  promise: Promise<unknown>;
+  abort(): void;
+}
+
+/** The parts of a knex 3 Client this decorator calls or overrides. */
+interface KnexClientInternals {
+  pool?: { acquire(): TarnPending; release(connection: unknown): boolean };
+  runner(builder: object): { client: unknown };
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(connection: unknown): Promise<void>;
+  query(connection: unknown, query: string | QueryObject): Promise<unknown>;
+  stream(connection: unknown, query: string | QueryObject, stream: NodeJS.ReadWriteStream, options: unknown): Promise<unknown>;
+  destroyRawConnection(connection: unknown): Promise<void>;
+  prepBindings(bindings: unknown): unknown[];
+  emit(event: string, ...args: unknown[]): boolean;
+  positionBindings(sql: string): string;
+  _query(connection: unknown, query: QueryObject): Promise<unknown>;
+  _stream(connection: unknown, query: QueryObject, stream: NodeJS.ReadWriteStream, options: unknown): Promise<unknown>;
+}
+
+export type KnexClientClass = abstract new (...args: any[]) => object;
+
+/** How long closing one connection politely may take before its socket is destroyed. */
+const POLITE_CLOSE_MS = 1000;
+
+export function guardedClient<T extends KnexClientClass>(Base: T, gate: NodeGate, destroySocket: (connection: unknown) => boolean): T {
+  const Client = Base as unknown as new (...args: any[]) => KnexClientInternals;
+
+  class GuardedClient extends Client {
+    override runner(builder: object) {
+      const runner = super.runner(builder);
+      const scope = scopeOfBuilder(builder);
+      if (scope) {
+        runner.client = Object.create(this, { acquireConnection: { value: () => this.acquireIn(scope) } });
+      }
+      return runner;
+    }
+
+    override acquireConnection(): Promise<unknown> {
+      return this.acquireIn(currentScope());
+    }
+
+    acquireIn(scope: CallScope | undefined): Promise<unknown> {
+      const { pool } = this;
+      if (!pool) return Promise.reject(new KitClosedError());
+      return gate
+        .acquire(scope, () => {
+          const pending = pool.acquire();
+          return { promise: pending.promise, abort: () => pending.abort(), giveBack: (connection) => pool.release(connection) };
+        })
+        .then(hidePassword);
+    }
+
+    override releaseConnection(connection: unknown): Promise<void> {
+      gate.release(connection);
+      return super.releaseConnection(connection);
+    }
+
+    override query(connection: unknown, query: string | QueryObject): Promise<unknown> {
+      const prepared = this.prepare(connection, query);
+      return gate.statement(connection, prepared.sql, () => this._query(connection, prepared)).catch((error: unknown) => {
+        this.emit('query-error', error, { ...idsOf(connection), ...prepared });
+        throw error;
+      });
+    }
+
+    override stream(connection: unknown, query: string | QueryObject, stream: NodeJS.ReadWriteStream, options: unknown): Promise<unknown> {
+      const prepared = this.prepare(connection, query);
+      const output = stream as NodeJS.ReadWriteStream & { readableLength: number; destroyed: boolean; destroy(error?: Error): void };
+      // Errors the driver emits on the stream leave typed, like a statement's; one that arrives
+      // after the stream ended (a cancelled statement reporting in) has nobody left to tell.
+      const emit = output.emit;
+      output.emit = function (this: typeof output, event: string | symbol, ...args: unknown[]) {
+        if (event === 'error') {
+          if (this.destroyed && this.listenerCount('error') === 0) return false;
+          args[0] = gate.streamFailure(args[0], prepared.sql);
+        }
+        return emit.call(this, event, ...args);
+      } as typeof output.emit;
+      const watch = gate.watchStream(connection, () => output.readableLength === 0, (error) => output.destroy(error));
+      const write = output.write;
+      output.write = function (this: typeof output, ...args: Parameters<typeof output.write>) {
+        watch.rowArrived();
+        return write.apply(this, args);
+      } as typeof output.write;
+      output.once('close', watch.stop);
+      return Promise.resolve()
+        .then(() => this._stream(connection, prepared, output, options))
+        .finally(watch.stop);
+    }
+
+    override async destroyRawConnection(connection: unknown): Promise<void> {
+      let timer: NodeJS.Timeout | undefined;
+      const tooLong = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, POLITE_CLOSE_MS);
+        timer.unref();
+      });
+      await Promise.race([super.destroyRawConnection(connection).catch(() => undefined), tooLong]);
+      clearTimeout(timer);
+      destroySocket(connection);
+    }
+
+    /** What knex's own query() does before running a statement (its 'query' event included), without copying bound values into error messages. */
+    private prepare(connection: unknown, query: string | QueryObject): QueryObject {
+      const prepared = typeof query === 'string' ? { sql: query } : query;
+      prepared.bindings = this.prepBindings(prepared.bindings);
+      prepared.sql = this.positionBindings(prepared.sql);
+      this.emit('query', { ...idsOf(connection), ...prepared });
+      return prepared;
+    }
+
+    [inspect.custom](): string {
+      return `GuardedClient(${gate.subject.node})`;
+    }
+  }
+  return GuardedClient as unknown as T;
+}
+
+/** knex's connection and transaction ids, as its own query events carry them. */
+function idsOf(connection: unknown): { __knexUid?: unknown; __knexTxId?: unknown } {
+  const { __knexUid, __knexTxId } = (connection ?? {}) as { __knexUid?: unknown; __knexTxId?: unknown };
+  return { __knexUid, __knexTxId };
+}
+
+/** mysql2 keeps the password on each connection's config: out of sight, as knex's own acquire does. */
+function hidePassword(connection: unknown): unknown {
+  const config = (connection as { config?: Record<string, unknown> } | null)?.config;
+  if (config && typeof config.password === 'string') Object.defineProperty(config, 'password', { enumerable: false, value: config.password });
+  return connection;
+}

@@ -1,0 +1,122 @@
+/**
+ * Opens one node: its gate (breaker, admission, deadlines) and a knex instance whose client is
+ * guarded by it (guarded-client.ts). Nothing connects here: a node that is down does not stop
+ * a kit starting. Closing is bounded: calls still running get `closeMs` to finish, then their
+ * connections are destroyed, and so is every socket the node still has (connecting ones too).
+ */
+import knexModule, { type Knex } from 'knex';
+import type { ResolvedNode, TimeoutOptions } from '../config/config-types.js';
+import type { DialectAdapter } from '../dialect/dialect-adapter.js';
+import { dialectAdapter } from '../dialect/dialects.js';
+import { quietKnexLog } from '../dialect/knex-log.js';
+import { DriverMissingError, KitClosedError } from '../errors.js';
+import { Admission, type AdmissionLimits } from '../resilience/admission.js';
+import { type BreakerOptionsResolved, type BreakerState, NodeBreaker } from '../resilience/node-breaker.js';
+import { guardedClient } from './guarded-client.js';
+import { NodeGate, type StatementEvent } from './node-gate.js';
+import { SocketRegistry } from './socket-registry.js';
+
+export interface NodeHandle {
+  readonly config: ResolvedNode;
+  /** The node's knex instance: every statement through it passes the gate. */
+  readonly knex: Knex;
+  readonly dialect: DialectAdapter;
+  readonly gate: NodeGate;
+}
+
+export interface NodeOptions {
+  breaker: BreakerOptionsResolved;
+  admission: AdmissionLimits;
+  timeouts: Required<TimeoutOptions>;
+  onStatement: (event: StatementEvent) => void;
+  onBreaker: (node: ResolvedNode, state: BreakerState) => void;
+}
+
+interface OpenedNode extends NodeHandle {
+  close(graceMs: number): Promise<void>;
+}
+
+export async function openNode(config: ResolvedNode, options: NodeOptions): Promise<OpenedNode> {
+  const dialect = dialectAdapter(config.dialect);
+  const sockets = new SocketRegistry();
+  const { timeouts } = options;
+  const subject = { shard: config.shard, node: config.name, role: config.role, description: config.description };
+  const breaker = new NodeBreaker(subject, options.breaker, dialect.classifyError, (state) => options.onBreaker(config, state));
+  let knex: Knex | undefined;
+  const gate = new NodeGate(
+    subject,
+    breaker,
+    new Admission(subject, { ...options.admission, maxInFlight: Math.min(options.admission.maxInFlight, dialect.poolSize(config)) }),
+    timeouts,
+    {
+      classify: dialect.classifyError,
+      destroy: (connection) => dialect.destroySocket(connection),
+      cancel: (connection) => (dialect.cancellable && knex ? cancelWithin((knex.client as CancellingClient).cancelQuery(connection), timeouts.connectMs) : Promise.resolve()),
+      onLost: onConnectionLost,
+    },
+    options.onStatement,
+  );
+  const settings = await dialect.knexOptions(config, { sockets, connectMs: timeouts.connectMs });
+  try {
+    knex = knexModule.knex({
+      ...settings.extra,
+      client: guardedClient(settings.client, gate, (connection) => dialect.destroySocket(connection)) as unknown as typeof knexModule.Client,
+      connection: settings.connection as Knex.StaticConnectionConfig,
+      // The driver's own connect timeout (connectMs) fires first, with its own message.
+      ...(settings.pool ? { pool: { ...settings.pool, acquireTimeoutMillis: timeouts.acquireMs, createTimeoutMillis: timeouts.connectMs + 1000 } } : {}),
+      log: quietKnexLog,
+    });
+  } catch (error) {
+    if (/Cannot find module|npm install/i.test(String((error as Error)?.message))) throw new DriverMissingError(config.dialect, dialect.driverPackages, error);
+    throw error;
+  }
+  const opened = knex;
+  return {
+    config,
+    dialect,
+    gate,
+    knex: opened,
+    async close(graceMs) {
+      gate.admission.close();
+      const deadline = performance.now() + graceMs;
+      while (gate.inFlight > 0 && performance.now() < deadline) await pause(20);
+      gate.disposeAll(new KitClosedError());
+      sockets.destroyAll();
+      await Promise.race([opened.destroy().catch(() => undefined), pause(Math.max(0, deadline - performance.now()) + 100)]);
+      sockets.destroyAll();
+      breaker.shutdown();
+    },
+  };
+}
+
+/** pg's Client and mysql2's Connection emit 'end' when their socket closes and 'error' when it fails. */
+function onConnectionLost(connection: unknown, lost: () => void): () => void {
+  const emitter = connection as { once?: (event: string, listener: () => void) => void; off?: (event: string, listener: () => void) => void };
+  if (typeof emitter.once !== 'function' || typeof emitter.off !== 'function') return () => undefined;
+  emitter.once('end', lost);
+  emitter.once('error', lost);
+  return () => {
+    emitter.off?.('end', lost);
+    emitter.off?.('error', lost);
+  };
+}
+
+interface CancellingClient {
+  cancelQuery(connection: unknown): Promise<unknown>;
+}
+
+/** A cancel request is best effort: it must not outlive `ms`, nor keep the process alive. */
+function cancelWithin(cancel: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    cancel.then(
+      () => resolve(),
+      () => resolve(),
+    ).finally(() => clearTimeout(timer));
+  });
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,22 @@
+/** Every event a kit emits (`kit.on(name, listener)`), in one place. */
+import type { StatementEvent } from '../access/node-gate.js';
+import type { QueryEvent } from '../engine/routed-shard-access.js';
+import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from '../observability/state-events.js';
+
+export interface ShardKitEvents {
+  /** A routed query ran on a node (one per shard it ran on). */
+  query: [QueryEvent];
+  /** Any statement ran on a node: routed queries, transactions, migrations, probes. */
+  statement: [StatementEvent];
+  breaker: [BreakerEvent];
+  replica: [ReplicaEvent];
+  phase: [PhaseEvent];
+  throttle: [ThrottleEvent];
+  scatter: [ScatterEvent];
+}
+
+/** Where the layers below the facade report; events are only built while someone listens. */
+export interface KitEventSink {
+  listenerCount(event: keyof ShardKitEvents): number;
+  emit<E extends keyof ShardKitEvents>(event: E, ...payload: ShardKitEvents[E]): boolean;
+}

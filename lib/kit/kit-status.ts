@@ -1,0 +1,123 @@
+/**
+ * What `kit.status()` reports: every shard with its share of the ring, every node with its role,
+ * breaker, admission counts and (for replicas) the lag assumed now, and the migrations and
+ * rebalance this instance follows. With `probe`, every node is also asked to answer within a
+ * bound, so that a server that is down or stopped answering shows as such even before any
+ * query failed on it.
+ */
+import { withScope } from '../access/call-scope.js';
+import type { NodeRole } from '../config/config-types.js';
+import type { BreakerState } from '../resilience/node-breaker.js';
+import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
+import type { RebalanceFollower } from '../rebalance/rebalance-follower.js';
+import type { LagMonitor } from '../replicas/lag-monitor.js';
+import { lagAt } from '../replicas/lag-reading.js';
+import type { NodeHandle, Topology } from '../topology/topology.js';
+import type { ShardKitError } from '../errors.js';
+
+/** The outcome of a probe: `down` refused or failed, `stalled` did not answer within the bound. */
+export type NodeHealth = 'up' | 'down' | 'stalled';
+
+export interface NodeStatus {
+  shard: string;
+  node: string;
+  role: NodeRole;
+  /** Where the node is, without credentials. */
+  where: string;
+  breaker: BreakerState;
+  inFlight: number;
+  /** Queries waiting for admission. */
+  queued: number;
+  /** Queries shed since the kit started. */
+  shed: number;
+  /** With `probe`: whether the node answered. */
+  health?: NodeHealth;
+  /** Replicas: the lag assumed now (undefined when unknown). */
+  lagMs?: number;
+  /** Replicas: how old the lag reading is. */
+  readingAgeMs?: number;
+  /** Replicas: why the lag is unknown; any node: why its probe failed. */
+  problem?: string;
+}
+
+export interface ShardStatus {
+  shard: string;
+  weight: number;
+  /** Connected, owning no keys (waiting to be added by a rebalance). */
+  standby: boolean;
+  /** Hash slots the shard owns, of 1,048,576. */
+  slots: number;
+}
+
+export interface KitStatus {
+  shards: ShardStatus[];
+  nodes: NodeStatus[];
+  /** Online migrations this kit follows, with the phase it applies. */
+  migrations: { name: string; phase: string; version: number }[];
+  /** The last rebalance this kit applies (absent when none ever ran); `cleaned` once it is over. */
+  rebalance?: { phase: string; version: number; switching: boolean; cleaned: boolean };
+}
+
+export interface StatusOptions {
+  /** Ask every node to answer within `probeTimeoutMs` (default 2000). */
+  probe?: boolean;
+  probeTimeoutMs?: number;
+}
+
+export interface StatusSources {
+  topology: Topology;
+  shardConfigs: readonly { name: string; weight: number }[];
+  monitor: LagMonitor;
+  coordinator: MigrationCoordinator;
+  follower: RebalanceFollower;
+}
+
+export async function kitStatus(sources: StatusSources, options: StatusOptions = {}): Promise<KitStatus> {
+  const { topology, monitor, coordinator, follower } = sources;
+  const nodes = topology.nodes();
+  const health = options.probe ? await Promise.all(nodes.map((node) => probe(node, options.probeTimeoutMs ?? 2000))) : undefined;
+  const now = Date.now();
+  const nodeStatuses = nodes.map((node, index): NodeStatus => {
+    const { gate } = node;
+    const checked = health?.[index];
+    const base: NodeStatus = {
+      shard: node.config.shard,
+      node: node.config.name,
+      role: node.config.role,
+      where: node.config.description,
+      breaker: gate.breaker.state,
+      inFlight: gate.inFlight,
+      queued: gate.admission.queued,
+      shed: gate.admission.shed,
+      ...(checked ? { health: checked.health } : {}),
+      ...(checked?.problem ? { problem: checked.problem } : {}),
+    };
+    if (node.config.role === 'primary') return base;
+    const reading = monitor.reading(node);
+    const lagMs = lagAt(reading, now);
+    const lagProblem = reading?.problem ?? (reading ? undefined : 'not measured yet');
+    return {
+      ...base,
+      ...(lagMs === undefined ? {} : { lagMs }),
+      ...(reading ? { readingAgeMs: now - reading.measuredAt } : {}),
+      ...(base.problem === undefined && lagProblem !== undefined ? { problem: lagProblem } : {}),
+    };
+  });
+  const slots = topology.ring.slotCounts();
+  const shards = sources.shardConfigs.map((shard) => ({ shard: shard.name, weight: shard.weight, standby: !slots.has(shard.name), slots: slots.get(shard.name) ?? 0 }));
+  const migrations = coordinator.names.map((name) => ({ name, phase: 'pending', version: 0, ...coordinator.phaseOf(name) }));
+  const moving = follower.applied;
+  const rebalance = moving && { ...moving, version: coordinator.topologyVersion ?? 0 };
+  return { shards, nodes: nodeStatuses, migrations, ...(rebalance ? { rebalance } : {}) };
+}
+
+/** `select 1` as a health probe: no admission, bounded; a timeout means stalled, any other failure down. */
+async function probe(node: NodeHandle, timeoutMs: number): Promise<{ health: NodeHealth; problem?: string }> {
+  try {
+    await withScope({ priority: 'health', timeoutMs, purpose: 'maintenance' }, () => node.knex.raw('select 1'));
+    return { health: 'up' };
+  } catch (error) {
+    const failure = error as ShardKitError;
+    return { health: failure.code === 'QUERY_TIMEOUT' ? 'stalled' : 'down', problem: failure.message };
+  }
+}

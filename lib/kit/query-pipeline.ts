@@ -1,0 +1,162 @@
+/**
+ * The path of a routed builder when it runs: plan it (planner/plan-query.ts), hide the second
+ * copies of rows a rebalance is moving from statements on every shard, fix its deadline and
+ * read preference, and execute it through the engine; a write to a table in an online
+ * migration goes through the migration coordinator, which dual-writes it.
+ */
+import type { ResolvedConfig } from '../config/config-types.js';
+import { type Engine, type Execution, executePlan } from '../engine/execute-plan.js';
+import type { RoutingOptions } from '../engine/shard-access.js';
+import { streamPlan } from '../engine/stream-plan.js';
+import { type QueryPriority, TopologySwitchingError } from '../errors.js';
+import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../planner/builder-internals.js';
+import { planQuery, type RoutingRules } from '../planner/plan-query.js';
+import type { QueryPlan } from '../planner/query-plan.js';
+import { parseTableRef } from '../planner/query-shape.js';
+import { excludeMarked } from '../rebalance/move-markers.js';
+import type { RebalanceFollower } from '../rebalance/rebalance-follower.js';
+import { ConsistencyToken } from '../replicas/consistency-token.js';
+import type { ReadPreference } from '../replicas/read-router.js';
+import { currentSession } from '../replicas/read-session.js';
+import type { ReadFrom, ReplicaFallback } from '../config/config-types.js';
+import type { KitEventSink } from './kit-events.js';
+
+const READ_METHODS = new Set(['select', 'first', 'pluck']);
+
+/** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
+export interface TableOptions {
+  read?: ReadFrom;
+  maxLagMs?: number;
+  fallback?: ReplicaFallback;
+  waitMs?: number;
+  /** A consistency token: the read sees at least the writes it records. */
+  after?: string | ConsistencyToken;
+  /** The call settles within this long, whatever the servers do (default: `timeouts.queryMs`). */
+  timeoutMs?: number;
+  /** Abandons the call: nothing more is dispatched, running reads are cancelled, and it rejects with QueryCancelledError. */
+  signal?: AbortSignal;
+  /** Who goes first when a node is saturated: background work is shed first, then normal. Default 'normal'. */
+  priority?: QueryPriority;
+}
+
+export interface BuilderOptions extends TableOptions {
+  allShards?: boolean;
+}
+
+export interface PipelineParts {
+  config: ResolvedConfig;
+  rules: RoutingRules;
+  engine: Engine;
+  coordinator: MigrationCoordinator;
+  follower: RebalanceFollower;
+  events: KitEventSink;
+}
+
+export class QueryPipeline {
+  private readonly options = new WeakMap<AnyQueryBuilder, BuilderOptions>();
+  private readonly defaultRead: ReadPreference;
+
+  constructor(private readonly parts: PipelineParts) {
+    const { default: from, maxLagMs, fallback, waitMs } = parts.config.reads;
+    this.defaultRead = { from, maxLagMs, fallback, waitMs };
+  }
+
+  /** Remembers how a builder from kit.table() routes. */
+  register(builder: AnyQueryBuilder, options: BuilderOptions): void {
+    this.options.set(builder, options);
+  }
+
+  optionsOf(builder: AnyQueryBuilder): BuilderOptions {
+    return this.options.get(builder) ?? {};
+  }
+
+  plan(builder: AnyQueryBuilder): QueryPlan {
+    return planQuery(builder, this.parts.rules, { allShards: this.optionsOf(builder).allShards === true });
+  }
+
+  async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow'): Promise<Execution> {
+    const { config, engine, coordinator } = this.parts;
+    const options = this.optionsOf(builder);
+    const plan = this.plan(builder);
+    const statement = this.withoutSecondCopies(plan, builder);
+    const routing = this.routing(options);
+    const execute = () =>
+      executePlan(plan, statement, engine, routing, {
+        concurrency: config.scatter.concurrency,
+        partial,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const involved = coordinator.involvement(plan.table);
+    if (involved.length === 0) {
+      const execution = execute();
+      if (!READ_METHODS.has(plan.method)) coordinator.trackWrite(execution);
+      return this.reportScatter(plan, await execution);
+    }
+    if (READ_METHODS.has(plan.method)) {
+      const execution = this.reportScatter(plan, await execute());
+      coordinator.afterRead(plan.table, execution.result);
+      return execution;
+    }
+    if (coordinator.writesPaused(plan.table)) throw new TopologySwitchingError(plan.table, config.migrations.pollIntervalMs);
+    const write = coordinator.write(plan, statement, involved, async () => (await execute()).result, routing);
+    return { result: await coordinator.trackWrite(write), missing: [] };
+  }
+
+  async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
+    const plan = this.plan(builder);
+    yield* streamPlan(plan, this.withoutSecondCopies(plan, builder), this.parts.engine, this.routing(this.optionsOf(builder)));
+  }
+
+  /**
+   * During a rebalance a moving row has a second copy on another serving shard; a statement on
+   * every shard excludes the marked copies (see rebalance/move-markers.ts) so it sees each row once.
+   */
+  private withoutSecondCopies(plan: QueryPlan, builder: AnyQueryBuilder): AnyQueryBuilder {
+    if (plan.route.kind !== 'all') return builder;
+    const { config, follower } = this.parts;
+    const direction = follower.hiddenRows(plan.table);
+    const shardKey = config.tables.get(plan.table)?.shardKey;
+    if (!direction || !shardKey) return builder;
+    const filtered = copyBuilder(builder);
+    const { qualifier } = parseTableRef(internalsOf(builder)._single.table);
+    excludeMarked(filtered, config.family, `${qualifier}.${shardKey}`, plan.table, direction);
+    return filtered;
+  }
+
+  private reportScatter<T extends { missing: readonly unknown[] }>(plan: QueryPlan, execution: T): T {
+    const { events } = this.parts;
+    if ((plan.route.kind === 'all' || plan.route.kind === 'some') && events.listenerCount('scatter') > 0) {
+      events.emit('scatter', { table: plan.table, shards: plan.route.shards.length, missing: execution.missing.length });
+    }
+    return execution;
+  }
+
+  /** The call's routing, its deadline fixed now: every shard, retry and wait of the call shares it. */
+  private routing(options: BuilderOptions): RoutingOptions {
+    const session = currentSession();
+    const timeoutMs = options.timeoutMs ?? this.parts.config.timeouts.queryMs;
+    return {
+      read: this.readPreference(options),
+      priority: options.priority ?? 'normal',
+      deadline: performance.now() + timeoutMs,
+      timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.after === undefined ? {} : { after: ConsistencyToken.from(options.after) }),
+      ...(session ? { session } : {}),
+    };
+  }
+
+  private readPreference(options: TableOptions): ReadPreference {
+    const defaults = this.parts.config.reads;
+    if (options.read === undefined && options.maxLagMs === undefined && options.fallback === undefined && options.waitMs === undefined) {
+      return this.defaultRead;
+    }
+    return {
+      from: options.read ?? defaults.default,
+      maxLagMs: options.maxLagMs ?? defaults.maxLagMs,
+      fallback: options.fallback ?? defaults.fallback,
+      waitMs: options.waitMs ?? defaults.waitMs,
+    };
+  }
+}
