@@ -125,11 +125,8 @@ export class ShardKeyUpdateError extends ShardKitError {
   readonly code = 'SHARD_KEY_UPDATE';
   readonly table: string;
 
-  constructor(table: string, column: string) {
-    super(
-      `update of "${table}" changes its shard key "${column}", which would move the row to another ` +
-        'shard: delete the row and insert it with the new key instead',
-    );
+  constructor(table: string, column: string, detail = 'which would move the row to another shard') {
+    super(`update of "${table}" changes its shard key "${column}": ${detail}; delete the row and insert it with the new key instead`);
     this.table = table;
   }
 }

@@ -10,6 +10,7 @@ import type { Knex } from 'knex';
 import type { ResolvedConfig, ShardKitConfig } from './config/config-types.js';
 import { resolveConfig } from './config/resolve-config.js';
 import { ColumnTypes } from './engine/column-types.js';
+import { KeyTypes } from './engine/key-types.js';
 import type { Engine } from './engine/execute-plan.js';
 import { applyKeyset, type Page, type PageOptions, toPage } from './engine/keyset-pagination.js';
 import { RoutedShardAccess } from './engine/routed-shard-access.js';
@@ -92,6 +93,10 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     super();
     this.config = config;
     this.topology = topology;
+    const keyTypes = new KeyTypes(config.tables, () => {
+      const global = topology.shard(config.globalShard).primary;
+      return [global, ...topology.shards.map((shard) => shard.primary).filter((primary) => primary !== global)];
+    });
     const rules: RoutingRules = {
       family: config.family,
       tables: config.tables,
@@ -104,6 +109,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
           return topology.ring.shardNames;
         },
       },
+      keyColumnOf: (table) => keyTypes.of(table),
     };
     this.monitor = new LagMonitor(topology.shards, config.lagMonitor);
     const freshness = new ReplicaFreshness(this.monitor, config.reads.maxLagMs);
@@ -126,7 +132,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       (event) => this.emit('phase', event),
       this.follower,
     );
-    this.pipeline = new QueryPipeline({ config, rules, engine, coordinator: this.migrationCoordinator, follower: this.follower, events: this });
+    this.pipeline = new QueryPipeline({ config, rules, keyTypes, engine, coordinator: this.migrationCoordinator, follower: this.follower, events: this });
     this.router = createRoutingKnex(config.family, {
       execute: async (builder) => (await this.run(builder, 'fail')).result,
       stream: (builder) => this.stream(builder),

@@ -81,9 +81,9 @@ export class NodeGate {
     private readonly report: (event: StatementEvent) => void,
   ) {}
 
-  /** Connections checked out now (transactions and statements running, streams open). */
+  /** Admitted calls holding a connection now (statements, transactions, open streams); health probes not included. */
   get inFlight(): number {
-    return this.checkouts.size;
+    return this.admission.admitted;
   }
 
   /** A connection for `scope`, or a typed error within its deadline. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { OnlineMigration } from '../migrations/online/online-migration.js';
+import { KEY_TYPES } from '../hashing/key-canonical.js';
 import { DIALECTS } from './config-types.js';
 
 /** Node's timers hold at most 2^31-1 ms; a longer one fires at once. */
@@ -44,6 +45,7 @@ const tableSchema = z.strictObject({
   shardKey: z.string({ error: 'is required: the column that decides which shard a row lives on' }).min(1, {
     error: 'must name a column',
   }),
+  keyType: z.enum(KEY_TYPES, { error: `must be one of ${KEY_TYPES.join(', ')}` }).optional(),
 });
 
 const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0).max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)` });

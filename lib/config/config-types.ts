@@ -1,3 +1,4 @@
+import type { KeyType } from '../hashing/key-canonical.js';
 import type { OnlineMigration } from '../migrations/online/online-migration.js';
 
 /**
@@ -51,6 +52,12 @@ export interface ShardConfig {
 export interface ShardedTableConfig {
   /** The column whose value decides the shard of every row. */
   shardKey: string;
+  /**
+   * How the shard-key column compares values (docs/hashing.md, "Keys by column type"): learned
+   * from the database on first use unless declared. Declaring 'text' on a case-insensitive
+   * column promises that no two keys differ only in case.
+   */
+  keyType?: KeyType;
 }
 
 export type ReadFrom = 'primary' | 'replica';

@@ -9,6 +9,7 @@ import type { ResolvedNode } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { InsertMissing } from './insert-missing.js';
+import type { KeyColumnReader } from './key-column.js';
 import type { PrimaryKeyReader } from './primary-key.js';
 import type { ConnectionBounds } from './server-connection.js';
 
@@ -72,6 +73,8 @@ export interface DialectAdapter {
   readonly locks: AdvisoryLocks;
   /** The table's primary-key columns in key order (empty without one). */
   readonly primaryKey: PrimaryKeyReader;
+  /** How the database compares a column's values (its type and collation). */
+  readonly keyColumn: KeyColumnReader;
   /** Bulk insert that skips rows whose key exists (backfill). */
   readonly insertMissing: InsertMissing;
   /** Cross-process notifications (PostgreSQL LISTEN/NOTIFY); absent elsewhere, where polling does. */

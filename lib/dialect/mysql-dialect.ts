@@ -2,6 +2,7 @@ import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingWithKnex } from './insert-missing.js';
 import { mariadbReplication } from './mariadb-replication.js';
+import { mysqlKeyColumn } from './key-column.js';
 import { mysqlPrimaryKey } from './primary-key.js';
 import { mysqlSettings } from './server-connection.js';
 import { serverKnexOptions, serverPoolSize } from './server-knex.js';
@@ -38,5 +39,6 @@ export const mysqlDialect: DialectAdapter = {
   },
   insertMissing: insertMissingWithKnex,
   primaryKey: mysqlPrimaryKey,
+  keyColumn: mysqlKeyColumn,
   replication: mariadbReplication,
 };

@@ -8,6 +8,7 @@ import { DriverMissingError } from '../errors.js';
 import { pgliteLocks } from './advisory-locks.js';
 import type { DialectAdapter } from './dialect-adapter.js';
 import { insertMissingAsJson } from './insert-missing.js';
+import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
@@ -75,4 +76,5 @@ export const pgliteDialect: DialectAdapter = {
   // PGlite sends a Date parameter as ISO text in UTC.
   insertMissing: insertMissingAsJson((date) => date.toISOString()),
   primaryKey: postgresPrimaryKey,
+  keyColumn: postgresKeyColumn,
 };

@@ -3,6 +3,7 @@ import { postgresChangeFeed } from './change-feed.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresReplication } from './postgres-replication.js';
+import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
 import { postgresSettings } from './server-connection.js';
 import { serverKnexOptions, serverPoolSize } from './server-knex.js';
@@ -41,5 +42,6 @@ export const postgresDialect: DialectAdapter = {
   insertMissing: insertMissingAsJson(localTimestampText),
   changeFeed: postgresChangeFeed,
   primaryKey: postgresPrimaryKey,
+  keyColumn: postgresKeyColumn,
   replication: postgresReplication,
 };

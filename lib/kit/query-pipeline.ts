@@ -6,6 +6,7 @@
  */
 import type { ResolvedConfig } from '../config/config-types.js';
 import { type Engine, type Execution, executePlan } from '../engine/execute-plan.js';
+import type { KeyTypes } from '../engine/key-types.js';
 import type { RoutingOptions } from '../engine/shard-access.js';
 import { streamPlan } from '../engine/stream-plan.js';
 import { type QueryPriority, TopologySwitchingError } from '../errors.js';
@@ -47,6 +48,8 @@ export interface BuilderOptions extends TableOptions {
 export interface PipelineParts {
   config: ResolvedConfig;
   rules: RoutingRules;
+  /** Learned before planning, so that keys route as their column compares them. */
+  keyTypes: KeyTypes;
   engine: Engine;
   coordinator: MigrationCoordinator;
   follower: RebalanceFollower;
@@ -78,9 +81,9 @@ export class QueryPipeline {
   async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow'): Promise<Execution> {
     const { config, engine, coordinator } = this.parts;
     const options = this.optionsOf(builder);
-    const plan = this.plan(builder);
-    const statement = this.withoutSecondCopies(plan, builder);
     const routing = this.routing(options);
+    const plan = await this.planWithKeyTypes(builder, routing.deadline);
+    const statement = this.withoutSecondCopies(plan, builder);
     const execute = () =>
       executePlan(plan, statement, engine, routing, {
         concurrency: config.scatter.concurrency,
@@ -104,8 +107,14 @@ export class QueryPipeline {
   }
 
   async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
-    const plan = this.plan(builder);
-    yield* streamPlan(plan, this.withoutSecondCopies(plan, builder), this.parts.engine, this.routing(this.optionsOf(builder)));
+    const routing = this.routing(this.optionsOf(builder));
+    const plan = await this.planWithKeyTypes(builder, routing.deadline);
+    yield* streamPlan(plan, this.withoutSecondCopies(plan, builder), this.parts.engine, routing);
+  }
+
+  private async planWithKeyTypes(builder: AnyQueryBuilder, deadline: number): Promise<QueryPlan> {
+    await this.parts.keyTypes.learn(parseTableRef(internalsOf(builder)._single.table).name, deadline);
+    return this.plan(builder);
   }
 
   /**

@@ -32,6 +32,8 @@ export interface BuilderSingle {
   offset?: number;
   returning?: unknown;
   onConflict?: unknown;
+  /** An upsert: onConflict(...).merge(updates). */
+  merge?: { updates: unknown };
 }
 
 interface BuilderInternals {

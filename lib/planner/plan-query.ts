@@ -12,9 +12,10 @@
  * subqueries, and joins that are not co-located on the shard key (UnsupportedQueryError).
  */
 import { ShardKeyRequiredError, ShardKeyUpdateError, UnknownTableError, UnsupportedQueryError } from '../errors.js';
+import { canonicalKey, type KeyColumn } from '../hashing/key-canonical.js';
 import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { SqlFamily } from '../config/config-types.js';
-import type { AnyQueryBuilder } from './builder-internals.js';
+import { type AnyQueryBuilder, isSqlExpression } from './builder-internals.js';
 import { planMerge } from './plan-merge.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
@@ -25,6 +26,8 @@ export interface RoutingRules {
   globalTables: ReadonlySet<string>;
   globalShard: string;
   ring: { shardFor(key: unknown): string; readonly shardNames: readonly string[] };
+  /** How a table's shard-key column compares values, when known (engine/key-types.ts). */
+  keyColumnOf(table: string): KeyColumn | undefined;
 }
 
 export interface PlanOptions {
@@ -57,9 +60,7 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
   if (shape.method === 'columnInfo') return { table: name, method: shape.method, route: { kind: 'one', shard: rules.globalShard } };
 
   const plan = planByKeys(shape, rules);
-  if (shape.assignments && Object.hasOwn(shape.assignments, table.shardKey)) {
-    assertKeyStaysOnShard(plan.route, name, table.shardKey, shape.assignments[table.shardKey], rules);
-  }
+  assertKeyUnchanged(shape, plan.route, table.shardKey, rules);
   if (plan.route.kind === 'one' || plan.route.kind === 'none') return plan;
   return planMultiShard(builder, plan, shape, table.shardKey, rules, options);
 }
@@ -78,17 +79,33 @@ function planGlobal(shape: QueryShape, rules: RoutingRules): QueryPlan {
 
 function planInsert(shape: QueryShape, shardKey: string, rules: RoutingRules): QueryPlan {
   const rows = shape.insertRows ?? [];
+  const table = shape.table.name;
   const rowsByShard = groupByOwner(rows.keys(), (index) => {
-    const key = rows[index]![shardKey];
-    if (key === undefined) {
-      throw new ShardKeyRequiredError(
-        shape.table.name,
-        `row ${index} of an insert into "${shape.table.name}" has no value for its shard key "${shardKey}"`,
-      );
+    const row = rows[index];
+    if (typeof row !== 'object' || row === null) {
+      throw new ShardKeyRequiredError(table, `row ${index} of an insert into "${table}" is ${row === null ? 'null' : typeof row}, not an object`);
     }
-    return rules.ring.shardFor(key);
+    const key = row[shardKey];
+    if (key === undefined) {
+      throw new ShardKeyRequiredError(table, `row ${index} of an insert into "${table}" has no value for its shard key "${shardKey}"`);
+    }
+    if (isSqlExpression(key)) throw new ShardKeyRequiredError(table, `row ${index} of an insert into "${table}" computes its shard key "${shardKey}" in SQL; pass the value`);
+    return ownerOfKey(rules, table, key);
   });
-  return { table: shape.table.name, method: 'insert', route: routeToOwners(Object.keys(rowsByShard)), rowsByShard };
+  if (shape.upsert) assertUpsertKeepsKeys(shape, Object.keys(rowsByShard), shardKey, rules);
+  return { table, method: 'insert', route: routeToOwners(Object.keys(rowsByShard)), rowsByShard };
+}
+
+/** The shard that owns `value` as a key of `table`, canonicalised by its column's type. */
+function ownerOfKey(rules: RoutingRules, table: string, value: unknown): string {
+  const column = rules.keyColumnOf(table);
+  return rules.ring.shardFor(column ? canonicalKey(value, column) : value);
+}
+
+/** Identity of a key of `table`: equal for keys the database finds as one row. */
+function keyIdentity(rules: RoutingRules, table: string, value: unknown): string {
+  const column = rules.keyColumnOf(table);
+  return shardKeyIdentity(column ? canonicalKey(value, column) : value);
 }
 
 /** Routes by the keys the WHERE clause admits: the intersection of its `=`/`IN` conditions. */
@@ -97,7 +114,11 @@ function planByKeys(shape: QueryShape, rules: RoutingRules): QueryPlan {
   const key = shape.key!;
   if (!key.exclusive) return { ...base, route: { kind: 'all', shards: [...rules.ring.shardNames] } };
 
-  const keysByShard = groupByOwner(intersectKeys(key.valueLists), (value) => rules.ring.shardFor(value));
+  const table = shape.table.name;
+  const keysByShard = groupByOwner(
+    intersectKeys(key.valueLists, (value) => keyIdentity(rules, table, value)),
+    (value) => ownerOfKey(rules, table, value),
+  );
   const route = routeToOwners(Object.keys(keysByShard));
   if (route.kind !== 'some') return { ...base, route };
   return { ...base, route, keysByShard, keyColumns: [...key.spellings] };
@@ -116,16 +137,16 @@ function groupByOwner<T>(items: Iterable<T>, ownerOf: (item: T) => string): Reco
 }
 
 /** Keys present in every list, in first-list order. NULL never equals a key, so it is dropped. */
-function intersectKeys(valueLists: readonly unknown[][]): unknown[] {
+function intersectKeys(valueLists: readonly unknown[][], identityOf: (value: unknown) => string): unknown[] {
   const [first = [], ...rest] = valueLists;
   // The common case, where('id', 7): nothing to intersect or deduplicate.
   if (rest.length === 0 && first.length === 1 && first[0] !== null) return first;
-  const restIdentities = rest.map((list) => new Set(list.filter((value) => value !== null).map(shardKeyIdentity)));
+  const restIdentities = rest.map((list) => new Set(list.filter((value) => value !== null).map(identityOf)));
   const seen = new Set<string>();
   const keys: unknown[] = [];
   for (const value of first) {
     if (value === null) continue;
-    const identity = shardKeyIdentity(value);
+    const identity = identityOf(value);
     if (seen.has(identity) || !restIdentities.every((identities) => identities.has(identity))) continue;
     seen.add(identity);
     keys.push(value);
@@ -161,9 +182,36 @@ function planMultiShard(
   return plan;
 }
 
-function assertKeyStaysOnShard(route: Route, table: string, shardKey: string, newKey: unknown, rules: RoutingRules): void {
-  if (route.kind === 'none') return;
-  if (route.kind !== 'one' || rules.ring.shardFor(newKey) !== route.shard) throw new ShardKeyUpdateError(table, shardKey);
+/**
+ * No update moves a row to another shard unnoticed: assigning the shard key is allowed only on
+ * one shard and to a value that shard owns; an increment, a decrement or an SQL expression
+ * computes a key shardkit cannot check, so it is refused.
+ */
+function assertKeyUnchanged(shape: QueryShape, route: Route, shardKey: string, rules: RoutingRules): void {
+  const table = shape.table.name;
+  if (shape.counters && Object.hasOwn(shape.counters, shardKey)) {
+    throw new ShardKeyUpdateError(table, shardKey, 'an increment or decrement of the shard key moves the row to the owner of a key nobody checked');
+  }
+  if (!shape.updates || !Object.hasOwn(shape.updates, shardKey) || route.kind === 'none') return;
+  const newKey = shape.updates[shardKey];
+  if (isSqlExpression(newKey)) throw new ShardKeyUpdateError(table, shardKey, 'the new shard key is computed in SQL, so its owner cannot be checked');
+  if (route.kind !== 'one' || ownerOfKey(rules, table, newKey) !== route.shard) throw new ShardKeyUpdateError(table, shardKey);
+}
+
+/**
+ * An upsert's merge may set the shard key only to the inserted row's own key (knex's merge()
+ * of every column, or a list naming it), which routed the row; a merge that assigns it another
+ * value or an SQL expression would move the row.
+ */
+function assertUpsertKeepsKeys(shape: QueryShape, shards: readonly string[], shardKey: string, rules: RoutingRules): void {
+  const updates = shape.upsert?.updates;
+  if (updates === undefined || Array.isArray(updates) || typeof updates !== 'object' || updates === null) return;
+  if (!Object.hasOwn(updates, shardKey)) return;
+  const table = shape.table.name;
+  const newKey = (updates as Record<string, unknown>)[shardKey];
+  if (isSqlExpression(newKey) || shards.some((shard) => ownerOfKey(rules, table, newKey) !== shard)) {
+    throw new ShardKeyUpdateError(table, shardKey, "the upsert's merge assigns the shard key a value other than the inserted row's");
+  }
 }
 
 /** Joins run on each shard alone, so a joined table must hold its matching rows on the same shard. */

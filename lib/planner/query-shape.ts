@@ -50,8 +50,12 @@ export interface QueryShape {
   limit: number | undefined;
   offset: number | undefined;
   insertRows: Record<string, unknown>[] | undefined;
-  /** Columns an update or increment assigns, with their new values. */
-  assignments: Record<string, unknown> | undefined;
+  /** Columns an update assigns, with their new values. */
+  updates: Record<string, unknown> | undefined;
+  /** Columns an increment or decrement changes, with the amounts. */
+  counters: Record<string, unknown> | undefined;
+  /** An insert's ON CONFLICT ... MERGE: what it updates (undefined: every inserted column). */
+  upsert: { updates: unknown } | undefined;
 }
 
 export function readQueryShape(builder: AnyQueryBuilder, shardKeyOf: (table: string) => string | undefined): QueryShape {
@@ -71,7 +75,9 @@ export function readQueryShape(builder: AnyQueryBuilder, shardKeyOf: (table: str
     limit: single.limit,
     offset: single.offset,
     insertRows: method === 'insert' ? readInsertRows(single.insert) : undefined,
-    assignments: single.update ?? single.counter,
+    updates: single.update,
+    counters: single.counter,
+    upsert: single.merge,
   };
   for (const statement of statements) {
     if (statement.grouping === 'where') {

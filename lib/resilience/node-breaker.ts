@@ -83,8 +83,9 @@ export class NodeBreaker {
   }
 }
 
-/** A ShardKitError from the seam (ConnectionFailedError, say) keeps the driver error as cause. */
+/** A connection that could not be made is the node's fault, unless its credentials were refused (not retryable). */
 function isNodeFault(error: unknown, classify: (error: unknown) => ErrorClass): boolean {
-  const driverError = (error as { code?: unknown; cause?: unknown })?.code === 'CONNECTION_FAILED' ? (error as { cause: unknown }).cause : error;
-  return classify(driverError).nodeFault;
+  const failure = error as { code?: unknown; retryable?: unknown };
+  if (failure?.code === 'CONNECTION_FAILED') return failure.retryable === true;
+  return classify(error).nodeFault;
 }

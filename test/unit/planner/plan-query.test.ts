@@ -8,6 +8,7 @@ import {
   UnsupportedQueryError,
 } from '../../../lib/errors.js';
 import { HashRing } from '../../../lib/hashing/hash-ring.js';
+import type { KeyColumn } from '../../../lib/hashing/key-canonical.js';
 import { planQuery, type RoutingRules } from '../../../lib/planner/plan-query.js';
 import type { QueryPlan } from '../../../lib/planner/query-plan.js';
 
@@ -17,7 +18,14 @@ let rules: RoutingRules;
 const SHARDS = ['s1', 's2', 's3', 's4'];
 
 const plan = (builder: Knex.QueryBuilder, allShards = false): QueryPlan => planQuery(builder as never, rules, { allShards });
+/** As the kit learns them from the catalog: users.id and orders.user_id are integer columns. */
+const KEY_COLUMNS = new Map<string, KeyColumn>([
+  ['users', { table: 'users', column: 'id', type: 'integer' }],
+  ['orders', { table: 'orders', column: 'user_id', type: 'integer' }],
+]);
 const owner = (key: unknown) => rules.ring.shardFor(key);
+/** A key another shard than `key`'s owns. */
+const keyElsewhere = (key: number) => Array.from({ length: 100 }, (_, index) => index + 2).find((candidate) => owner(candidate) !== owner(key))!;
 
 /** The expected grouping, written out independently of the planner's. */
 function groupBy<T>(items: T[], ownerOf: (item: T) => string): Record<string, T[]> {
@@ -49,6 +57,7 @@ describe('planQuery', () => {
       globalTables: new Set(['countries']),
       globalShard: 's1',
       ring: await HashRing.create(SHARDS.map((name) => ({ name, weight: 1 }))),
+      keyColumnOf: (table) => KEY_COLUMNS.get(table),
     };
   });
 
@@ -144,6 +153,55 @@ describe('planQuery', () => {
       const same = Array.from({ length: 100 }, (_, index) => index + 2).find((key) => owner(key) === owner(1))!;
       expect(refusal(() => plan(db('users').where('id', 1).update({ id: other })))).to.be.instanceOf(ShardKeyUpdateError);
       expect(plan(db('users').where('id', 1).update({ id: same })).route).to.deep.equal({ kind: 'one', shard: owner(1) });
+    });
+
+    const keyChanges: [string, () => Knex.QueryBuilder][] = [
+      ['increment of the key', () => db('users').where('id', 3).increment('id', 1)],
+      ['decrement of the key', () => db('users').where('id', 3).decrement('id', 1)],
+      ['increment of the key beside an update', () => db('users').where('id', 3).update({ name: 'x' }).increment('id', 5)],
+      ['an SQL expression as the new key', () => db('users').where('id', 3).update({ id: db.raw('id + 1') })],
+      ['an update of the key on several shards', () => db('users').whereIn('id', [1, 2, 3, 4, 5, 6]).update({ id: 1 })],
+      ['an upsert merging another key', () => db('users').insert({ id: 1, email: 'a' }).onConflict('email').merge({ id: keyElsewhere(1) })],
+      ['an upsert merging an SQL key', () => db('users').insert({ id: 1, email: 'a' }).onConflict('email').merge({ id: db.raw('excluded.id + 1') })],
+    ];
+    for (const [name, builder] of keyChanges) {
+      it(`refuses ${name} (SHARD_KEY_UPDATE)`, () => {
+        expect(refusal(() => plan(builder())), name).to.be.instanceOf(ShardKeyUpdateError);
+      });
+    }
+
+    it("allows an upsert whose merge sets the key to the inserted row's own (merge(), merge(['id']))", () => {
+      expect(plan(db('users').insert({ id: 1, email: 'a' }).onConflict('email').merge()).route).to.deep.equal({ kind: 'one', shard: owner(1) });
+      expect(plan(db('users').insert({ id: 1, email: 'a' }).onConflict('email').merge(['id', 'email'])).route.kind).to.equal('one');
+      expect(plan(db('users').insert({ id: 1, email: 'a' }).onConflict('id').merge({ name: 'b' })).route.kind).to.equal('one');
+    });
+  });
+
+  describe('canonicalises keys by the column type', () => {
+    const spellings = ['7', '007', ' 7', '7 ', '+7', 7, 7n];
+    for (const spelling of spellings) {
+      it(`routes ${JSON.stringify(String(spelling))} (${typeof spelling}) on an integer key like 7`, () => {
+        expect(plan(db('users').where('id', spelling as never)).route).to.deep.equal({ kind: 'one', shard: owner(7) });
+        expect(plan(db('users').insert({ id: spelling as never, email: 'x' })).route).to.deep.equal({ kind: 'one', shard: owner(7) });
+      });
+    }
+
+    it('intersects and narrows IN lists by the canonical key', () => {
+      expect(plan(db('users').where('id', '01').where('id', 1)).route).to.deep.equal({ kind: 'one', shard: owner(1) });
+      const both = plan(db('users').whereIn('id', ['01', '02']));
+      const shards = [owner(1), owner(2)];
+      expect(both.route.kind).to.equal(shards[0] === shards[1] ? 'one' : 'some');
+    });
+
+    for (const bad of ['1.5', '1e3', '0x10', 'abc', '', '1 2', '١']) {
+      it(`refuses ${JSON.stringify(bad)} on an integer key with a typed error`, () => {
+        expect(refusal(() => plan(db('users').where('id', bad)))).to.be.instanceOf(InvalidShardKeyError);
+      });
+    }
+
+    it('refuses rows that are not objects, and keys computed in SQL', () => {
+      expect(refusal(() => plan(db('users').insert([null as never])))).to.be.instanceOf(ShardKeyRequiredError);
+      expect(refusal(() => plan(db('users').insert({ id: db.raw('1'), email: 'x' })))).to.be.instanceOf(ShardKeyRequiredError);
     });
   });
 
