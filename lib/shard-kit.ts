@@ -121,6 +121,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       // Every shard holds the same schema; the global shard's primary answers lookups.
       columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
       family: config.family,
+      maxParameters: topology.shard(config.globalShard).primary.dialect.maxParameters,
     };
     this.follower = new RebalanceFollower(topology, config);
     const control = topology.shard(config.migrations.controlShard).primary;

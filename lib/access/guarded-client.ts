@@ -39,6 +39,7 @@ interface KnexClientInternals {
   query(connection: unknown, query: string | QueryObject): Promise<unknown>;
   stream(connection: unknown, query: string | QueryObject, stream: NodeJS.ReadWriteStream, options: unknown): Promise<unknown>;
   destroyRawConnection(connection: unknown): Promise<void>;
+  processResponse(obj: { method?: string; response?: unknown }, runner: { builder?: object }): unknown;
   prepBindings(bindings: unknown): unknown[];
   emit(event: string, ...args: unknown[]): boolean;
   positionBindings(sql: string): string;
@@ -48,10 +49,27 @@ interface KnexClientInternals {
 
 export type KnexClientClass = abstract new (...args: any[]) => object;
 
+const AFFECTED_ROWS = Symbol('shardkit.affectedRows');
+
+/**
+ * Makes an insert builder resolve to `{ rowCount }`, the rows the database says it inserted,
+ * instead of each driver's own result (pg's Result, mysql2's insert id): the one shape of an
+ * insert's result whatever the dialect.
+ */
+export function countInsertedRows<T extends object>(builder: T): T {
+  (builder as { [AFFECTED_ROWS]?: boolean })[AFFECTED_ROWS] = true;
+  return builder;
+}
+
 /** How long closing one connection politely may take before its socket is destroyed. */
 const POLITE_CLOSE_MS = 1000;
 
-export function guardedClient<T extends KnexClientClass>(Base: T, gate: NodeGate, destroySocket: (connection: unknown) => boolean): T {
+export function guardedClient<T extends KnexClientClass>(
+  Base: T,
+  gate: NodeGate,
+  destroySocket: (connection: unknown) => boolean,
+  affectedRows: (response: unknown) => number,
+): T {
   const Client = Base as unknown as new (...args: any[]) => KnexClientInternals;
 
   class GuardedClient extends Client {
@@ -115,6 +133,12 @@ export function guardedClient<T extends KnexClientClass>(Base: T, gate: NodeGate
       return Promise.resolve()
         .then(() => this._stream(connection, prepared, output, options))
         .finally(watch.stop);
+    }
+
+    override processResponse(obj: { method?: string; response?: unknown }, runner: { builder?: object }): unknown {
+      const wanted = (runner?.builder as { [AFFECTED_ROWS]?: boolean } | undefined)?.[AFFECTED_ROWS];
+      if (wanted && obj?.method === 'insert') return { rowCount: affectedRows(obj.response) };
+      return super.processResponse(obj, runner);
     }
 
     override async destroyRawConnection(connection: unknown): Promise<void> {

@@ -60,7 +60,7 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
   try {
     knex = knexModule.knex({
       ...settings.extra,
-      client: guardedClient(settings.client, gate, (connection) => dialect.destroySocket(connection)) as unknown as typeof knexModule.Client,
+      client: guardedClient(settings.client, gate, (connection) => dialect.destroySocket(connection), dialect.affectedRows) as unknown as typeof knexModule.Client,
       connection: settings.connection as Knex.StaticConnectionConfig,
       // The driver's own connect timeout (connectMs) fires first, with its own message.
       ...(settings.pool ? { pool: { ...settings.pool, acquireTimeoutMillis: timeouts.acquireMs, createTimeoutMillis: timeouts.connectMs + 1000 } } : {}),

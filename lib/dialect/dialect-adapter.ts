@@ -69,6 +69,10 @@ export interface DialectAdapter {
   destroySocket(connection: unknown): boolean;
   /** A running statement can be cancelled from another connection (not PGlite). */
   readonly cancellable: boolean;
+  /** Rows a write changed, from the driver's raw response. */
+  affectedRows(response: unknown): number;
+  /** Bound parameters one statement may carry. */
+  readonly maxParameters: number;
   classifyError(error: unknown): ErrorClass;
   readonly locks: AdvisoryLocks;
   /** The table's primary-key columns in key order (empty without one). */

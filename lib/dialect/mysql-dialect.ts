@@ -30,6 +30,9 @@ export const mysqlDialect: DialectAdapter = {
     socket?.destroy();
     return socket !== undefined;
   },
+  affectedRows: (response) => Number((response as [{ affectedRows?: unknown }] | null)?.[0]?.affectedRows ?? 0),
+  // Prepared statements count placeholders in 16 bits; knex's client-side escaping has no such limit, but keeps statements bounded by it.
+  maxParameters: 65_535,
   cancellable: true,
   locks: mysqlLocks,
   classifyError(error) {

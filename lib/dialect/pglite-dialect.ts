@@ -70,6 +70,8 @@ export const pgliteDialect: DialectAdapter = {
   poolSize: () => 1,
   // In-process: no socket to destroy, and the single connection is the database itself.
   destroySocket: () => false,
+  affectedRows: (response) => Number((response as { affectedRows?: unknown } | null)?.affectedRows ?? 0),
+  maxParameters: 65_535,
   cancellable: false,
   locks: pgliteLocks,
   classifyError: classifyPostgresError,

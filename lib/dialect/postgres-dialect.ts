@@ -36,6 +36,9 @@ export const postgresDialect: DialectAdapter = {
   driverPackages: ['pg'],
   poolSize: serverPoolSize,
   destroySocket: destroyPostgresSocket,
+  affectedRows: (response) => Number((response as { rowCount?: unknown } | null)?.rowCount ?? 0),
+  // The wire protocol counts parameters in 16 bits.
+  maxParameters: 65_535,
   cancellable: true,
   locks: postgresLocks,
   classifyError: classifyPostgresError,

@@ -17,7 +17,12 @@ export function classOfType(type: string): ValueClass {
   return 'other';
 }
 
-export class ColumnTypes {
+/** How the merge learns how a column's values compare. */
+export interface ColumnClassifier {
+  classifier(tables: readonly { name: string; qualifier: string }[]): Promise<(source: string) => ValueClass>;
+}
+
+export class ColumnTypes implements ColumnClassifier {
   private readonly tables = new Map<string, Promise<Map<string, ValueClass>>>();
 
   constructor(private readonly schemaSource: Knex) {}

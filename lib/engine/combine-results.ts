@@ -1,34 +1,41 @@
 /**
- * One result from the results of a write that ran on several shards, shaped as knex would
- * return it from one database: affected-row counts add up, `returning` rows concatenate.
- * Drivers that answer an insert without `returning` with a result object (pg, PGlite) get one
- * object whose rowCount is the total. (Multi-shard selects merge in merge/merge-rows.ts.)
+ * One result from the parts of a query that ran on several shards (or in several statements),
+ * shaped as knex returns it from one database: rows concatenate; for writes, the one shape
+ * shardkit documents whatever the number of shards and the dialect:
+ *
+ *   insert without returning   { rowCount }: the rows inserted
+ *   update, del                the number of rows changed
+ *   with returning             the rows returned
+ *
+ * (Multi-shard selects merge in merge/merge-rows.ts.)
  */
 import type { BuilderMethod } from '../planner/builder-internals.js';
 
 export function combineResults(parts: readonly unknown[]): unknown {
   if (parts.length === 1) return parts[0];
   if (parts.every(Array.isArray)) return (parts as unknown[][]).flat();
-  if (parts.every((part) => typeof part === 'number')) return (parts as number[]).reduce((sum, count) => sum + count, 0);
-  if (parts.every(hasRowCount)) {
-    return { command: parts[0]?.command, rowCount: parts.reduce((sum, part) => sum + part.rowCount, 0) };
-  }
   return parts;
 }
 
+export function combineWriteResults(method: BuilderMethod, returning: boolean, parts: readonly unknown[]): unknown {
+  if (returning) return (parts as unknown[]).flatMap((part) => (Array.isArray(part) ? part : []));
+  if (method === 'insert') return { rowCount: parts.reduce<number>((total, part) => total + Number((part as { rowCount?: unknown })?.rowCount ?? 0), 0) };
+  if (method === 'update' || method === 'del') return parts.reduce<number>((total, part) => total + Number(part ?? 0), 0);
+  return parts.length === 1 ? parts[0] : parts;
+}
+
 /** What a query returns when its shard-key condition admits no key, so nothing runs. */
-export function emptyResult(method: BuilderMethod): unknown {
+export function emptyResult(method: BuilderMethod, returning: boolean): unknown {
+  if (returning) return [];
   switch (method) {
     case 'first':
       return undefined;
+    case 'insert':
+      return { rowCount: 0 };
     case 'update':
     case 'del':
       return 0;
     default:
       return [];
   }
-}
-
-function hasRowCount(part: unknown): part is { command: unknown; rowCount: number } {
-  return typeof part === 'object' && part !== null && typeof (part as { rowCount?: unknown }).rowCount === 'number';
 }

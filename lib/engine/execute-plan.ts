@@ -1,20 +1,20 @@
 /**
  * Runs a plan: one query per target shard, at most `concurrency` at a time, then one result:
- * merged rows for a multi-shard select (merge/merge-rows.ts), combined counts for writes.
+ * merged rows for a multi-shard select (merge/merge-rows.ts). Writes run in execute-write.ts.
  *
  * When shards fail, the others are still awaited, so that the error can say which shards
- * succeeded (for a multi-shard write, those shards have committed their part). A select with
- * `partial: 'allow'` instead returns the merge of the shards that answered and names the
- * missing ones. An aborted call stops dispatching at once and rejects; queries already running
- * end on their own (or at their per-shard timeout, which cancels them on the server).
+ * answered. A select with `partial: 'allow'` instead returns the merge of the shards that
+ * answered and names the missing ones. An aborted read rejects at once; its running statements
+ * are cancelled by their node's gate.
  */
 import type { SqlFamily } from '../config/config-types.js';
 import { QueryCancelledError, QueryFailedError, ScatterError, type ShardFailure, ShardKitError } from '../errors.js';
-import type { AnyQueryBuilder } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, internalsOf } from '../planner/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
-import type { ColumnTypes } from './column-types.js';
+import type { ColumnClassifier } from './column-types.js';
 import { combineResults, emptyResult } from './combine-results.js';
+import { executeWrite } from './execute-write.js';
 import type { Row } from './merge/compare-values.js';
 import { mergeArrays } from './merge/merge-rows.js';
 import type { QueryIntent, RoutingOptions, ShardAccess, ShardRequest } from './shard-access.js';
@@ -24,8 +24,10 @@ const READS = new Set(['select', 'first', 'pluck', 'columnInfo']);
 
 export interface Engine {
   access: ShardAccess;
-  columnTypes: ColumnTypes;
+  columnTypes: ColumnClassifier;
   family: SqlFamily;
+  /** Bound parameters one statement may carry (inserts are split to fit). */
+  maxParameters: number;
 }
 
 export interface ExecutionOptions {
@@ -50,9 +52,10 @@ export async function executePlan(
   options: ExecutionOptions,
 ): Promise<Execution> {
   const shards = targetShards(plan.route);
-  if (shards.length === 0) return { result: emptyResult(plan.method), missing: [] };
-  if (options.signal?.aborted) throw new QueryCancelledError(options.signal.reason);
+  if (shards.length === 0) return { result: emptyResult(plan.method, internalsOf(builder)._single.returning !== undefined), missing: [] };
   const intent: QueryIntent = READS.has(plan.method) ? 'read' : 'write';
+  if (intent === 'write') return executeWrite(plan, builder, engine, routing, options);
+  if (options.signal?.aborted) throw new QueryCancelledError(options.signal.reason);
   const request: ShardRequest = { intent, table: plan.table, method: plan.method, routing };
   const run = (shard: string) => engine.access.run(shard, request, shardQuery(builder, plan, shard));
   // One shard without a merge: its result or its error, as knex gives them.
@@ -66,7 +69,7 @@ export async function executePlan(
     if (outcome.status === 'fulfilled') answered.push({ shard, value: outcome.value });
     else if (outcome.status === 'rejected') failures.push({ shard, error: asShardKitError(outcome.reason) });
   });
-  const acceptPartial = options.partial === 'allow' && intent === 'read' && answered.length > 0;
+  const acceptPartial = options.partial === 'allow' && answered.length > 0;
   if (failures.length > 0 && !acceptPartial) throw new ScatterError(failures, answered.map((entry) => entry.shard));
   const parts = answered.map((entry) => entry.value);
   if (!plan.merge) return { result: combineResults(parts), missing: failures };

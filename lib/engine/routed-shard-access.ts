@@ -6,6 +6,7 @@
  * fails for a retryable reason (the replica went away, a query cancelled by recovery) is
  * repeated once on the primary within the same deadline: reads are safe to repeat.
  */
+import type { Knex } from 'knex';
 import { type CallScope, scopeBuilder, withScope } from '../access/call-scope.js';
 import { statementFailure } from '../access/statement-errors.js';
 import type { NodeRole } from '../config/config-types.js';
@@ -14,7 +15,7 @@ import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../plann
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
 import type { ReadSession } from '../replicas/read-session.js';
 import type { NodeHandle, ShardHandle, Topology } from '../topology/topology.js';
-import type { QueryIntent, ShardAccess, ShardRequest } from './shard-access.js';
+import type { QueryIntent, ShardAccess, ShardRequest, TransactOutcome } from './shard-access.js';
 
 /** What `kit.on('query', ...)` receives for every query a node ran. */
 export interface QueryEvent {
@@ -63,6 +64,16 @@ export class RoutedShardAccess implements ShardAccess {
       const fallback = `${choice.node.config.name} failed: ${(error as Error).message}`;
       return this.runOn(shard.primary, request, query, { node: shard.primary, fallback });
     }
+  }
+
+  async transact(shardName: string, request: ShardRequest, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome> {
+    const { primary } = this.topology.shard(shardName);
+    const started = performance.now();
+    const { priority, deadline } = request.routing;
+    const outcome = await withScope({ priority, deadline, purpose: 'query' }, () => transactOn(primary, queries));
+    this.report(primary, request, { node: primary }, started, outcome.committed === true ? undefined : outcome.error);
+    if (outcome.committed === true && request.routing.session) await this.recordPosition(this.topology.shard(shardName), request.routing.session, deadline);
+    return outcome;
   }
 
   async *stream(shardName: string, request: ShardRequest, query: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
@@ -141,4 +152,41 @@ export class RoutedShardAccess implements ShardAccess {
 
 function asShardKitError(error: unknown, node: NodeHandle): ShardKitError {
   return statementFailure(error, { shard: node.config.shard, node: node.config.name, description: node.config.description }, node.dialect.classifyError);
+}
+
+/**
+ * BEGIN, the statements, COMMIT. A failure before COMMIT leaves nothing committed (the
+ * transaction is rolled back, or dies with its connection); a lost connection or a timeout
+ * during COMMIT leaves the outcome unknown; any other COMMIT error (a deferred constraint) means
+ * the database refused it.
+ */
+async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome> {
+  let trx: Knex.Transaction | undefined;
+  // knex settles a transaction's executionPromise with the failure of its own BEGIN or COMMIT.
+  let knexFailure: unknown;
+  try {
+    trx = await node.knex.transaction();
+    trx.executionPromise.catch((error: unknown) => {
+      knexFailure ??= error;
+    });
+    const results: unknown[] = [];
+    for (const query of queries) results.push(await bindToClient(query, trx.client));
+    const statementsDone = trx;
+    trx = undefined;
+    try {
+      await statementsDone.commit();
+      await statementsDone.executionPromise;
+      return { committed: true, results };
+    } catch (error) {
+      const failure = asShardKitError(knexFailure ?? error, node);
+      const lost = failure.code === 'QUERY_TIMEOUT' || node.dialect.classifyError(failure.cause ?? failure).nodeFault;
+      return { committed: lost ? 'unknown' : false, error: failure };
+    }
+  } catch (error) {
+    // A BEGIN that failed leaves later statements failing as "already complete": report the BEGIN.
+    const cause = knexFailure ?? error;
+    await trx?.rollback().catch(() => undefined);
+    await trx?.executionPromise.catch(() => undefined);
+    return { committed: false, error: asShardKitError(cause, node) };
+  }
 }

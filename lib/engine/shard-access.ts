@@ -4,7 +4,7 @@
  * choice; every statement then passes the node's gate (access/node-gate.ts), so every error
  * leaves as a ShardKitError naming the shard and node. Tests give the engine a recording fake.
  */
-import type { QueryPriority } from '../errors.js';
+import type { QueryPriority, ShardKitError } from '../errors.js';
 import type { AnyQueryBuilder, BuilderMethod } from '../planner/builder-internals.js';
 import type { ConsistencyToken } from '../replicas/consistency-token.js';
 import type { ReadPreference } from '../replicas/read-router.js';
@@ -35,9 +35,19 @@ export interface ShardRequest {
   routing: RoutingOptions;
 }
 
+/**
+ * How a shard's transaction ended: committed with each statement's result, or not, with the
+ * error; `unknown` when the connection failed or timed out during COMMIT itself.
+ */
+export type TransactOutcome =
+  | { committed: true; results: unknown[] }
+  | { committed: false | 'unknown'; error: ShardKitError };
+
 export interface ShardAccess {
   /** `query` is the engine's private copy for this shard (see shard-query.ts), free to rebind. */
   run(shard: string, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown>;
+  /** Runs `queries` in one transaction on the shard's primary (a write's part on that shard). */
+  transact(shard: string, request: ShardRequest, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome>;
   /** The rows of a select as they arrive, holding the node's admission slot until the last one. */
   stream(shard: string, request: ShardRequest, query: AnyQueryBuilder): AsyncIterable<Record<string, unknown>>;
 }

@@ -9,6 +9,29 @@ import { type AnyQueryBuilder, copyBuilder, internalsOf, type Statement } from '
 import type { ShardRewrite } from '../planner/merge-spec.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 
+/**
+ * The statements of a write's part on one shard: its query, or for an insert whose rows need
+ * more bound parameters than one statement may carry (`maxParameters`), one insert per slice.
+ */
+export function shardStatements(builder: AnyQueryBuilder, plan: QueryPlan, shard: string, maxParameters: number): AnyQueryBuilder[] {
+  const query = shardQuery(builder, plan, shard);
+  const rows = internalsOf(query)._single.insert;
+  if (plan.method !== 'insert' || !Array.isArray(rows) || rows.length < 2) return [query];
+  // knex writes every row with the union of the rows' columns (DEFAULT where one lacks a column).
+  const columns = new Set<string>();
+  for (const row of rows as Record<string, unknown>[]) for (const column of Object.keys(row)) columns.add(column);
+  const rowsPerStatement = Math.max(1, Math.floor(maxParameters / Math.max(1, columns.size)));
+  if (rows.length <= rowsPerStatement) return [query];
+  const statements: AnyQueryBuilder[] = [];
+  for (let start = 0; start < rows.length; start += rowsPerStatement) {
+    const slice = copyBuilder(query);
+    const internals = internalsOf(slice);
+    internals._single = { ...internals._single, insert: rows.slice(start, start + rowsPerStatement) };
+    statements.push(slice);
+  }
+  return statements;
+}
+
 export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: string): AnyQueryBuilder {
   const query = copyBuilder(builder);
   const internals = internalsOf(query);

@@ -1,22 +1,24 @@
 import { expect } from 'chai';
-import { combineResults, emptyResult } from '../../../lib/engine/combine-results.js';
+import { combineResults, combineWriteResults, emptyResult } from '../../../lib/engine/combine-results.js';
 
-describe('combineResults (multi-shard writes)', () => {
-  it('adds up affected-row counts and insert row counts', () => {
-    expect(combineResults([2, 0, 5])).to.equal(7);
-    expect(combineResults([{ command: 'INSERT', rowCount: 2 }, { command: 'INSERT', rowCount: 1 }])).to.deep.equal({
-      command: 'INSERT',
-      rowCount: 3,
-    });
+describe('combining results', () => {
+  it('gives writes one shape whatever the shards and dialects: { rowCount } for inserts, a number for updates and deletes', () => {
+    expect(combineWriteResults('insert', false, [{ rowCount: 2 }, { rowCount: 1 }])).to.deep.equal({ rowCount: 3 });
+    expect(combineWriteResults('insert', false, [{ rowCount: 4 }])).to.deep.equal({ rowCount: 4 });
+    expect(combineWriteResults('update', false, [2, 0, 5])).to.equal(7);
+    expect(combineWriteResults('del', false, [3])).to.equal(3);
   });
 
   it('concatenates rows returned by `returning`', () => {
-    expect(combineResults([[{ id: 1 }], [], [{ id: 2 }]])).to.deep.equal([{ id: 1 }, { id: 2 }]);
+    expect(combineWriteResults('insert', true, [[{ id: 1 }], [], [{ id: 2 }]])).to.deep.equal([{ id: 1 }, { id: 2 }]);
+    expect(combineResults([[{ id: 1 }], [{ id: 2 }]])).to.deep.equal([{ id: 1 }, { id: 2 }]);
   });
 
-  it('answers a query that admits no key without touching a shard', () => {
-    expect(emptyResult('select')).to.deep.equal([]);
-    expect(emptyResult('first')).to.equal(undefined);
-    expect(emptyResult('del')).to.equal(0);
+  it('answers a query that admits no key without touching a shard, in the same shapes', () => {
+    expect(emptyResult('select', false)).to.deep.equal([]);
+    expect(emptyResult('first', false)).to.equal(undefined);
+    expect(emptyResult('del', false)).to.equal(0);
+    expect(emptyResult('insert', false)).to.deep.equal({ rowCount: 0 });
+    expect(emptyResult('update', true)).to.deep.equal([]);
   });
 });
