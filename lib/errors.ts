@@ -250,11 +250,13 @@ export class SchemaMigrationError extends ShardKitError {
 export class ShardUnavailableError extends ShardKitError {
   readonly code = 'SHARD_UNAVAILABLE';
 
-  constructor(shard: string, node: string, retryAfterMs: number) {
-    super(`node ${node} of shard ${shard} is marked down after repeated failures; retry in about ${retryAfterMs} ms`, {
+  constructor(shard: string, node: string, retryAfterMs: number, lastFailure?: unknown) {
+    const last = lastFailure instanceof Error ? ` (last: ${truncate(lastFailure.message, 300)})` : '';
+    super(`node ${node} of shard ${shard} is marked down after repeated failures${last}; retry in about ${retryAfterMs} ms`, {
       shard,
       node,
       retryable: true,
+      ...(lastFailure === undefined ? {} : { cause: lastFailure }),
     });
   }
 }

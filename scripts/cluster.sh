@@ -206,11 +206,13 @@ maria_start() {
   maria_running "$name" "$port" && return 0
   port_free "$port" || die "port $port is taken by another process (another checkout's cluster? run its scripts/cluster.sh down)"
   [ "$(id -u)" = 0 ] && user_args=(--user=mysql)
+  # Crash-safe for a killed server, as PostgreSQL's settings are: flush-log-at-trx-commit=2 writes
+  # every commit to the OS before acknowledging it, so only an OS crash could lose one.
   setsid "$(mariadbd_bin)" --no-defaults "${user_args[@]}" --datadir="$dir" --port="$port" \
     --bind-address=127.0.0.1 --socket="$RUN_DIR/$name.sock" --pid-file="$RUN_DIR/$name.pid" \
     --log-error="$LOG_DIR/$name.log" --server-id="$server_id" --log-bin=mysql-bin \
     --binlog-format=ROW --log-slave-updates=ON --skip-name-resolve --innodb-buffer-pool-size=64M \
-    --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-log-file-size=48M "${role_args[@]}" \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-log-file-size=48M "${role_args[@]}" \
     </dev/null >/dev/null 2>&1 &
   local tries=0
   until maria_answers "$port"; do

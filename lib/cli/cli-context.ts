@@ -7,8 +7,8 @@ export interface CliIo {
   err: (text: string) => void;
 }
 
-/** Exit codes, documented in README ("CLI"). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, gate: 3, locked: 4 } as const;
+/** Exit codes, documented in docs/operating.md ("CLI"). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, gate: 3, locked: 4, unhealthy: 5 } as const;
 
 export class UsageError extends Error {}
 

@@ -23,12 +23,13 @@ const HELP = `usage: shardkit <command> [options]
           run: moves the keys online up to cutover (cleanup too with --yes); rerun resumes
   rebalance status | rollback | cleanup --yes | abort
           [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
-  status [--json] [--watch [SECONDS]]                       shards, nodes, roles, breakers, lag, migrations
-  route KEY...                                              the shard of each key
+  status [--json] [--watch [SECONDS]]                       shards, nodes, health, breakers, lag, migrations
+  route KEY... [--live]                                     the shard of each key (--live: the ring in use)
 
   --config PATH[#EXPORT]   the config (default: $SHARDKIT_CONFIG or shards.config.ts)
 
-exit codes: 0 done, 1 failed, 2 usage, 3 a migration gate refused, 4 the migration's lock is held`;
+exit codes: 0 done, 1 failed, 2 usage, 3 a migration gate refused, 4 the migration's lock is held,
+            5 a node is down or stalled (status)`;
 
 const stdio: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -58,6 +59,7 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
         remove: { type: 'string', multiple: true, default: [] },
         weight: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', default: false },
+        live: { type: 'boolean', default: false },
       },
     });
     const [command, action, name, ...rest] = positionals;
@@ -91,7 +93,7 @@ export async function main(argv: readonly string[], io: CliIo = stdio): Promise<
           io,
         );
       case 'route':
-        return await routeCommand([action, name, ...rest].filter((key): key is string => key !== undefined), config, io);
+        return await routeCommand([action, name, ...rest].filter((key): key is string => key !== undefined), config, values.live, io);
       case 'help':
       case undefined:
         io.out(HELP);

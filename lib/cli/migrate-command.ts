@@ -35,7 +35,7 @@ export async function migrateCommand(action: string | undefined, name: string | 
     } catch (error) {
       if (!(error instanceof SchemaMigrationError)) throw error;
       io.out(reportTable(error.report));
-      io.err(`${error.message}`);
+      io.err(`${error.code}: ${error.message}`);
       return EXIT.failed;
     }
   });

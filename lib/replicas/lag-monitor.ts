@@ -14,7 +14,7 @@ import type { LagMonitorOptions } from '../config/config-types.js';
 import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
 import type { NodeHandle, ShardHandle } from '../topology/topology.js';
 import { SingleFlight } from '../util/single-flight-timeout.js';
-import { type LagReading, type PrimaryObservation, readingFrom, unknownReading } from './lag-reading.js';
+import { type LagReading, type PrimaryObservation, readingFrom, readingWhilePrimaryDown, unknownReading } from './lag-reading.js';
 
 export class LagMonitor {
   private readonly readings = new Map<string, LagReading>();
@@ -24,6 +24,8 @@ export class LagMonitor {
   private readonly heartbeatTables = new Set<string>();
   private readonly cycleListeners = new Set<() => void>();
   private readonly cycleObservers = new Set<(shard: ShardHandle) => void>();
+  /** Per shard: since when its primary refuses connections (see lag-reading.ts on why that matters). */
+  private readonly primaryDownSince = new Map<string, number>();
   private stopped = false;
   private probeCount = 0;
 
@@ -91,8 +93,20 @@ export class LagMonitor {
 
   private async cycle(shard: ShardHandle): Promise<void> {
     const signals = shard.primary.dialect.replication!;
-    const primary = await this.observePrimary(shard, signals).catch(() => undefined);
-    await Promise.all(shard.replicas.map((replica) => this.probeReplica(replica, primary, signals)));
+    const asked = Date.now();
+    const primary = await this.observePrimary(shard, signals).then(
+      (observed) => {
+        this.primaryDownSince.delete(shard.name);
+        return observed;
+      },
+      (error: unknown) => {
+        if (!isDown(error, this.primaryDownSince.has(shard.name))) this.primaryDownSince.delete(shard.name);
+        else if (!this.primaryDownSince.has(shard.name)) this.primaryDownSince.set(shard.name, asked);
+        return undefined;
+      },
+    );
+    const downSince = this.primaryDownSince.get(shard.name);
+    await Promise.all(shard.replicas.map((replica) => this.probeReplica(replica, primary, signals, downSince)));
     for (const observer of this.cycleObservers) observer(shard);
     for (const listener of [...this.cycleListeners]) listener();
   }
@@ -112,13 +126,19 @@ export class LagMonitor {
     return { ...state, sentAt };
   }
 
-  private async probeReplica(replica: NodeHandle, primary: PrimaryObservation | undefined, signals: ReplicationSignals) {
+  private async probeReplica(replica: NodeHandle, primary: PrimaryObservation | undefined, signals: ReplicationSignals, primaryDownSince: number | undefined) {
     const measuredAt = Date.now();
     try {
       const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
         this.probe(() => signals.replicaState(replica.knex, this.options.heartbeatTable)),
       );
-      this.readings.set(replica.config.name, readingFrom(primary, state, measuredAt, signals.reached));
+      const previous = this.readings.get(replica.config.name);
+      this.readings.set(
+        replica.config.name,
+        primary === undefined && primaryDownSince !== undefined
+          ? readingWhilePrimaryDown(previous, state, measuredAt, primaryDownSince)
+          : readingFrom(primary, state, measuredAt, signals.reached),
+      );
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.readings.set(replica.config.name, unknownReading(measuredAt, `probe failed: ${reason}`));
@@ -130,4 +150,15 @@ export class LagMonitor {
   private probe<T>(work: () => Promise<T>): Promise<T> {
     return withScope({ priority: 'health', timeoutMs: this.options.timeoutMs, purpose: 'lag-probe' }, work);
   }
+}
+
+/**
+ * Proof that a primary cannot commit: its server refused the connection, or is shutting down or
+ * starting up. While it stays down its breaker opens, which continues the outage already proven.
+ */
+function isDown(error: unknown, alreadyDown: boolean): boolean {
+  const failure = error as { code?: unknown; driverCode?: unknown; cause?: unknown };
+  if (failure?.code === 'SHARD_UNAVAILABLE') return alreadyDown;
+  const driverCode = failure?.driverCode ?? (failure?.cause as { code?: unknown } | undefined)?.code;
+  return driverCode === 'ECONNREFUSED' || driverCode === '57P03' || driverCode === 'ER_SERVER_SHUTDOWN';
 }

@@ -13,6 +13,13 @@
  *   3. Otherwise (replication stopped, no heartbeat yet, primary or replica unreachable) the
  *      lag is unknown: `freshAsOf` is undefined and the replica is never chosen on it.
  * Both bounds are conservative: the primary may have read its clock a little after `sentAt`.
+ *
+ * While the primary is down (its server refuses connections, so nothing can commit there), the
+ * replica misses at most the commits made between its last proof of freshness and the moment
+ * the primary was first found down: its lag freezes at that moment instead of growing
+ * (`frozenAt`), and replica reads go on being served within their bound. A primary that only
+ * stopped answering (a timeout) proves nothing, since it may still commit for other clients:
+ * the replica's reading keeps ageing, as the guarantee demands.
  */
 import type { PrimaryState, ReplicaState } from '../dialect/dialect-adapter.js';
 
@@ -25,6 +32,8 @@ export interface LagReading {
   position: string | undefined;
   /** Why the lag is unknown. */
   problem?: string;
+  /** While the primary is down: the moment it was first found down, after which nothing can have committed. */
+  frozenAt?: number;
 }
 
 export interface PrimaryObservation extends PrimaryState {
@@ -33,7 +42,16 @@ export interface PrimaryObservation extends PrimaryState {
 
 export function lagAt(reading: LagReading | undefined, now: number): number | undefined {
   if (reading?.freshAsOf === undefined) return undefined;
-  return Math.max(0, now - reading.freshAsOf);
+  return Math.max(0, Math.min(now, reading.frozenAt ?? now) - reading.freshAsOf);
+}
+
+/**
+ * A replica that answered while its primary is down since `downSince`: fresh as of its last
+ * proof (`previous`), its lag frozen at `downSince` (see above); unknown without an earlier proof.
+ */
+export function readingWhilePrimaryDown(previous: LagReading | undefined, replica: ReplicaState, measuredAt: number, downSince: number): LagReading {
+  if (previous?.freshAsOf === undefined) return unknownReading(measuredAt, 'the primary is down and the replica was never measured fresh', replica.position);
+  return { measuredAt, freshAsOf: previous.freshAsOf, frozenAt: Math.min(previous.frozenAt ?? downSince, downSince), position: replica.position, problem: 'the primary is down: lag frozen at its last proof' };
 }
 
 export function unknownReading(measuredAt: number, problem: string, position?: string): LagReading {

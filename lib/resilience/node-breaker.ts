@@ -19,6 +19,8 @@ export class NodeBreaker {
   private readonly circuit: CircuitBreaker<[Work], unknown>;
   private readonly resetTimeoutMs: number;
   private openedAt = 0;
+  /** The last failure that counted, named by an open breaker's error. */
+  private lastFailure: unknown;
 
   constructor(
     private readonly subject: { shard: string; node: string },
@@ -34,7 +36,11 @@ export class NodeBreaker {
       resetTimeout: options.resetTimeoutMs,
       rollingCountTimeout: options.rollingWindowMs,
       // True means "not the node's fault": only node faults and timeouts count.
-      errorFilter: (error: unknown) => !(error instanceof QueryTimeoutError || isNodeFault(error, classify)),
+      errorFilter: (error: unknown) => {
+        const counts = error instanceof QueryTimeoutError || isNodeFault(error, classify);
+        if (counts) this.lastFailure = error;
+        return !counts;
+      },
     });
     this.circuit.on('open', () => {
       this.openedAt = Date.now();
@@ -75,7 +81,7 @@ export class NodeBreaker {
 
   private unavailable(): ShardUnavailableError {
     const retryAfterMs = Math.max(0, this.openedAt + this.resetTimeoutMs - Date.now());
-    return new ShardUnavailableError(this.subject.shard, this.subject.node, retryAfterMs);
+    return new ShardUnavailableError(this.subject.shard, this.subject.node, retryAfterMs, this.lastFailure);
   }
 
   shutdown(): void {

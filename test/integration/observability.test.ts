@@ -102,7 +102,17 @@ describe('observability', function () {
       // With no shard answering, gather fails too.
       const gathered = await kit.gather(kit.table('users').select('id')).catch((error: unknown) => error);
       seen.push(inspect(gathered, { depth: 8 }));
-      seen.push(inspect(await kit.status(), { depth: 8 }), await registry.metrics());
+      seen.push(inspect(await kit.status({ probe: true, probeTimeoutMs: 500 }), { depth: 8 }), await registry.metrics());
+      // The kit and its config, every way a program could print or serialise them.
+      seen.push(
+        inspect(kit),
+        inspect(kit, { depth: Number.POSITIVE_INFINITY }),
+        inspect(kit.config, { depth: Number.POSITIVE_INFINITY, showHidden: true }),
+        JSON.stringify(kit),
+        JSON.stringify(kit.config),
+        JSON.stringify(kit.config.shards),
+        inspect(kit.forShard('down-a'), { depth: 3 }),
+      );
       expect(lines.some((line) => line.message === 'breaker opened')).to.equal(true);
       seen.push(inspect(lines, { depth: 8 }));
     } finally {
@@ -112,13 +122,14 @@ describe('observability', function () {
     }
     const invalid = await createShardKit({ ...config, shards: [{ ...config.shards[1]!, weight: -1 }] }).catch((error: unknown) => error);
     seen.push(inspect(invalid, { depth: 8 }));
-    const cli = await new Promise<string>((resolve) => {
-      execFile(process.execPath, ['bin/shardkit.js', 'status', '--config', 'test/support/unreachable.config.ts'], { env: { ...process.env, SECRET_FOR_TEST: secret } }, (_error, stdout, stderr) =>
-        resolve(stdout + stderr),
+    const cli = await new Promise<{ output: string; code: number }>((resolve) => {
+      execFile(process.execPath, ['bin/shardkit.js', 'status', '--config', 'test/support/unreachable.config.ts'], { env: { ...process.env, SECRET_FOR_TEST: secret } }, (error, stdout, stderr) =>
+        resolve({ output: stdout + stderr, code: error ? Number((error as { code?: number }).code) : 0 }),
       );
     });
-    seen.push(cli);
-    expect(cli).to.match(/down-a/);
+    seen.push(cli.output);
+    expect(cli.output).to.match(/down-a/);
+    expect(cli.code, 'status exits 5 when a node is down').to.equal(5);
     const leaks = seen.filter((text) => text.includes(secret));
     expect(leaks, leaks[0]).to.deep.equal([]);
   });

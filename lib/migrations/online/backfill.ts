@@ -7,9 +7,10 @@
  * deletes them before cutover is allowed. After each batch the shard's checkpoint (last key,
  * rows) is saved, so a killed backfill resumes where it stopped. Between batches it waits while
  * a replica lags beyond `maxLagMs` or a target primary has queries queued (gh-ost's throttling),
- * and never copies faster than `maxRowsPerSecond`.
+ * and all shards together never copy faster than `maxRowsPerSecond` (one limiter shared by them).
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
+import { type RateLimiter, sleep } from '../../util/rate-limiter.js';
 import type { Topology } from '../../topology/topology.js';
 import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
@@ -39,6 +40,8 @@ export interface BackfillHooks {
   save(checkpoint: BackfillCheckpoint): Promise<void>;
   /** A reason to pause now (replica lag, load), or undefined. */
   throttle(): string | undefined;
+  /** The rate every shard shares, when one was set. */
+  rate?: RateLimiter;
 }
 
 const THROTTLE_PAUSE_MS = 100;
@@ -73,8 +76,6 @@ export async function backfillShard(
     return read;
   };
   let checkpoint = start;
-  const started = Date.now();
-  let copiedHere = 0;
   let next = checkpoint.done ? undefined : readAfter(checkpoint.lastKey);
   let saved = Promise.resolve();
   while (!checkpoint.done) {
@@ -86,6 +87,7 @@ export async function backfillShard(
       continue;
     }
     const batch = await next!;
+    await hooks.rate?.take(batch.length, options.signal);
     const done = batch.length < batchSize;
     const lastKey = batch.length > 0 ? keyOf(batch.at(-1)!, migration.key) : checkpoint.lastKey;
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
@@ -93,14 +95,9 @@ export async function backfillShard(
     const moving = batch.filter((row) => tables.moves(keyOf(row, migration.key)));
     if (moving.length > 0) await insertIfAbsent(topology, tables, moving.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
     checkpoint = { lastKey, rows: checkpoint.rows + batch.length, done };
-    copiedHere += batch.length;
     await saved;
     saved = hooks.save(checkpoint);
     options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: checkpoint.done });
-    if (options.maxRowsPerSecond) {
-      const due = started + (copiedHere / options.maxRowsPerSecond) * 1000;
-      if (due > Date.now()) await sleep(due - Date.now(), options.signal);
-    }
   }
   await saved;
   return checkpoint;
@@ -116,18 +113,4 @@ async function insertIfAbsent(topology: Topology, tables: MigrationTables, rows:
       return dialect.insertMissing(knex, tables.tableOf('target'), group, tables.migration.key);
     }),
   );
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }

@@ -25,6 +25,7 @@ import type { AdvisoryLocks, ReleaseLock } from '../../dialect/advisory-locks.js
 import { MigrationGateError, MigrationLockedError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { Topology } from '../../topology/topology.js';
+import { RateLimiter } from '../../util/rate-limiter.js';
 import { type BackfillOptions, backfillShard, countSourceRows } from './backfill.js';
 import type { BackfillCheckpoint, ControlStore, InstanceAck, MigrationRecord, MigrationState, VerifyReport } from './control-store.js';
 import type { MigrationCoordinator } from './migration-coordinator.js';
@@ -167,12 +168,13 @@ export class OnlineMigrationRunner {
         return reason;
       };
       const { topology } = this.context;
+      const rate = options.maxRowsPerSecond ? new RateLimiter(options.maxRowsPerSecond) : undefined;
       const units = this.units().map((unit) => ({ ...unit, start: state.backfill[unit.id] ?? { lastKey: null, rows: 0, done: false } }));
       const totals = await Promise.all(units.map(({ tables, shard }) => countSourceRows(topology, tables, shard)));
       for (const [index, { id, start }] of units.entries()) options.onProgress?.({ shard: id, copied: start.rows, total: totals[index]!, done: start.done });
       await Promise.all(
         units.map(({ id, tables, shard, start }, index) =>
-          backfillShard(topology, tables, shard, start, totals[index]!, { save: (checkpoint) => save(id, checkpoint), throttle }, {
+          backfillShard(topology, tables, shard, start, totals[index]!, { save: (checkpoint) => save(id, checkpoint), throttle, ...(rate ? { rate } : {}) }, {
             ...options,
             ...(options.onProgress ? { onProgress: (progress) => options.onProgress?.({ ...progress, shard: id }) } : {}),
           }),
@@ -284,6 +286,12 @@ export class OnlineMigrationRunner {
     // A verify counts for the phase it ran in; a new phase (either way) asks for a fresh one,
     // except shadow_read, whose gate reuses the verify that let it open.
     if (phase === 'verify') delete state.verify;
+    // Back at the start nothing is dual-written any more: a copy made before is stale, and the
+    // next start must copy afresh rather than report the old checkpoints as done.
+    if (phase === 'pending') {
+      state.backfill = {};
+      delete state.verify;
+    }
     if (phase === 'shadow_read') state.shadowSince = Date.now();
     const moved = await this.context.store.transition(record, phase, state);
     await this.context.coordinator.refresh();

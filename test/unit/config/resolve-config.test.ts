@@ -130,3 +130,85 @@ describe('config validation', () => {
     expect(resolved.shards[0]!.primary.description).to.equal('postgres://app@db.internal:5432/app');
   });
 });
+
+describe('config validation, completed', () => {
+  const cases: [string, (config: any) => void, string, string][] = [
+    ['a timer beyond 2^31-1 ms (Node would fire it at once)', (c) => (c.lagMonitor = { intervalMs: 2 ** 31 }), 'lagMonitor.intervalMs', 'at most 2147483647 ms'],
+    ['a query timeout beyond 2^31-1 ms', (c) => (c.timeouts = { queryMs: 2 ** 40 }), 'timeouts.queryMs', 'at most'],
+    ['a breaker reset beyond 2^31-1 ms', (c) => (c.breaker = { resetTimeoutMs: 2 ** 31 }), 'breaker.resetTimeoutMs', 'at most'],
+    ['a pool whose min is above its max', (c) => (c.shards[0].primary.pool = { min: 5, max: 1 }), 'shards[0].primary.pool', 'min must not be greater than max'],
+    ['a weight of 1e-9', (c) => (c.shards[1].weight = 1e-9), 'shards[1].weight', '>= 0.01'],
+    ['a global table listed twice', (c) => (c.globalTables = ['countries', 'countries']), 'globalTables[1]', 'duplicate global table'],
+    ['an unknown key type', (c) => (c.tables.users.keyType = 'number'), 'tables.users.keyType', 'must be one of'],
+  ];
+  for (const [name, mutate, path, fragment] of cases) {
+    it(`rejects ${name}`, () => {
+      const config = validConfig();
+      mutate(config);
+      expectIssue(config, path, fragment);
+    });
+  }
+
+  it('answers a fuzz of configs with a resolved config or a ConfigError, never another error', () => {
+    // Random values of every type at random places of a valid config.
+    let seed = 12_345;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const values: unknown[] = [null, undefined, 0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '', 'x', '5', true, [], {}, [1], { a: 1 }, () => 1, 10n, Symbol('s')];
+    const paths = [
+      ['shards'],
+      ['shards', 0],
+      ['shards', 0, 'name'],
+      ['shards', 0, 'weight'],
+      ['shards', 0, 'primary'],
+      ['shards', 0, 'primary', 'dialect'],
+      ['shards', 0, 'primary', 'connection'],
+      ['shards', 0, 'primary', 'pool'],
+      ['shards', 0, 'primary', 'pool', 'max'],
+      ['shards', 0, 'replicas'],
+      ['shards', 1, 'standby'],
+      ['tables'],
+      ['tables', 'users'],
+      ['tables', 'users', 'shardKey'],
+      ['globalTables'],
+      ['globalShard'],
+      ['reads', 'maxLagMs'],
+      ['lagMonitor'],
+      ['breaker', 'errorThresholdPercentage'],
+      ['scatter', 'concurrency'],
+      ['timeouts', 'closeMs'],
+      ['loadShedding', 'maxQueued'],
+      ['migrations', 'pollIntervalMs'],
+      ['onlineMigrations'],
+    ];
+    const outcomes = { resolved: 0, 'config error': 0, other: 0 };
+    const others: string[] = [];
+    for (let round = 0; round < 600; round++) {
+      const config = validConfig();
+      for (let change = 0; change < 1 + Math.floor(random() * 3); change++) {
+        const path = paths[Math.floor(random() * paths.length)]!;
+        let target = config;
+        for (const part of path.slice(0, -1)) {
+          if (typeof target[part] !== 'object' || target[part] === null) target[part] = typeof part === 'number' ? [] : {};
+          target = target[part];
+        }
+        target[path.at(-1)!] = values[Math.floor(random() * values.length)];
+      }
+      try {
+        resolveConfig(config);
+        outcomes.resolved++;
+      } catch (error) {
+        if (error instanceof ConfigError) outcomes['config error']++;
+        else {
+          outcomes.other++;
+          others.push(String(error));
+        }
+      }
+    }
+    console.log(`      600 fuzzed configs: ${JSON.stringify(outcomes)}`);
+    expect(others, others[0]).to.deep.equal([]);
+    expect(outcomes['config error']).to.be.greaterThan(300);
+  });
+});

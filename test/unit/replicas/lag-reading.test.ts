@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { lagAt, readingFrom } from '../../../lib/replicas/lag-reading.js';
+import { lagAt, readingFrom, readingWhilePrimaryDown } from '../../../lib/replicas/lag-reading.js';
 
 const reached = (position: string, target: string) => Number(position) >= Number(target);
 // The primary was asked at local time 1000 and answered with its clock at 50_000 and position 10.
@@ -32,5 +32,23 @@ describe('lag readings', () => {
     expect(readingFrom(primary, { replicating: true, position: '7', heartbeatMs: undefined }, 1000, reached).freshAsOf).to.equal(undefined);
     expect(readingFrom(undefined, { replicating: true, position: '10', heartbeatMs: 1 }, 1000, reached).freshAsOf).to.equal(undefined);
     expect(lagAt(stopped, 1000)).to.equal(undefined);
+  });
+});
+
+describe('lag readings while the primary is down', () => {
+  const fresh = readingFrom(primary, { replicating: true, position: '10', heartbeatMs: 49_000 }, 1005, reached);
+  const stopped = { replicating: false, position: '10', heartbeatMs: 50_000, problem: 'the WAL receiver is not streaming' };
+
+  it('freezes the lag at the moment the primary was found down: nothing can commit after it', () => {
+    const reading = readingWhilePrimaryDown(fresh, stopped, 3000, 1250);
+    expect(lagAt(reading, 3000)).to.equal(250);
+    expect(lagAt(reading, 60_000)).to.equal(250);
+  });
+
+  it('keeps the earliest moment across probes, and stays unknown without an earlier proof', () => {
+    const first = readingWhilePrimaryDown(fresh, stopped, 1500, 1250);
+    const later = readingWhilePrimaryDown(first, stopped, 2500, 2250);
+    expect(lagAt(later, 5000)).to.equal(250);
+    expect(readingWhilePrimaryDown(undefined, stopped, 1500, 1250).freshAsOf).to.equal(undefined);
   });
 });
