@@ -224,10 +224,13 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const { closeMs } = this.config.timeouts;
+    // One bound for all of it: background work first, then the calls still running.
+    const deadline = performance.now() + this.config.timeouts.closeMs;
+    let timer: NodeJS.Timeout | undefined;
     const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop()]);
-    await Promise.race([background, new Promise((resolve) => setTimeout(resolve, closeMs))]);
-    await Promise.all([this.topology.close(closeMs), this.router.destroy()]);
+    await Promise.race([background, new Promise((resolve) => (timer = setTimeout(resolve, this.config.timeouts.closeMs)))]);
+    clearTimeout(timer);
+    await Promise.all([this.topology.close(Math.max(0, deadline - performance.now())), this.router.destroy()]);
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { KnexClientClass } from '../access/guarded-client.js';
-import type { ResolvedNode } from '../config/config-types.js';
+import type { ResolvedNode, SqlFamily } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { InsertMissing } from './insert-missing.js';
@@ -60,6 +60,8 @@ export interface NodeKnexOptions {
 }
 
 export interface DialectAdapter {
+  /** The SQL it speaks: PostgreSQL (and PGlite) or MySQL/MariaDB. */
+  readonly family: SqlFamily;
   knexOptions(node: ResolvedNode, bounds: ConnectionBounds): Promise<NodeKnexOptions>;
   /** The npm packages the dialect's driver needs, named when one is missing. */
   readonly driverPackages: readonly string[];

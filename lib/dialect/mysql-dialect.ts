@@ -21,6 +21,7 @@ const NODE_FAULT_CODES = new Set([
 const CONFLICT_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 export const mysqlDialect: DialectAdapter = {
+  family: 'mysql',
   knexOptions: async (node, bounds) => serverKnexOptions(node, 'mysql2', mysqlSettings(connectionOf(node) as ServerConnection, bounds)),
   driverPackages: ['mysql2'],
   poolSize: serverPoolSize,

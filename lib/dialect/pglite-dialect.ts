@@ -49,6 +49,7 @@ function shardkitClient<T extends ClientClass>(Client: T): T {
 
 /** Embedded PostgreSQL (WASM) through knex-pglite; one connection per database, no replication. */
 export const pgliteDialect: DialectAdapter = {
+  family: 'postgres',
   async knexOptions(node) {
     const { dataDir } = connectionOf(node) as PgliteConnection;
     const [{ PGlite }, { default: ClientPgLite }] = await Promise.all([

@@ -32,6 +32,7 @@ export function destroyPostgresSocket(connection: unknown): boolean {
 }
 
 export const postgresDialect: DialectAdapter = {
+  family: 'postgres',
   knexOptions: async (node, bounds) => serverKnexOptions(node, 'pg', postgresSettings(connectionOf(node) as ServerConnection, bounds)),
   driverPackages: ['pg'],
   poolSize: serverPoolSize,

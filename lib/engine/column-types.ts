@@ -5,6 +5,7 @@
  * (every shard holds the same schema), then cached for the kit's lifetime.
  */
 import type { Knex } from 'knex';
+import { withScope } from '../access/call-scope.js';
 import type { ValueClass } from './merge/compare-values.js';
 
 const EXACT = /^(tiny|small|medium|big)?int|integer|serial|numeric|decimal|money|bit$/i;
@@ -52,9 +53,9 @@ export class ColumnTypes implements ColumnClassifier {
   private columnsOf(table: string): Promise<Map<string, ValueClass>> {
     let columns = this.tables.get(table);
     if (!columns) {
-      columns = this.schemaSource(table)
-        .columnInfo()
-        .then((info) => new Map(Object.entries(info).map(([name, column]) => [name, classOfType(column.type)])));
+      columns = withScope({ priority: 'critical', purpose: 'maintenance' }, () => this.schemaSource(table).columnInfo()).then(
+        (info) => new Map(Object.entries(info).map(([name, column]) => [name, classOfType(column.type)])),
+      );
       // A failed lookup is not cached: the next query tries again.
       columns.catch(() => this.tables.delete(table));
       this.tables.set(table, columns);

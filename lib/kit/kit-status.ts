@@ -111,13 +111,17 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
   return { shards, nodes: nodeStatuses, migrations, ...(rebalance ? { rebalance } : {}) };
 }
 
-/** `select 1` as a health probe: no admission, bounded; a timeout means stalled, any other failure down. */
+/**
+ * `select 1` as a health probe: no admission, bounded; a timeout means stalled, any other failure
+ * down. An open breaker answers for the node with the failure that opened it.
+ */
 async function probe(node: NodeHandle, timeoutMs: number): Promise<{ health: NodeHealth; problem?: string }> {
   try {
     await withScope({ priority: 'health', timeoutMs, purpose: 'maintenance' }, () => node.knex.raw('select 1'));
     return { health: 'up' };
   } catch (error) {
     const failure = error as ShardKitError;
-    return { health: failure.code === 'QUERY_TIMEOUT' ? 'stalled' : 'down', problem: failure.message };
+    const cause = failure.code === 'SHARD_UNAVAILABLE' ? (failure.cause as ShardKitError | undefined) : failure;
+    return { health: cause?.code === 'QUERY_TIMEOUT' ? 'stalled' : 'down', problem: failure.message };
   }
 }

@@ -38,7 +38,7 @@ export function rebalanceRunner(sources: RunnerSources): RebalanceRunner {
   const { coordinator } = sources;
   const phases = phaseRunner(sources, REBALANCE_NAME, () => sources.follower.movingTables(), { switchesTopology: true });
   return new RebalanceRunner({
-    topology: sources.topology,
+    databases: sources.topology,
     config: sources.config,
     store: coordinator.store,
     coordinator,
@@ -59,7 +59,7 @@ function phaseRunner(
   const control = sources.topology.shard(sources.config.migrations.controlShard).primary;
   return new OnlineMigrationRunner({
     name,
-    topology: sources.topology,
+    databases: sources.topology,
     store: sources.coordinator.store,
     coordinator: sources.coordinator,
     parts,

@@ -9,6 +9,7 @@
  * scrapes. Label values are shard, node and table names, never connection details.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StatementEvent } from '../access/node-gate.js';
 import type { QueryEvent } from '../engine/routed-shard-access.js';
 import type { BreakerState } from '../resilience/node-breaker.js';
 import type { ShardKit } from '../shard-kit.js';
@@ -42,6 +43,13 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
   const latency = new Histogram({ name: name('query_duration_seconds'), help: 'Query time per node, queueing included', labelNames: nodeLabels, buckets: LATENCY_BUCKETS, registers });
   const fanOut = new Histogram({ name: name('scatter_fanout_shards'), help: 'Shards a multi-shard query ran on', labelNames: ['table'], buckets: FANOUT_BUCKETS, registers });
   const partial = new Counter({ name: name('scatter_partial_total'), help: 'Multi-shard reads answered without some shards (kit.gather)', labelNames: ['table'], registers });
+  const statements = new Counter({
+    name: name('statements_total'),
+    help: 'Every statement sent to a node (routed queries, transactions, migrations, lag probes), by purpose and outcome',
+    labelNames: [...nodeLabels, 'purpose', 'outcome'],
+    registers,
+  });
+  const statementLatency = new Histogram({ name: name('statement_duration_seconds'), help: 'Statement time per node and purpose', labelNames: [...nodeLabels, 'purpose'], buckets: LATENCY_BUCKETS, registers });
 
   const perNode = (help: string, suffix: string, value: (node: Awaited<ReturnType<ShardKit['status']>>['nodes'][number]) => number | undefined) =>
     new Gauge({
@@ -133,11 +141,17 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
     latency.observe(labels, event.durationMs / 1000);
     if (event.error) errors.inc({ shard: event.shard, node: event.node, code: event.error });
   };
+  const onStatement = (event: StatementEvent) => {
+    const labels = { shard: event.shard, node: event.node, role: event.role, purpose: event.purpose };
+    statements.inc({ ...labels, outcome: event.error ?? 'ok' });
+    statementLatency.observe(labels, event.durationMs / 1000);
+  };
   const onScatter = (event: ScatterEvent) => {
     fanOut.observe({ table: event.table }, event.shards);
     if (event.missing > 0) partial.inc({ table: event.table });
   };
   kit.on('query', onQuery);
+  kit.on('statement', onStatement);
   kit.on('scatter', onScatter);
   const names = registry
     .getMetricsAsArray()
@@ -147,6 +161,7 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
     registry,
     detach() {
       kit.off('query', onQuery);
+      kit.off('statement', onStatement);
       kit.off('scatter', onScatter);
       for (const metric of names) registry.removeSingleMetric(metric);
     },

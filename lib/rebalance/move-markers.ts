@@ -8,7 +8,7 @@
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import type { AnyQueryBuilder } from '../planner/builder-internals.js';
-import type { Topology } from '../topology/topology.js';
+import type { ShardDatabases } from '../access/shard-databases.js';
 import { groupBy } from '../util/group-by.js';
 
 export const MARKERS_TABLE = 'shardkit_rebalance_keys';
@@ -44,16 +44,15 @@ export async function ensureMarkersTable(db: Knex): Promise<void> {
 }
 
 /** Marks each move on both its shards ('out' on the old owner, 'in' on the new one). */
-export async function markMoves(topology: Topology, table: string, moves: readonly KeyMove[]): Promise<void> {
+export async function markMoves(databases: ShardDatabases, table: string, moves: readonly KeyMove[]): Promise<void> {
   const marks = moves.flatMap((move) => [
     { shard: move.from, row: { tbl: table, dir: 'out', k: markerText(move.key) } },
     { shard: move.to, row: { tbl: table, dir: 'in', k: markerText(move.key) } },
   ]);
   await Promise.all(
     [...groupBy(marks, (mark) => mark.shard)].map(([shard, group]) =>
-      topology
-        .shard(shard)
-        .primary.knex(MARKERS_TABLE)
+      databases
+        .primary(shard)(MARKERS_TABLE)
         .insert(group.map((mark) => mark.row))
         .onConflict(['tbl', 'dir', 'k'])
         .ignore(),

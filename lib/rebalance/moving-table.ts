@@ -8,7 +8,7 @@
 import type { HashRing } from '../hashing/hash-ring.js';
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
 import type { Row } from '../migrations/online/online-migration.js';
-import type { Topology } from '../topology/topology.js';
+import type { ShardDatabases } from '../access/shard-databases.js';
 import { markMoves } from './move-markers.js';
 import { REBALANCE_NAME } from './rebalance-record.js';
 
@@ -19,12 +19,12 @@ export interface MovingTableOptions {
   key: string[];
   from: HashRing;
   to: HashRing;
-  topology: Topology;
+  databases: ShardDatabases;
 }
 
 const copy = (row: Row): Row => ({ ...row });
 
-export function movingTable({ table, shardKey, key, from, to, topology }: MovingTableOptions): MigrationTables {
+export function movingTable({ table, shardKey, key, from, to, databases }: MovingTableOptions): MigrationTables {
   const index = key.indexOf(shardKey);
   const ringOf = (side: 'source' | 'target') => (side === 'source' ? from : to);
   const moves = (rowKey: readonly unknown[]) => {
@@ -39,7 +39,7 @@ export function movingTable({ table, shardKey, key, from, to, topology }: Moving
     moves,
     beforeCopy: (keys) =>
       markMoves(
-        topology,
+        databases,
         table,
         keys.filter(moves).map((rowKey) => ({ key: rowKey[index], from: from.shardFor(rowKey[index]), to: to.shardFor(rowKey[index]) })),
       ),

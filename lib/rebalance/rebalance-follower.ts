@@ -50,7 +50,7 @@ export class RebalanceFollower {
     if (!state.cleaned) {
       for (const [table, key] of Object.entries(state.keys)) {
         const shardKey = this.config.tables.get(table)?.shardKey;
-        if (shardKey) tables.set(table, movingTable({ table, shardKey, key, from, to, topology: this.topology }));
+        if (shardKey) tables.set(table, movingTable({ table, shardKey, key, from, to, databases: this.topology }));
       }
     }
     this.move = { phase: record.phase, state, switching: record.state.switching === true, tables };

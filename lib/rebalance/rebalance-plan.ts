@@ -4,7 +4,7 @@
  */
 import type { ResolvedConfig } from '../config/config-types.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
-import type { Topology } from '../topology/topology.js';
+import type { ShardDatabases } from '../access/shard-databases.js';
 import { type CountOptions, countRowMoves, type TableMoves } from './row-moves.js';
 import { planSlotMoves, type SlotMovePlan } from './slot-moves.js';
 import { applyTopologyChange, type TopologyChange } from './topology-change.js';
@@ -18,7 +18,7 @@ export interface RebalancePlan {
 
 /** `before`: the ring's shards now (the config's, or those of the last rebalance). */
 export async function planRebalance(
-  topology: Topology,
+  databases: ShardDatabases,
   config: ResolvedConfig,
   before: RingShard[],
   change: TopologyChange,
@@ -29,7 +29,7 @@ export async function planRebalance(
     change,
     config.shards.map((shard) => shard.name),
   );
-  const slots = planSlotMoves(topology.ring, before, await HashRing.create(after), after);
-  const tables = await countRowMoves(topology, config, topology.ring, slots, options);
+  const slots = planSlotMoves(databases.ring, before, await HashRing.create(after), after);
+  const tables = await countRowMoves(databases, config, databases.ring, slots, options);
   return { before, after, slots, tables };
 }

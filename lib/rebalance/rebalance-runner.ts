@@ -22,7 +22,8 @@ import type { ControlStore, MigrationRecord } from '../migrations/online/control
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import type { MigrationStatus, OnlineMigrationRunner } from '../migrations/online/migration-runner.js';
 import { targetWritable } from '../migrations/online/phases.js';
-import { ringShardsOf, type Topology } from '../topology/topology.js';
+import type { ShardDatabases } from '../access/shard-databases.js';
+import { ringShardsOf } from '../topology/topology.js';
 import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
 import { REBALANCE_NAME } from './rebalance-record.js';
 import type { CountOptions } from './row-moves.js';
@@ -53,7 +54,7 @@ export interface CleanupProgress {
 }
 
 export interface RebalanceContext {
-  topology: Topology;
+  databases: ShardDatabases;
   config: ResolvedConfig;
   store: ControlStore;
   phases: OnlineMigrationRunner;
@@ -80,7 +81,7 @@ export class RebalanceRunner {
 
   /** What `change` would move, counted on the data; changes nothing. */
   async plan(change: TopologyChange, options: CountOptions = {}): Promise<RebalancePlan> {
-    return planRebalance(this.context.topology, this.context.config, await this.currentRing(), change, options);
+    return planRebalance(this.context.databases, this.context.config, await this.currentRing(), change, options);
   }
 
   /**
@@ -89,7 +90,7 @@ export class RebalanceRunner {
    * instance did not know of the move would show twice there.
    */
   async start(change: TopologyChange): Promise<RebalancePlan> {
-    const { topology, config } = this.context;
+    const { databases, config } = this.context;
     const plan = await this.plan(change);
     const problems: string[] = [];
     const active = await this.context.activeMigrations();
@@ -98,18 +99,17 @@ export class RebalanceRunner {
     const keys: Record<string, string[]> = {};
     for (const [table, { shardKey }] of config.tables) {
       const missing = [];
-      for (const shard of shards) if (!(await topology.shard(shard).primary.knex.schema.hasTable(table))) missing.push(shard);
+      for (const shard of shards) if (!(await databases.primary(shard).schema.hasTable(table))) missing.push(shard);
       if (missing.length > 0) {
         problems.push(`table ${table} is missing on ${missing.join(', ')}: run shardkit migrate latest first`);
         continue;
       }
-      const { primary } = topology.shard(shards[0]!);
-      const key = await primary.dialect.primaryKey(primary.knex, table);
+      const key = await databases.dialectOf(shards[0]!).primaryKey(databases.primary(shards[0]!), table);
       if (!key.includes(shardKey)) problems.push(`table ${table}: its primary key (${key.join(', ') || 'none'}) must contain the shard key ${shardKey}`);
       keys[table] = key;
     }
     if (problems.length > 0) throw new InvalidTopologyChangeError(problems);
-    await Promise.all(shards.map((shard) => ensureMarkersTable(topology.shard(shard).primary.knex)));
+    await Promise.all(shards.map((shard) => ensureMarkersTable(databases.primary(shard))));
     await this.context.phases.exclusive(async () => {
       const record = await this.context.store.getOrCreate(REBALANCE_NAME);
       const previous = record.state.rebalance;
@@ -172,12 +172,12 @@ export class RebalanceRunner {
       if (record.state.rebalance && !record.state.rebalance.cleaned) {
         throw new MigrationGateError(REBALANCE_NAME, 'forget', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
       }
-      const { topology, config } = this.context;
+      const { databases, config } = this.context;
       for (const table of config.tables.keys()) {
-        for (const shard of topology.shards) {
-          const db = shard.primary.knex;
+        for (const shard of databases.shardNames) {
+          const db = databases.primary(shard);
           if ((await db.schema.hasTable(table)) && (await db(table).first())) {
-            throw new MigrationGateError(REBALANCE_NAME, 'forget', [`${table} has rows on ${shard.name}: they are placed by the rebalanced ring; rebalance back instead`]);
+            throw new MigrationGateError(REBALANCE_NAME, 'forget', [`${table} has rows on ${shard}: they are placed by the rebalanced ring; rebalance back instead`]);
           }
         }
       }
@@ -197,13 +197,13 @@ export class RebalanceRunner {
     others: readonly RingShard[],
     options: RemovalOptions,
   ): Promise<void> {
-    const { topology, config, store } = this.context;
+    const { databases, config, store } = this.context;
     const batchSize = options.batchSize ?? 500;
     for (const table of Object.keys(record.state.rebalance!.keys)) {
       const shardKey = config.tables.get(table)?.shardKey;
       if (!shardKey) throw new UnknownTableError(table, [...config.tables.keys()]);
       for (const { name: shard } of holders) {
-        const db = topology.shard(shard).primary.knex;
+        const db = databases.primary(shard);
         const total = await countMarked(db, table, direction);
         let deleted = 0;
         for (;;) {
@@ -216,7 +216,7 @@ export class RebalanceRunner {
         }
       }
       const everyShard = new Set([...holders, ...others].map((shard) => shard.name));
-      await Promise.all([...everyShard].map((shard) => clearMarkers(topology.shard(shard).primary.knex, table)));
+      await Promise.all([...everyShard].map((shard) => clearMarkers(databases.primary(shard), table)));
     }
     const cleaned = structuredClone(record.state);
     cleaned.rebalance!.cleaned = true;

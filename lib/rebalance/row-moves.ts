@@ -8,7 +8,7 @@
 import type { ResolvedConfig } from '../config/config-types.js';
 import { whereAfter } from '../engine/keyset-pagination.js';
 import type { HashRing } from '../hashing/hash-ring.js';
-import type { Topology } from '../topology/topology.js';
+import type { ShardDatabases } from '../access/shard-databases.js';
 import type { SlotMovePlan } from './slot-moves.js';
 
 export interface RowFlow {
@@ -31,7 +31,7 @@ export interface CountOptions {
   onProgress?: (progress: { table: string; shard: string; rows: number }) => void;
 }
 
-export async function countRowMoves(topology: Topology, config: ResolvedConfig, ring: HashRing, plan: SlotMovePlan, options: CountOptions = {}): Promise<TableMoves[]> {
+export async function countRowMoves(databases: ShardDatabases, config: ResolvedConfig, ring: HashRing, plan: SlotMovePlan, options: CountOptions = {}): Promise<TableMoves[]> {
   const batchSize = options.batchSize ?? 5000;
   const result: TableMoves[] = [];
   for (const [table, { shardKey }] of config.tables) {
@@ -39,7 +39,7 @@ export async function countRowMoves(topology: Topology, config: ResolvedConfig, 
     const flows = new Map<string, RowFlow>();
     await Promise.all(
       ring.shardNames.map(async (shard) => {
-        const db = topology.shard(shard).primary.knex;
+        const db = databases.primary(shard);
         if (!(await db.schema.hasTable(table))) return;
         let last: unknown[] | null = null;
         let seen = 0;

@@ -4,8 +4,11 @@
  * opened too: they own no keys but can be reached, so that a rebalance can move keys to them.
  * Opening connects nothing: a shard that is down does not stop a kit starting.
  */
+import type { Knex } from 'knex';
 import { type NodeHandle, type NodeOptions, openNode } from '../access/open-node.js';
+import type { ShardDatabases } from '../access/shard-databases.js';
 import type { ResolvedConfig } from '../config/config-types.js';
+import type { DialectAdapter } from '../dialect/dialect-adapter.js';
 import { ConfigError, UnknownShardError } from '../errors.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 
@@ -20,7 +23,7 @@ export interface ShardHandle {
 
 type OpenedNode = Awaited<ReturnType<typeof openNode>>;
 
-export class Topology {
+export class Topology implements ShardDatabases {
   private currentRing: HashRing;
   /** Shards in configuration order. */
   readonly shards: readonly ShardHandle[];
@@ -75,6 +78,18 @@ export class Topology {
     const shard = this.byName.get(name);
     if (!shard) throw new UnknownShardError(name, [...this.byName.keys()]);
     return shard;
+  }
+
+  get shardNames(): string[] {
+    return this.shards.map((shard) => shard.name);
+  }
+
+  primary(shard: string): Knex {
+    return this.shard(shard).primary.knex;
+  }
+
+  dialectOf(shard: string): DialectAdapter {
+    return this.shard(shard).primary.dialect;
   }
 
   ownerOf(key: unknown): ShardHandle {

@@ -55,6 +55,11 @@ describe('observability', function () {
       expect(sumWhere(queries, { intent: 'read', outcome: 'ok' })).to.equal(5 + shards);
       expect(sumWhere(queries, { intent: 'write', outcome: 'error' })).to.equal(1);
       expect(sumWhere(queries, { shard: kit.shardFor(1), intent: 'write' })).to.be.greaterThan(0);
+      // Every statement counts, including the catalog lookup of users' key column.
+      const statements = await metricValues(registry, 'shardkit_statements_total');
+      expect(sumWhere(statements, { purpose: 'query', outcome: 'ok' })).to.equal(10 + 5 + shards);
+      expect(sumWhere(statements, { purpose: 'query', outcome: 'QUERY_FAILED' })).to.equal(1);
+      expect(sumWhere(statements, { purpose: 'maintenance' })).to.be.greaterThan(0);
       const latency = await metricValues(registry, 'shardkit_query_duration_seconds');
       expect(sumWhere(latency, {}, 'shardkit_query_duration_seconds_count')).to.equal(10 + 5 + shards + 1);
       const errors = await metricValues(registry, 'shardkit_query_errors_total');

@@ -11,7 +11,7 @@
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
 import { type RateLimiter, sleep } from '../../util/rate-limiter.js';
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
@@ -47,13 +47,13 @@ export interface BackfillHooks {
 const THROTTLE_PAUSE_MS = 100;
 
 /** The source rows on a shard, counted once before copying, for progress and ETA. */
-export async function countSourceRows(topology: Topology, tables: MigrationTables, shard: string): Promise<number> {
-  const [counted] = (await topology.shard(shard).primary.knex(tables.tableOf('source')).count('* as total')) as { total: unknown }[];
+export async function countSourceRows(databases: ShardDatabases, tables: MigrationTables, shard: string): Promise<number> {
+  const [counted] = (await databases.primary(shard)(tables.tableOf('source')).count('* as total')) as { total: unknown }[];
   return Number(counted?.total ?? 0);
 }
 
 export async function backfillShard(
-  topology: Topology,
+  databases: ShardDatabases,
   tables: MigrationTables,
   shard: string,
   start: BackfillCheckpoint,
@@ -62,7 +62,7 @@ export async function backfillShard(
   options: BackfillOptions,
 ): Promise<BackfillCheckpoint> {
   const { migration } = tables;
-  const source = topology.shard(shard).primary.knex;
+  const source = databases.primary(shard);
   const batchSize = options.batchSize ?? 1000;
   const keys = migration.key.map((column) => ({ column }));
   const order = migration.key.map((column) => ({ column, order: 'asc' as const }));
@@ -93,7 +93,7 @@ export async function backfillShard(
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
     next = done ? undefined : readAfter(lastKey);
     const moving = batch.filter((row) => tables.moves(keyOf(row, migration.key)));
-    if (moving.length > 0) await insertIfAbsent(topology, tables, moving.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    if (moving.length > 0) await insertIfAbsent(databases, tables, moving.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
     checkpoint = { lastKey, rows: checkpoint.rows + batch.length, done };
     await saved;
     saved = hooks.save(checkpoint);
@@ -104,13 +104,12 @@ export async function backfillShard(
 }
 
 /** Writes rows to their target shards, leaving rows that already exist untouched. */
-async function insertIfAbsent(topology: Topology, tables: MigrationTables, rows: readonly Row[]): Promise<void> {
+async function insertIfAbsent(databases: ShardDatabases, tables: MigrationTables, rows: readonly Row[]): Promise<void> {
   await tables.beforeCopy?.(rows.map((row) => keyOf(row, tables.migration.key)));
   const byOwner = groupBy(rows, (row) => tables.ownerOf('target', keyOf(row, tables.migration.key)));
   await Promise.all(
     [...byOwner].map(([owner, group]) => {
-      const { knex, dialect } = topology.shard(owner).primary;
-      return dialect.insertMissing(knex, tables.tableOf('target'), group, tables.migration.key);
+      return databases.dialectOf(owner).insertMissing(databases.primary(owner), tables.tableOf('target'), group, tables.migration.key);
     }),
   );
 }

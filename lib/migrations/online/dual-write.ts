@@ -11,11 +11,12 @@
  * recorded as a mismatch, which blocks cutover until a verify repairs it.
  */
 import type { Knex } from 'knex';
+import type { SqlFamily } from '../../config/config-types.js';
 import { MigrationPhaseError } from '../../errors.js';
 import { type AnyQueryBuilder, bindToClient, copyBuilder, internalsOf } from '../../planner/builder-internals.js';
 import { type QueryPlan, targetShards } from '../../planner/query-plan.js';
 import { shardQuery } from '../../engine/shard-query.js';
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { Direction } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from './online-migration.js';
@@ -52,7 +53,7 @@ export function syncDirection({ tables, side, phase }: Involvement, method: stri
 
 /** Runs a write and returns the keys it touched (in the caller's scope: its priority and deadline). */
 export async function writeCapturingKeys(
-  topology: Topology,
+  databases: ShardDatabases,
   plan: QueryPlan,
   builder: AnyQueryBuilder,
   keyColumns: readonly string[],
@@ -72,8 +73,7 @@ export async function writeCapturingKeys(
   const shards = targetShards(plan.route);
   const parts = await Promise.all(
     shards.map((shard) => {
-      const { primary } = topology.shard(shard);
-      return primary.knex.transaction((trx) => writeOnShard(trx, shardQuery(builder, plan, shard), keyColumns, primary.config.dialect));
+      return databases.primary(shard).transaction((trx) => writeOnShard(trx, shardQuery(builder, plan, shard), keyColumns, databases.dialectOf(shard).family));
     }),
   );
   const keys = parts.flatMap((part) => part.keys);
@@ -88,8 +88,8 @@ interface ShardWrite {
   keys: unknown[][];
 }
 
-async function writeOnShard(trx: Knex.Transaction, query: AnyQueryBuilder, keyColumns: readonly string[], dialect: string): Promise<ShardWrite> {
-  if (dialect === 'mysql') {
+async function writeOnShard(trx: Knex.Transaction, query: AnyQueryBuilder, keyColumns: readonly string[], family: SqlFamily): Promise<ShardWrite> {
+  if (family === 'mysql') {
     const probe = copyBuilder(query);
     const internals = internalsOf(probe);
     internals._method = 'select';

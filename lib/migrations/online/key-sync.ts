@@ -15,7 +15,7 @@
 import type { Knex } from 'knex';
 import { ConfigError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from './online-migration.js';
 import { chunks } from '../../util/chunks.js';
@@ -35,7 +35,7 @@ const SIDES: Record<Direction, { from: Side; to: Side }> = {
 };
 
 export async function syncKeys(
-  topology: Topology,
+  databases: ShardDatabases,
   tables: MigrationTables,
   direction: Direction,
   keys: readonly (readonly unknown[])[],
@@ -48,7 +48,7 @@ export async function syncKeys(
     [...bySourceShard].map(async ([shard, shardKeys]) => {
       let synced: SyncResult = { upserted: 0, deleted: 0 };
       for (const slice of chunks(shardKeys, KEYS_PER_STATEMENT)) {
-        const result = await syncOnShard(topology, tables, direction, shard, slice);
+        const result = await syncOnShard(databases, tables, direction, shard, slice);
         synced = { upserted: synced.upserted + result.upserted, deleted: synced.deleted + result.deleted };
       }
       return synced;
@@ -61,7 +61,7 @@ export async function syncKeys(
 }
 
 async function syncOnShard(
-  topology: Topology,
+  databases: ShardDatabases,
   tables: MigrationTables,
   direction: Direction,
   shardName: string,
@@ -69,14 +69,13 @@ async function syncOnShard(
 ): Promise<SyncResult> {
   const { migration } = tables;
   const { from, to } = SIDES[direction];
-  const shard = topology.shard(shardName);
   const hasher = await loadKeyHasher();
   const lockIds = keys.map((key) => hasher.hash64Signed(`${migration.name}\u0000${keyText(key)}`));
   const map = direction === 'forward' ? migration.transform : migration.reverse;
-  return shard.primary.knex.transaction(async (trx) => {
-    const release = await shard.primary.dialect.locks.lockKeys(trx, lockIds);
+  return databases.primary(shardName).transaction(async (trx) => {
+    const release = await databases.dialectOf(shardName).locks.lockKeys(trx, lockIds);
     try {
-      const on = (owner: string) => (owner === shardName ? trx : topology.shard(owner).primary.knex);
+      const on = (owner: string) => (owner === shardName ? trx : databases.primary(owner));
       const reads = [...groupBy(keys, (key) => tables.ownerOf(from, key))].map(([owner, group]) =>
         whereKeys(on(owner)(tables.tableOf(from)), migration.key, group),
       );

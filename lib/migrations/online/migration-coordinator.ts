@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { type CallScope, withScope } from '../../access/call-scope.js';
 import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
 import type { QueryPlan } from '../../planner/query-plan.js';
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { PhaseEvent } from '../../observability/state-events.js';
 import { CHANGES_CHANNEL, type ControlStore, type MigrationRecord } from './control-store.js';
 import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
@@ -65,7 +65,7 @@ export class MigrationCoordinator {
   constructor(
     readonly store: ControlStore,
     private readonly migrations: readonly MigrationTables[],
-    private readonly topology: Topology,
+    private readonly databases: ShardDatabases,
     private readonly options: CoordinatorOptions,
     private readonly onPhase: (event: PhaseEvent) => void = () => {},
     /** Follows a rebalance (the ring, the moving tables); see rebalance/rebalance-follower.ts. */
@@ -171,11 +171,11 @@ export class MigrationCoordinator {
     if (syncs.length === 0) return runNormally();
     const key = syncs[0]!.entry.tables.migration.key;
     const writeScope: CallScope = { priority: call.priority, deadline: call.deadline, purpose: 'query' };
-    const { result, keys } = await withScope(writeScope, () => writeCapturingKeys(this.topology, plan, builder, key, runNormally));
+    const { result, keys } = await withScope(writeScope, () => writeCapturingKeys(this.databases, plan, builder, key, runNormally));
     const syncScope: CallScope = { priority: call.priority, timeoutMs: call.timeoutMs, purpose: 'dual-write' };
     for (const { entry, direction } of syncs) {
       try {
-        await withScope(syncScope, () => syncKeys(this.topology, entry.tables, direction, keys));
+        await withScope(syncScope, () => syncKeys(this.databases, entry.tables, direction, keys));
         this.stats.syncs++;
       } catch (error) {
         this.stats.syncFailures++;
@@ -198,7 +198,7 @@ export class MigrationCoordinator {
       if (side !== 'source' || phase !== 'shadow_read') continue;
       if (Math.random() >= (tables.migration.shadowSampleRate ?? 0.1)) continue;
       const version = this.followed.get(tables.migration.name)?.version ?? 0;
-      const work = shadowCompare(this.topology, tables, this.store, version, rows as Row[])
+      const work = shadowCompare(this.databases, tables, this.store, version, rows as Row[])
         .then((outcome) => {
           this.stats.shadowCompared += outcome.compared;
           this.stats.shadowMismatches += outcome.mismatches;

@@ -24,7 +24,7 @@ import type { ThrottleEvent } from '../../observability/state-events.js';
 import type { AdvisoryLocks, ReleaseLock } from '../../dialect/advisory-locks.js';
 import { MigrationGateError, MigrationLockedError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import { RateLimiter } from '../../util/rate-limiter.js';
 import { type BackfillOptions, backfillShard, countSourceRows } from './backfill.js';
 import type { BackfillCheckpoint, ControlStore, InstanceAck, MigrationRecord, MigrationState, VerifyReport } from './control-store.js';
@@ -35,7 +35,7 @@ import { type VerifyOptions, verifyMigration } from './verify.js';
 
 export interface RunnerContext {
   name: string;
-  topology: Topology;
+  databases: ShardDatabases;
   store: ControlStore;
   coordinator: MigrationCoordinator;
   /** The table pairs that move together (one for an online migration). */
@@ -167,14 +167,14 @@ export class OnlineMigrationRunner {
         pausedFor = reason;
         return reason;
       };
-      const { topology } = this.context;
+      const { databases } = this.context;
       const rate = options.maxRowsPerSecond ? new RateLimiter(options.maxRowsPerSecond) : undefined;
       const units = this.units().map((unit) => ({ ...unit, start: state.backfill[unit.id] ?? { lastKey: null, rows: 0, done: false } }));
-      const totals = await Promise.all(units.map(({ tables, shard }) => countSourceRows(topology, tables, shard)));
+      const totals = await Promise.all(units.map(({ tables, shard }) => countSourceRows(databases, tables, shard)));
       for (const [index, { id, start }] of units.entries()) options.onProgress?.({ shard: id, copied: start.rows, total: totals[index]!, done: start.done });
       await Promise.all(
         units.map(({ id, tables, shard, start }, index) =>
-          backfillShard(topology, tables, shard, start, totals[index]!, { save: (checkpoint) => save(id, checkpoint), throttle, ...(rate ? { rate } : {}) }, {
+          backfillShard(databases, tables, shard, start, totals[index]!, { save: (checkpoint) => save(id, checkpoint), throttle, ...(rate ? { rate } : {}) }, {
             ...options,
             ...(options.onProgress ? { onProgress: (progress) => options.onProgress?.({ ...progress, shard: id }) } : {}),
           }),
@@ -194,7 +194,7 @@ export class OnlineMigrationRunner {
       }
       const outcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
       for (const tables of this.context.parts()) {
-        const part = await verifyMigration(this.context.topology, tables, options);
+        const part = await verifyMigration(this.context.databases, tables, options);
         for (const measure of Object.keys(outcome) as (keyof typeof outcome)[]) outcome[measure] += part[measure];
       }
       const report: VerifyReport = { version: record.version, ...outcome, finishedAt: Date.now() };
@@ -216,7 +216,7 @@ export class OnlineMigrationRunner {
       const plan = shards.map((shard) => (action === 'drop' ? `drop table ${source} on ${shard}` : `rename table ${source} to ${retired} on ${shard}`));
       if (options.dryRun || !options.yes) return plan.map((step) => `would ${step}`);
       for (const shard of shards) {
-        const db = this.context.topology.shard(shard).primary.knex;
+        const db = this.context.databases.primary(shard);
         if (!(await db.schema.hasTable(source))) continue;
         if (action === 'drop') await db.schema.dropTable(source);
         else await db.schema.renameTable(source, retired);

@@ -6,7 +6,7 @@
  * afresh, so that a write still syncing is not reported; what still differs is recorded with
  * its key in the control table, where it gates cutover.
  */
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import { chunks } from '../../util/chunks.js';
 import { groupBy } from '../../util/group-by.js';
 import type { ControlStore } from './control-store.js';
@@ -23,7 +23,7 @@ export interface ShadowOutcome {
 }
 
 export async function shadowCompare(
-  topology: Topology,
+  databases: ShardDatabases,
   tables: MigrationTables,
   store: ControlStore,
   version: number,
@@ -35,18 +35,18 @@ export async function shadowCompare(
     .map((row) => keyOf(row, key))
     .filter((rowKey) => tables.moves(rowKey));
   if (keys.length === 0) return { compared: 0, mismatches: 0 };
-  const suspects = await differingKeys(topology, tables, keys);
+  const suspects = await differingKeys(databases, tables, keys);
   if (suspects.length === 0) return { compared: keys.length, mismatches: 0 };
   await new Promise((resolve) => setTimeout(resolve, RECHECK_DELAY_MS));
-  const confirmed = await differingKeys(topology, tables, suspects.map((suspect) => suspect.key));
+  const confirmed = await differingKeys(databases, tables, suspects.map((suspect) => suspect.key));
   for (const mismatch of confirmed) await store.recordMismatch(tables.migration.name, version, mismatch.key, mismatch.detail);
   return { compared: keys.length, mismatches: confirmed.length };
 }
 
 /** Keys whose target row differs from the transformed source row, read now. */
-async function differingKeys(topology: Topology, tables: MigrationTables, keys: readonly unknown[][]) {
+async function differingKeys(databases: ShardDatabases, tables: MigrationTables, keys: readonly unknown[][]) {
   const { migration } = tables;
-  const [sourceRows, targetRows] = await Promise.all([readByKeys(topology, tables, 'source', keys), readByKeys(topology, tables, 'target', keys)]);
+  const [sourceRows, targetRows] = await Promise.all([readByKeys(databases, tables, 'source', keys), readByKeys(databases, tables, 'target', keys)]);
   const compare = migration.compare ?? sameRow;
   const differing: { key: unknown[]; detail: string }[] = [];
   for (const key of keys) {
@@ -60,11 +60,11 @@ async function differingKeys(topology: Topology, tables: MigrationTables, keys: 
 }
 
 /** Rows of one side by key, read from each owning shard's primary. */
-export async function readByKeys(topology: Topology, tables: MigrationTables, side: Side, keys: readonly unknown[][]): Promise<Map<string, Row>> {
+export async function readByKeys(databases: ShardDatabases, tables: MigrationTables, side: Side, keys: readonly unknown[][]): Promise<Map<string, Row>> {
   const byOwner = groupBy(keys, (key) => tables.ownerOf(side, key));
   const reads = await Promise.all(
     [...byOwner].flatMap(([owner, group]) =>
-      chunks(group, KEYS_PER_STATEMENT).map((slice) => whereKeys(topology.shard(owner).primary.knex(tables.tableOf(side)), tables.migration.key, slice)),
+      chunks(group, KEYS_PER_STATEMENT).map((slice) => whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice)),
     ),
   );
   return new Map(reads.flat().map((row: Row) => [keyText(keyOf(row, tables.migration.key)), row]));

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { whereAfter } from '../../engine/keyset-pagination.js';
-import type { Topology } from '../../topology/topology.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
 import { checkedMap, syncKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from './online-migration.js';
@@ -36,22 +36,22 @@ export interface VerifyOutcome {
   unrepaired: number;
 }
 
-export async function verifyMigration(topology: Topology, tables: MigrationTables, options: VerifyOptions = {}): Promise<VerifyOutcome> {
+export async function verifyMigration(databases: ShardDatabases, tables: MigrationTables, options: VerifyOptions = {}): Promise<VerifyOutcome> {
   const outcome: VerifyOutcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
   for (const side of ['source', 'target'] as const) {
     for (const shard of tables.shardsOf(side)) {
-      await eachChunk(topology, tables, side, shard, options, async (chunk) => {
+      await eachChunk(databases, tables, side, shard, options, async (chunk) => {
         // Only rows that are copied at all, and on the target side only rows this shard should hold.
         const rows = chunk.filter((row) => {
           const key = keyOf(row, tables.migration.key);
           return tables.moves(key) && (side === 'source' || tables.ownerOf('target', key) === shard);
         });
-        const differing = rows.length === 0 ? [] : side === 'source' ? await differingFromSource(topology, tables, rows) : await orphans(topology, tables, rows);
+        const differing = rows.length === 0 ? [] : side === 'source' ? await differingFromSource(databases, tables, rows) : await orphans(databases, tables, rows);
         outcome.chunks++;
         if (side === 'source') outcome.rowsChecked += rows.length;
         outcome.differences += differing.length;
         if (differing.length > 0 && options.repair !== false) {
-          await syncKeys(topology, tables, 'forward', differing);
+          await syncKeys(databases, tables, 'forward', differing);
           outcome.repaired += differing.length;
         } else {
           outcome.unrepaired += differing.length;
@@ -64,7 +64,7 @@ export async function verifyMigration(topology: Topology, tables: MigrationTable
 }
 
 async function eachChunk(
-  topology: Topology,
+  databases: ShardDatabases,
   tables: MigrationTables,
   side: Side,
   shard: string,
@@ -73,7 +73,7 @@ async function eachChunk(
 ): Promise<void> {
   const { key } = tables.migration;
   const keys = key.map((column) => ({ column }));
-  const db = topology.shard(shard).primary.knex;
+  const db = databases.primary(shard);
   let last: unknown[] | null = null;
   for (;;) {
     options.signal?.throwIfAborted();
@@ -87,11 +87,11 @@ async function eachChunk(
 }
 
 /** Keys of source rows whose target row is missing or differs. */
-async function differingFromSource(topology: Topology, tables: MigrationTables, sourceRows: readonly Row[]): Promise<unknown[][]> {
+async function differingFromSource(databases: ShardDatabases, tables: MigrationTables, sourceRows: readonly Row[]): Promise<unknown[][]> {
   const { migration } = tables;
   const expected = sourceRows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward'));
   const keys = expected.map((row) => keyOf(row, migration.key));
-  const targets = await readByKeys(topology, tables, 'target', keys);
+  const targets = await readByKeys(databases, tables, 'target', keys);
   const actual = keys.map((key) => targets.get(keyText(key)));
   if (!migration.compare && checksum(expected, expected) === checksum(expected, actual)) return [];
   const compare = migration.compare ?? sameRow;
@@ -102,9 +102,9 @@ async function differingFromSource(topology: Topology, tables: MigrationTables, 
 }
 
 /** Keys of target rows whose source row does not exist. */
-async function orphans(topology: Topology, tables: MigrationTables, targetRows: readonly Row[]): Promise<unknown[][]> {
+async function orphans(databases: ShardDatabases, tables: MigrationTables, targetRows: readonly Row[]): Promise<unknown[][]> {
   const keys = targetRows.map((row) => keyOf(row, tables.migration.key));
-  const sources = await readByKeys(topology, tables, 'source', keys);
+  const sources = await readByKeys(databases, tables, 'source', keys);
   return keys.filter((key) => !sources.has(keyText(key)));
 }
 
