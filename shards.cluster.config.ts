@@ -9,7 +9,7 @@
  * SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb the MariaDB one.
  * The password is the cluster's local test credential, not a secret of any real system.
  */
-import { defineConfig, type NodeConfig, type ShardKitConfig } from './lib/index.js';
+import type { NodeConfig, ShardKitConfig } from './lib/index.js';
 
 const user = 'shardkit';
 const password = 'shardkit-local-test';
@@ -26,25 +26,25 @@ const postgresNode = (port: number): NodeConfig => ({
   connection: { host, port, user, password, database: 'shardkit' },
 });
 
-export default defineConfig({
+export default {
   shards: [
     { name: 'pg-a', primary: postgresNode(54411), replicas: [postgresNode(54412)] },
     { name: 'pg-b', primary: postgresNode(54421), replicas: [postgresNode(54422)] },
   ],
   tables,
   globalTables: ['countries'],
-});
+} satisfies ShardKitConfig;
 
 const mariadbNode = (port: number, database: string): NodeConfig => ({
   dialect: 'mysql',
   connection: { host, port, user, password, database },
 });
 
-export const mariadb = defineConfig({
+export const mariadb = {
   shards: [
     { name: 'maria-1', primary: mariadbNode(33611, 'shardkit_1'), replicas: [mariadbNode(33612, 'shardkit_1')] },
     { name: 'maria-2', primary: mariadbNode(33621, 'shardkit_2') },
   ],
   tables,
   globalTables: ['countries'],
-});
+} satisfies ShardKitConfig;

@@ -6,7 +6,8 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from './lib/index.js';
+// Types only: the config is plain data, so the compiled CLI and this file share one copy of shardkit.
+import type { ShardKitConfig } from './lib/index.js';
 import { usersV2 } from './migrations/online/users-v2.js';
 
 const dataDir = process.env.SHARDKIT_DATA_DIR || join(dirname(fileURLToPath(import.meta.url)), '.shardkit', 'data');
@@ -16,7 +17,7 @@ const shard = (name: string) => ({
   primary: { dialect: 'pglite' as const, connection: { dataDir: join(dataDir, name) } },
 });
 
-export default defineConfig({
+export default {
   // shard-5 owns no keys yet: the demo plans adding it with `shardkit rebalance plan --add shard-5`.
   shards: [shard('shard-1'), shard('shard-2'), shard('shard-3'), shard('shard-4'), { ...shard('shard-5'), standby: true }],
   tables: {
@@ -27,4 +28,4 @@ export default defineConfig({
   globalTables: ['countries'],
   // The example online migration (users -> users_v2); `npm run demo` runs it through every phase.
   onlineMigrations: [usersV2],
-});
+} satisfies ShardKitConfig;

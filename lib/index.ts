@@ -17,6 +17,8 @@ export type {
   ShardKitConfig,
 } from './config/config-types.js';
 export { defineConfig } from './config/config-types.js';
+/** knex's types, for migrations, seeds and `kit.forShard()` code: `import type { Knex } from 'shardkit'`. */
+export type { Knex } from 'knex';
 export { loadConfig } from './config/load-config.js';
 export { resolveConfig } from './config/resolve-config.js';
 export * from './errors.js';
@@ -26,7 +28,8 @@ export type { MigrationStatus } from './migrations/online/migration-runner.js';
 export { OnlineMigrationRunner } from './migrations/online/migration-runner.js';
 export { defineOnlineMigration, type OnlineMigration } from './migrations/online/online-migration.js';
 export { PHASES, type Phase } from './migrations/online/phases.js';
-export { SchemaMigrator } from './migrations/schema-migrator.js';
+export { SchemaMigrator, type SeedParams, type ShardMigrationStatus, type ShardVersion } from './migrations/schema-migrator.js';
+export { drive, type DriveOptions } from './migrations/online/drive.js';
 export type { QueryPlan, Route } from './planner/query-plan.js';
 export { instrumentKit, type KitMetrics, type MetricsOptions } from './observability/metrics.js';
 export type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';

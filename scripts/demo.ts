@@ -4,11 +4,11 @@
  * users and orders, and shows where rows went, how queries route, and what is refused.
  * Re-runnable: it empties the demo tables first.
  */
+import { backfillOptions } from '../lib/cli/backfill-progress.js';
 import { statusTables } from '../lib/cli/online-command.js';
 import { renderPlan } from '../lib/cli/rebalance-command.js';
-import { backfillWithProgress } from '../lib/cli/backfill-progress.js';
 import { renderTable } from '../lib/cli/render-table.js';
-import { createShardKit, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
+import { createShardKit, drive, loadConfig, type QueryPlan, SchemaMigrator, type ShardKit, ShardKitError } from '../lib/index.js';
 import { resetOnlineMigration, settleRebalance } from './demo-reset.js';
 
 /** users -> users_v2 (name split in two) through every phase, as `shardkit online ...` would drive it. */
@@ -20,29 +20,30 @@ async function onlineMigrationDemo(kit: ShardKit): Promise<void> {
   console.log('users_v2 row 42 after a write to users:', await kit.forShard(kit.shardFor(42))('users_v2').where('id', 42).first('id', 'first_name', 'last_name'));
 
   section('backfill: keyset batches per shard, checkpointed, insert-if-absent');
-  await runner.advance();
-  await backfillWithProgress(runner, 'backfill users_v2', { batch: 500 }, process.stdout);
+  const { bar, options: backfill } = backfillOptions('backfill users_v2', { batch: 500 }, process.stdout, WIDTH);
+  await drive(runner, { until: 'verify', backfill });
+  bar.stop();
 
   section('verify: chunk checksums, then rows, repaired');
-  await runner.advance();
-  const report = await runner.verify();
-  console.log(renderTable(['rows checked', 'chunks', 'differences', 'repaired', 'unrepaired'], [[report.rowsChecked, report.chunks, report.differences, report.repaired, report.unrepaired]]));
+  await drive(runner, {
+    until: 'shadow_read',
+    onVerify: (report) => console.log(renderTable(['rows checked', 'differences', 'repaired', 'unrepaired'], [[report.rowsChecked, report.differences, report.repaired, report.unrepaired]], WIDTH)),
+  });
 
   section('shadow_read: a sample of reads of users is compared with users_v2');
-  await runner.advance();
   for (let id = 1; id <= 200; id++) await kit.table('users').where('id', id).first();
   await kit.migrationCoordinator.settle();
   console.log(`${kit.migrationCoordinator.stats.shadowCompared} rows compared, ${kit.migrationCoordinator.stats.shadowMismatches} mismatches`);
 
   section('cutover: the application writes users_v2; writes are copied back to users until cleanup');
-  await runner.advance();
+  await drive(runner, { until: 'cutover' });
   await kit.table('users_v2').where('id', 7).update({ first_name: 'Grace', last_name: 'Hopper' });
   console.log('users row 7 after a write to users_v2:', await kit.forShard(kit.shardFor(7))('users').where('id', 7).first('id', 'name'));
 
   section('cleanup: dual writing stops; retiring the old table needs --yes');
-  await runner.advance();
+  await drive(runner, { until: 'cleanup' });
   for (const step of await runner.cleanup({ dryRun: true })) console.log(step);
-  console.log(statusTables(await runner.status()));
+  console.log(statusTables(await runner.status(), WIDTH));
 }
 
 /** Adds shard-5 (on standby until now) while the kit runs, and shows the rows per shard before and after. */
@@ -57,17 +58,15 @@ async function rebalanceDemo(kit: ShardKit): Promise<void> {
   section('rebalance: adding shard-5 online (plan, dual write, backfill, verify, cutover, cleanup)');
   const before = await rowsPerShard();
   const rebalance = kit.rebalance();
-  console.log(renderPlan(await rebalance.start({ add: ['shard-5'] })));
-  await rebalance.phases.advance();
-  await rebalance.phases.advance();
-  await backfillWithProgress(rebalance.phases, 'moving rows', {}, process.stdout);
-  await rebalance.phases.advance();
-  const report = await rebalance.phases.verify();
-  console.log(`verify: ${report.rowsChecked} moving rows checked, ${report.differences} differences`);
-  for (const phase of ['shadow_read', 'cutover', 'cleanup']) {
-    await rebalance.phases.advance();
-    console.log(`-> ${phase}`);
-  }
+  console.log(renderPlan(await rebalance.start({ add: ['shard-5'] }), WIDTH));
+  const { bar, options: backfill } = backfillOptions('moving rows', {}, process.stdout, WIDTH);
+  await drive(rebalance.phases, {
+    until: 'cleanup',
+    backfill,
+    onPhase: (phase) => console.log(`-> ${phase}`),
+    onVerify: (report) => console.log(`verify: ${report.rowsChecked} moving rows checked, ${report.differences} differences`),
+  });
+  bar.stop();
   await rebalance.cleanup();
   const after = new Map((await rowsPerShard()).map(([shard, users, orders]) => [shard, [users, orders]]));
   console.log(
@@ -78,6 +77,8 @@ async function rebalanceDemo(kit: ShardKit): Promise<void> {
   );
 }
 
+/** The demo's tables fit a terminal of this width. */
+const WIDTH = process.stdout.isTTY ? process.stdout.columns : 100;
 const USERS = 5000;
 const ORDERS_PER_USER = 3;
 const BATCH = 1000;

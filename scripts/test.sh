@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 [ -d node_modules ] || npm install --no-audit --no-fund || exit 1
+# The CLI runs the compiled library (bin/shardkit.js -> dist/): build what the tests run.
+npm run --silent build || exit 1
 
 started=0
 if ! bash scripts/cluster.sh status >/dev/null 2>&1; then

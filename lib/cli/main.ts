@@ -1,118 +1,85 @@
 /**
- * The shardkit command. `shardkit help` lists the subcommands; exit codes: 0 done, 1 failed,
- * 2 usage, 3 a migration gate refused, 4 another runner holds the migration's lock.
+ * The shardkit command (commander): `shardkit help [command]` describes every command and its
+ * options; a mistyped command or option is answered with a suggestion. Exit codes: 0 done,
+ * 1 failed, 2 usage, 3 a migration gate refused, 4 another runner holds the migration's lock,
+ * 5 a node is down or stalled (status).
  */
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { MigrationGateError, MigrationLockedError, ShardKitError } from '../errors.js';
 import { type CliIo, EXIT, UsageError } from './cli-context.js';
-import { migrateCommand } from './migrate-command.js';
-import { onlineCommand } from './online-command.js';
-import { rebalanceCommand } from './rebalance-command.js';
-import { routeCommand } from './route-command.js';
-import { statusCommand } from './status-command.js';
-
-const HELP = `usage: shardkit <command> [options]
-
-  migrate latest | rollback [--all] | status | make NAME   schema migrations on every shard primary
-          [--shard NAME]... [--dir migrations]
-  online start | status | advance | rollback | verify | backfill | cleanup NAME
-          [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
-          [--yes] [--dry-run] [--drop]
-  rebalance plan | run [--add NAME]... [--remove NAME]... [--weight NAME=W]...
-          plan: what the change would move (slots, rows per table and shard pair)
-          run: moves the keys online up to cutover (cleanup too with --yes); rerun resumes
-  rebalance status | rollback | cleanup --yes | abort
-          [--max-rate ROWS_PER_S] [--max-lag MS] [--batch N] [--wait MS]
-  status [--json] [--watch [SECONDS]]                       shards, nodes, health, breakers, lag, migrations
-  route KEY... [--live]                                     the shard of each key (--live: the ring in use)
-
-  --config PATH[#EXPORT]   the config (default: $SHARDKIT_CONFIG or shards.config.ts)
-
-exit codes: 0 done, 1 failed, 2 usage, 3 a migration gate refused, 4 the migration's lock is held,
-            5 a node is down or stalled (status)`;
+import { registerMigrate } from './migrate-command.js';
+import { registerOnline } from './online-command.js';
+import { registerRebalance } from './rebalance-command.js';
+import { registerRoute } from './route-command.js';
+import { registerSeed } from './seed-command.js';
+import { registerStatus } from './status-command.js';
 
 const stdio: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  columns: process.stdout.isTTY ? process.stdout.columns : Number(process.env.COLUMNS) || 100,
+  progress: process.stderr,
 };
 
-export async function main(argv: readonly string[], io: CliIo = stdio): Promise<number> {
-  try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        config: { type: 'string' },
-        dir: { type: 'string', default: 'migrations' },
-        shard: { type: 'string', multiple: true, default: [] },
-        all: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        watch: { type: 'boolean', default: false },
-        'max-rate': { type: 'string' },
-        'max-lag': { type: 'string' },
-        batch: { type: 'string' },
-        wait: { type: 'string' },
-        yes: { type: 'boolean', default: false },
-        'dry-run': { type: 'boolean', default: false },
-        drop: { type: 'boolean', default: false },
-        add: { type: 'string', multiple: true, default: [] },
-        remove: { type: 'string', multiple: true, default: [] },
-        weight: { type: 'string', multiple: true, default: [] },
-        help: { type: 'boolean', default: false },
-        live: { type: 'boolean', default: false },
-      },
-    });
-    const [command, action, name, ...rest] = positionals;
-    const config = values.config;
-    const number = (text: string | undefined, flag: string) => {
-      if (text === undefined) return undefined;
-      const parsed = Number(text);
-      if (!Number.isFinite(parsed) || parsed <= 0) throw new UsageError(`--${flag} needs a positive number`);
-      return parsed;
-    };
-    const runOptions = {
-      ...(config ? { config } : {}),
-      ...optional('maxRate', number(values['max-rate'], 'max-rate')),
-      ...optional('maxLagMs', number(values['max-lag'], 'max-lag')),
-      ...optional('batch', number(values.batch, 'batch')),
-      ...optional('waitMs', number(values.wait, 'wait')),
-      yes: values.yes,
-      dryRun: values['dry-run'],
-      drop: values.drop,
-    };
-    switch (values.help ? 'help' : command) {
-      case 'migrate':
-        return await migrateCommand(action, name, { ...(config ? { config } : {}), dir: values.dir, shards: values.shard, all: values.all }, io);
-      case 'online':
-        return await onlineCommand(action, name, runOptions, io);
-      case 'rebalance':
-        return await rebalanceCommand(action, { ...runOptions, add: values.add, remove: values.remove, weight: values.weight }, io);
-      case 'status':
-        return await statusCommand(
-          { ...(config ? { config } : {}), json: values.json, ...optional('watchSeconds', values.watch ? (number(action, 'watch') ?? 2) : undefined) },
-          io,
-        );
-      case 'route':
-        return await routeCommand([action, name, ...rest].filter((key): key is string => key !== undefined), config, values.live, io);
-      case 'help':
-      case undefined:
-        io.out(HELP);
-        return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
+/** A command's action resolves to its exit code. */
+export type Action = (...args: any[]) => Promise<number>;
+/** Turns an action into commander's, recording its exit code. */
+export type Run = (action: Action) => (...args: any[]) => Promise<void>;
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('shardkit')
+    .description('sharded data access on knex: schema migrations on every shard, online migrations, rebalances, status')
+    .option('--config <path[#export]>', 'the config file (default: $SHARDKIT_CONFIG or shards.config.ts)')
+    .option('--json', 'print JSON instead of tables')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(shardkit help <command> shows its options)')
+    .configureHelp({ helpWidth: Math.min(io.columns, 100), sortSubcommands: false })
+    .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()), getOutHelpWidth: () => Math.min(io.columns, 100), getErrHelpWidth: () => Math.min(io.columns, 100) })
+    .exitOverride();
+  const run: Run = (action) => async (...args) => {
+    setExit(await action(...args));
+  };
+  registerMigrate(program, io, run);
+  registerSeed(program, io, run);
+  registerOnline(program, io, run);
+  registerRebalance(program, io, run);
+  registerStatus(program, io, run);
+  registerRoute(program, io, run);
+  // Every subcommand reports errors the program's way and does not exit the process.
+  const propagate = (command: Command) => {
+    for (const sub of command.commands) {
+      sub.exitOverride().showSuggestionAfterError(true).configureOutput(program.configureOutput()).configureHelp(program.configureHelp());
+      propagate(sub);
     }
-  } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`${(error as Error).message}\n\n${HELP}`);
+  };
+  propagate(program);
+  return program;
+}
+
+export async function main(argv: readonly string[], io: CliIo = stdio): Promise<number> {
+  let exit: number = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exit = code;
+  });
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
       return EXIT.usage;
     }
-    io.err(error instanceof ShardKitError ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error));
+    await program.parseAsync([...argv], { from: 'user' });
+    return exit;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help, --version and `help` end with a zero exit code; anything else is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof UsageError) {
+      io.err(`error: ${error.message}\n(shardkit help <command> shows its options)`);
+      return EXIT.usage;
+    }
+    io.err(error instanceof ShardKitError ? `${error.code}: ${error.message}` : `unexpected error: ${String((error as Error)?.stack ?? error)}`);
     if (error instanceof MigrationGateError) return EXIT.gate;
     if (error instanceof MigrationLockedError) return EXIT.locked;
     return EXIT.failed;
   }
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

@@ -1,67 +1,88 @@
 /**
- * shardkit status [--json] [--watch [SECONDS]]: the shards with their share of the ring, every node
- * with its health (each is asked to answer within 2 s), role, breaker, in-flight and queued
- * queries and replica lag, and the online migrations with the phase this instance applies.
- * Exits 5 when a node is down or stalled. --watch redraws it until interrupted.
+ * shardkit status [--watch [SECONDS]]: the shards with their share of the ring, every node with
+ * its health (each is asked to answer within 2 s), role, breaker, in-flight and queued queries
+ * and replica lag, and the online migrations with the phase this instance applies. Exits 5 when
+ * a node is down or stalled. --watch redraws it until interrupted.
  */
+import type { Command } from 'commander';
 import { SLOT_COUNT } from '../hashing/key-hasher.js';
 import type { KitStatus } from '../shard-kit.js';
-import { type CliIo, EXIT, withKit } from './cli-context.js';
+import { type CliIo, EXIT, type GlobalOptions, positiveNumber, withKit } from './cli-context.js';
+import type { Run } from './main.js';
 import { renderTable } from './render-table.js';
 
-export interface StatusOptions {
-  config?: string;
-  json: boolean;
-  /** Redraw every this many seconds until SIGINT. */
-  watchSeconds?: number;
-}
-
-export async function statusCommand(options: StatusOptions, io: CliIo): Promise<number> {
-  return withKit(options.config, async (kit) => {
-    // Give the lag monitor one probe cycle, so that replica lag is measured, not unknown.
-    await sleep(kit.config.lagMonitor.intervalMs + 100);
-    if (options.watchSeconds === undefined) {
-      const status = await kit.status({ probe: true });
-      io.out(renderStatus(status, options.json));
-      return status.nodes.every((node) => node.health === 'up') ? EXIT.ok : EXIT.unhealthy;
-    }
-    let interrupted = false;
-    const stop = () => {
-      interrupted = true;
-    };
-    process.once('SIGINT', stop);
-    try {
-      while (!interrupted) {
-        const text = renderStatus(await kit.status({ probe: true }), options.json);
-        io.out(process.stdout.isTTY && !options.json ? `\x1b[2J\x1b[H${new Date().toISOString()}\n${text}` : text);
-        for (let waited = 0; waited < options.watchSeconds * 1000 && !interrupted; waited += 100) await sleep(100);
-      }
-    } finally {
-      process.off('SIGINT', stop);
-    }
-    return EXIT.ok;
-  });
+export function registerStatus(program: Command, io: CliIo, run: Run): void {
+  program
+    .command('status')
+    .description('shards, nodes (health, role, breaker, load, replica lag), migrations; exits 5 when a node is down')
+    .option('--watch [seconds]', 'redraw every SECONDS (default 2) until Ctrl-C', positiveNumber('watch'))
+    .action(
+      run(async (_options: unknown, command: Command) => {
+        const options = command.optsWithGlobals<GlobalOptions & { watch?: number | true }>();
+        return withKit(options.config, async (kit) => {
+          // Give the lag monitor one probe cycle, so that replica lag is measured, not unknown.
+          await sleep(kit.config.lagMonitor.intervalMs + 100);
+          const print = (status: KitStatus) => io.out(options.json ? JSON.stringify(status, null, 2) : renderStatus(status, io.columns));
+          if (options.watch === undefined) {
+            const status = await kit.status({ probe: true });
+            print(status);
+            return status.nodes.every((node) => node.health === 'up') ? EXIT.ok : EXIT.unhealthy;
+          }
+          const seconds = options.watch === true ? 2 : options.watch;
+          let interrupted = false;
+          const stop = () => {
+            interrupted = true;
+          };
+          process.once('SIGINT', stop);
+          try {
+            while (!interrupted) {
+              const status = await kit.status({ probe: true });
+              if (process.stdout.isTTY && !options.json) io.out(`\x1b[2J\x1b[H${new Date().toISOString()}`);
+              print(status);
+              for (let waited = 0; waited < seconds * 1000 && !interrupted; waited += 100) await sleep(100);
+            }
+          } finally {
+            process.off('SIGINT', stop);
+          }
+          return EXIT.ok;
+        });
+      }),
+    );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function renderStatus(status: KitStatus, json: boolean): string {
-  if (json) return JSON.stringify(status, null, 2);
+export function renderStatus(status: KitStatus, width: number): string {
   const shards = renderTable(
     ['shard', 'weight', 'slots', 'share', 'state'],
     status.shards.map((shard) => [shard.shard, shard.weight, shard.slots, `${((shard.slots / SLOT_COUNT) * 100).toFixed(2)}%`, shard.standby ? 'standby' : 'owns keys']),
+    width,
   );
   const nodes = renderTable(
-    ['shard', 'node', 'role', 'health', 'where', 'breaker', 'in flight', 'queued', 'shed', 'lag ms', 'reading age ms', 'note'],
+    [
+      'shard',
+      'node',
+      'role',
+      'health',
+      { header: 'where', optional: true, priority: 2, wrap: true },
+      'breaker',
+      { header: 'in flight', optional: true, priority: 1 },
+      { header: 'queued', optional: true, priority: 1 },
+      { header: 'shed', optional: true, priority: 1 },
+      'lag ms',
+      { header: 'reading age ms', optional: true, priority: 0 },
+      { header: 'note', wrap: true },
+    ],
     status.nodes.map((node) => [node.shard, node.node, node.role, node.health, node.where, node.breaker, node.inFlight, node.queued, node.shed, node.lagMs, node.readingAgeMs, node.problem]),
+    width,
   );
   const migrations =
     status.migrations.length === 0
       ? 'online migrations: none configured'
-      : renderTable(['online migration', 'phase', 'version'], status.migrations.map((migration) => [migration.name, migration.phase, migration.version]));
+      : renderTable(['online migration', 'phase', 'version'], status.migrations.map((migration) => [migration.name, migration.phase, migration.version]), width);
   const move = status.rebalance;
   const rebalance = move
     ? `rebalance: ${move.cleaned ? 'finished' : move.switching ? `${move.phase}, switching the ring` : move.phase} (topology version ${move.version})`
-    : 'rebalance: none (the ring is the config\'s)';
+    : "rebalance: none (the ring is the config's)";
   return [shards, '', nodes, '', migrations, rebalance].join('\n');
 }

@@ -92,7 +92,15 @@ const onlineMigrationSchema = z.custom<OnlineMigration>((value) => typeof value 
   error: 'must be an online migration (defineOnlineMigration({...}))',
 });
 
+const extensions = z.array(z.string().regex(/^\.[A-Za-z0-9]+$/, { error: "must be extensions such as '.ts'" })).min(1).optional();
+
 const migrationsSchema = z.strictObject({
+  directory: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  tableName: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a plain SQL identifier' }).optional(),
+  schemaName: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a plain SQL identifier' }).optional(),
+  loadExtensions: extensions,
+  extension: z.enum(['ts', 'js']).optional(),
+  disableTransactions: z.boolean().optional(),
   controlShard: z.string().optional(),
   pollIntervalMs: positiveMilliseconds.optional(),
   leaseMs: positiveMilliseconds.optional(),
@@ -111,6 +119,7 @@ export const configSchema = z.strictObject({
   loadShedding: loadSheddingSchema.optional(),
   onlineMigrations: z.array(onlineMigrationSchema).optional(),
   migrations: migrationsSchema.optional(),
+  seeds: z.strictObject({ directory: z.string().min(1).optional(), loadExtensions: extensions }).optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -125,7 +125,23 @@ export interface TimeoutOptions {
   schemaMigrationMs?: number;
 }
 
+/**
+ * Schema migrations (knexfile-style: the same options as knex's `migrations` section) and the
+ * control of online migrations and rebalances.
+ */
 export interface MigrationsOptions {
+  /** Folder(s) of schema migration files. Default 'migrations'. */
+  directory?: string | string[];
+  /** The table each shard records applied migrations in. Default 'knex_migrations'. */
+  tableName?: string;
+  /** The schema of that table (PostgreSQL). */
+  schemaName?: string;
+  /** File extensions loaded as migrations. Default .js .cjs .mjs .ts .cts .mts. */
+  loadExtensions?: string[];
+  /** What `shardkit migrate make` writes: 'ts' or 'js'. Default 'ts'. */
+  extension?: 'ts' | 'js';
+  /** Run each migration outside a transaction. Default false. */
+  disableTransactions?: boolean;
   /** Where online-migration state lives. Default: the global shard. */
   controlShard?: string;
   /** How often each instance reads migration phases. Default 1000. */
@@ -153,6 +169,15 @@ export interface ShardKitConfig {
   /** Online data migrations this application takes part in (dual writes, shadow reads). */
   onlineMigrations?: OnlineMigration[];
   migrations?: MigrationsOptions;
+  seeds?: SeedsOptions;
+}
+
+/** knex seeds, run on every shard by `shardkit seed run`. */
+export interface SeedsOptions {
+  /** Default 'seeds'. */
+  directory?: string;
+  /** Default .js .cjs .mjs .ts .cts .mts. */
+  loadExtensions?: string[];
 }
 
 export type NodeRole = 'primary' | 'replica';
@@ -201,7 +226,8 @@ export interface ResolvedConfig {
   timeouts: Required<TimeoutOptions>;
   loadShedding: Required<LoadSheddingOptions>;
   onlineMigrations: OnlineMigration[];
-  migrations: Required<MigrationsOptions>;
+  migrations: Required<Omit<MigrationsOptions, 'schemaName'>> & Pick<MigrationsOptions, 'schemaName'>;
+  seeds: Required<SeedsOptions>;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

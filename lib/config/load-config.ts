@@ -1,14 +1,14 @@
 /**
  * Finds the configuration: `SHARDKIT_CONFIG` if set, else `shards.config.ts` in the working
  * folder. `path#name` picks a named export instead of the default one
- * (`SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb`). TypeScript files load when the process
- * runs under tsx (as the CLI, demo and tests do); plain node needs a .js/.mjs file.
+ * (`SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb`). A TypeScript file is loaded through
+ * tsx when the process cannot load it by itself (see typescript-loader.ts).
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigLoadError } from '../errors.js';
 import type { ShardKitConfig } from './config-types.js';
+import { importFile } from './typescript-loader.js';
 
 export const DEFAULT_CONFIG_FILE = 'shards.config.ts';
 
@@ -20,7 +20,7 @@ export async function loadConfig(location = process.env.SHARDKIT_CONFIG || DEFAU
   }
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    module = await importFile(path);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigLoadError(location, `the file failed to load: ${reason}`, error);

@@ -15,6 +15,8 @@ type ParsedShard = ParsedConfig['shards'][number];
 type ParsedNode = NonNullable<ParsedShard['primary']>;
 
 const FAMILY: Record<Dialect, SqlFamily> = { postgres: 'postgres', pglite: 'postgres', mysql: 'mysql' };
+/** What knex loads as migrations and seeds, with ES module and TypeScript module variants. */
+const LOAD_EXTENSIONS = ['.js', '.cjs', '.mjs', '.ts', '.cts', '.mts'];
 
 export function resolveConfig(input: unknown): ResolvedConfig {
   registerSecretsEarly(input);
@@ -58,10 +60,17 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
+      directory: config.migrations?.directory ?? 'migrations',
+      tableName: config.migrations?.tableName ?? 'knex_migrations',
+      ...(config.migrations?.schemaName ? { schemaName: config.migrations.schemaName } : {}),
+      loadExtensions: config.migrations?.loadExtensions ?? LOAD_EXTENSIONS,
+      extension: config.migrations?.extension ?? 'ts',
+      disableTransactions: config.migrations?.disableTransactions ?? false,
       controlShard: config.migrations?.controlShard ?? config.globalShard ?? owning[0]!.name,
       pollIntervalMs: config.migrations?.pollIntervalMs ?? 1000,
       leaseMs: config.migrations?.leaseMs ?? 10_000,
     },
+    seeds: { directory: config.seeds?.directory ?? 'seeds', loadExtensions: config.seeds?.loadExtensions ?? LOAD_EXTENSIONS },
   };
 }
 

@@ -1,22 +1,31 @@
 /**
- * Schema migrations (knex migrations from `migrations/`) on every shard's primary, never on a
- * replica, several shards at a time. Each shard keeps its own knex_migrations table and lock,
- * so a run that failed on one shard resumes where each shard stopped when it is run again.
+ * Schema migrations and seeds on every shard's primary, never on a replica, several shards at a
+ * time, with knex's own migrator: the same files, the same `knex_migrations` table and lock,
+ * the same names (the file name, extension included), so a database that plain knex migrated
+ * keeps its history. Each shard keeps its own history and lock, so a run that failed on one
+ * shard resumes where each shard stopped when it is run again.
+ *
+ * shardkit 0.1 recorded names without their extension; before each command such a name is
+ * renamed to its file's name (`001_users` -> `001_users.ts`) when exactly one migration file
+ * has that stem, once per shard (see adoptHistory).
  */
+import { readdir } from 'node:fs/promises';
+import { extname, resolve } from 'node:path';
 import type { Knex } from 'knex';
-import { SchemaMigrationError, type ShardKitError, type ShardMigrationReport } from '../errors.js';
 import { withScope } from '../access/call-scope.js';
 import { statementFailure } from '../access/statement-errors.js';
+import type { ResolvedConfig } from '../config/config-types.js';
+import { ensureTypeScript, isTypeScriptFile } from '../config/typescript-loader.js';
+import { SchemaMigrationError, type ShardKitError, type ShardMigrationReport } from '../errors.js';
 import type { ShardKit } from '../shard-kit.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
-import { DirectoryMigrationSource } from './directory-migration-source.js';
 
 export interface SchemaMigratorOptions {
-  /** Folder of migration files. Default: `migrations`. */
-  directory?: string;
+  /** Folders of migration files. Default: the config's `migrations.directory`. */
+  directory?: string | string[];
   /** Shards migrated at once. Default: 4. */
   concurrency?: number;
-  /** The table each shard records applied migrations in. Default: knex_migrations. */
+  /** The table each shard records applied migrations in. Default: the config's `migrations.tableName`. */
   tableName?: string;
 }
 
@@ -30,60 +39,118 @@ export interface RollbackOptions extends RunOptions {
   all?: boolean;
 }
 
+export interface StepOptions extends RunOptions {
+  /** The migration to run or undo (a file name); default: the next pending / the last applied. */
+  name?: string;
+}
+
 export interface ShardMigrationStatus {
   shard: string;
   applied: string[];
   pending: string[];
 }
 
+/** `knex.userParams` of a seed: the shard it runs on, and whether that shard owns a key. */
+export interface SeedParams {
+  shard: string;
+  owns(key: unknown): boolean;
+}
+
+export interface ShardVersion {
+  shard: string;
+  /** The timestamp prefix of the last applied migration, knex's `currentVersion`; 'none' before any. */
+  version: string;
+}
+
 export class SchemaMigrator {
-  private readonly source: DirectoryMigrationSource;
+  private readonly directories: string[];
   private readonly concurrency: number;
   private readonly tableName: string;
+  private readonly settings: ResolvedConfig['migrations'];
 
   constructor(
     private readonly kit: ShardKit,
     options: SchemaMigratorOptions = {},
   ) {
-    this.source = new DirectoryMigrationSource(options.directory ?? 'migrations');
+    this.settings = kit.config.migrations;
+    const directory = options.directory ?? this.settings.directory;
+    this.directories = (Array.isArray(directory) ? directory : [directory]).map((folder) => resolve(folder));
     this.concurrency = options.concurrency ?? 4;
-    this.tableName = options.tableName ?? 'knex_migrations';
+    this.tableName = options.tableName ?? this.settings.tableName;
   }
 
   /** Applies pending migrations on every (or the given) shard; throws SchemaMigrationError with a per-shard report. */
   latest(options: RunOptions = {}): Promise<ShardMigrationReport[]> {
-    return this.run(options, (migrator) => migrator.latest(this.config()));
+    return this.run(options, (migrator, config) => migrator.latest(config));
   }
 
   /** Rolls back the last batch (or, with `all`, everything) on every (or the given) shard. */
   rollback(options: RollbackOptions = {}): Promise<ShardMigrationReport[]> {
-    return this.run(options, (migrator) => migrator.rollback(this.config(), options.all ?? false));
+    return this.run(options, (migrator, config) => migrator.rollback(config, options.all ?? false));
   }
 
+  /** Runs the next pending migration (or `name`) on every (or the given) shard. */
+  up(options: StepOptions = {}): Promise<ShardMigrationReport[]> {
+    return this.run(options, (migrator, config) => migrator.up({ ...config, ...(options.name ? { name: options.name } : {}) }));
+  }
+
+  /** Undoes the last applied migration (or `name`) on every (or the given) shard. */
+  down(options: StepOptions = {}): Promise<ShardMigrationReport[]> {
+    return this.run(options, (migrator, config) => migrator.down({ ...config, ...(options.name ? { name: options.name } : {}) }));
+  }
+
+  /** Applied and pending migrations per shard (knex's `migrate:list`). */
   async status(options: RunOptions = {}): Promise<ShardMigrationStatus[]> {
-    const shards = options.shards ?? this.kit.shardNames;
-    return Promise.all(
-      shards.map(async (shard) => {
-        const [applied, pending] = (await this.kit.forShard(shard).migrate.list(this.config())) as [
-          { name: string }[],
-          string[],
-        ];
-        return {
-          shard,
-          applied: applied.map((entry) => entry.name),
-          pending: pending.map((file) => this.source.getMigrationName(file)),
-        };
-      }),
-    );
+    return this.each(options, async (shard) => {
+      const [applied, pending] = (await this.migrator(shard).list(this.config())) as [{ name: string }[], { file: string }[]];
+      return { shard, applied: applied.map((entry) => entry.name), pending: pending.map((entry) => entry.file) };
+    });
   }
 
-  private async run(options: RunOptions, step: (migrator: Knex.Migrator) => Promise<unknown>): Promise<ShardMigrationReport[]> {
-    const shards = options.shards ?? this.kit.shardNames;
-    // Schema changes may rewrite big tables: each statement gets timeouts.schemaMigrationMs.
-    const scope = { priority: 'normal', timeoutMs: this.kit.config.timeouts.schemaMigrationMs, purpose: 'schema' } as const;
-    const outcomes = await mapWithConcurrency(shards, this.concurrency, (shard) => withScope(scope, () => step(this.kit.forShard(shard).migrate)), {
-      stopOnError: true,
+  async currentVersion(options: RunOptions = {}): Promise<ShardVersion[]> {
+    return this.each(options, async (shard) => ({ shard, version: String(await this.migrator(shard).currentVersion(this.config())) }));
+  }
+
+  /** Releases the migration lock a killed run left behind (knex's `migrate:unlock`). */
+  async unlock(options: RunOptions = {}): Promise<string[]> {
+    return this.each(options, async (shard) => {
+      await this.migrator(shard).forceFreeMigrationsLock(this.config());
+      return shard;
     });
+  }
+
+  /**
+   * Runs the seed files on every (or the given) shard; `specific` runs one file. A seed gets the
+   * shard's knex, whose `userParams` say which shard it is and which keys it owns:
+   * `knex.userParams.owns(row.id)` keeps a seed of a sharded table to the rows it must hold.
+   */
+  async seed(options: RunOptions & { directory?: string; specific?: string } = {}): Promise<{ shard: string; files: string[] }[]> {
+    const { seeds } = this.kit.config;
+    const directory = resolve(options.directory ?? seeds.directory);
+    if ((await safeReaddir(directory)).some(isTypeScriptFile)) await ensureTypeScript();
+    return this.each(options, async (shard) => {
+      const params: SeedParams = { shard, owns: (key) => this.kit.shardFor(key) === shard };
+      const [files] = (await this.kit.forShard(shard).withUserParams(params as unknown as Record<string, unknown>).seed.run({
+        directory,
+        loadExtensions: seeds.loadExtensions,
+        ...(options.specific ? { specific: options.specific } : {}),
+      })) as [string[]];
+      return { shard, files: files.map((file) => file.slice(directory.length + 1)) };
+    });
+  }
+
+  private async run(options: RunOptions, step: (migrator: Knex.Migrator, config: Knex.MigratorConfig) => Promise<unknown>): Promise<ShardMigrationReport[]> {
+    const shards = options.shards ?? this.kit.shardNames;
+    await this.prepare();
+    const outcomes = await mapWithConcurrency(
+      shards,
+      this.concurrency,
+      (shard) => this.scoped(async () => {
+        await this.adoptHistory(shard);
+        return step(this.migrator(shard), this.config());
+      }),
+      { stopOnError: true },
+    );
     const statuses = await this.status({ shards }).catch(() => undefined);
     const report = shards.map((shard, index): ShardMigrationReport => {
       const outcome = outcomes[index]!;
@@ -95,12 +162,72 @@ export class SchemaMigrator {
     return report;
   }
 
+  /** `work` on every shard; the first failure is thrown as a typed error naming its shard. */
+  private async each<T>(options: RunOptions, work: (shard: string) => Promise<T>): Promise<T[]> {
+    await this.prepare();
+    const shards = options.shards ?? this.kit.shardNames;
+    const outcomes = await mapWithConcurrency(shards, this.concurrency, (shard) =>
+      this.scoped(async () => {
+        await this.adoptHistory(shard);
+        return work(shard);
+      }).catch((error: unknown) => {
+        throw this.failure(shard, error);
+      }),
+    );
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failed && failed.status === 'rejected') throw failed.reason;
+    return outcomes.map((outcome) => (outcome as { value: T }).value);
+  }
+
+  /** Schema changes may rewrite big tables: each statement gets timeouts.schemaMigrationMs. */
+  private scoped<T>(work: () => Promise<T>): Promise<T> {
+    return withScope({ priority: 'normal', timeoutMs: this.kit.config.timeouts.schemaMigrationMs, purpose: 'schema' }, work);
+  }
+
+  /** TypeScript migrations need a loader when the process has none. */
+  private async prepare(): Promise<void> {
+    const files = (await Promise.all(this.directories.map(safeReaddir))).flat();
+    if (files.some(isTypeScriptFile)) await ensureTypeScript();
+  }
+
+  /**
+   * Names recorded by shardkit 0.1 (no extension) become the file's name, as knex records it,
+   * when exactly one file of the directories has that stem and a loadable extension.
+   */
+  private async adoptHistory(shard: string): Promise<void> {
+    const db = this.kit.forShard(shard);
+    if (!(await db.schema.hasTable(this.tableName))) return;
+    const recorded: { name: string }[] = await db(this.tableName).select('name');
+    const bare = recorded.filter((row) => extname(row.name) === '');
+    if (bare.length === 0) return;
+    const files = (await Promise.all(this.directories.map(safeReaddir))).flat().filter((file) => this.settings.loadExtensions.includes(extname(file)));
+    for (const { name } of bare) {
+      const matches = files.filter((file) => file.slice(0, -extname(file).length) === name);
+      if (matches.length === 1) await db(this.tableName).where('name', name).update({ name: matches[0] });
+    }
+  }
+
+  private migrator(shard: string): Knex.Migrator {
+    return this.kit.forShard(shard).migrate;
+  }
+
+  private config(): Knex.MigratorConfig {
+    const { schemaName, disableTransactions, loadExtensions } = this.settings;
+    return {
+      directory: this.directories,
+      tableName: this.tableName,
+      loadExtensions,
+      ...(schemaName ? { schemaName } : {}),
+      ...(disableTransactions ? { disableTransactions } : {}),
+    };
+  }
+
   private failure(shard: string, reason: unknown): ShardKitError {
     const { primary } = this.kit.topology.shard(shard);
     return statementFailure(reason, { shard, node: primary.config.name, description: primary.config.description }, primary.dialect.classifyError);
   }
+}
 
-  private config(): Knex.MigratorConfig {
-    return { migrationSource: this.source, tableName: this.tableName };
-  }
+async function safeReaddir(directory: string): Promise<string[]> {
+  return readdir(directory).catch(() => []);
 }

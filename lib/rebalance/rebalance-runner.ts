@@ -206,6 +206,7 @@ export class RebalanceRunner {
         const db = databases.primary(shard);
         const total = await countMarked(db, table, direction);
         let deleted = 0;
+        if (total > 0) options.onProgress?.({ table, shard, deleted, total });
         for (;;) {
           const keys = await markedKeys(db, table, direction, batchSize);
           if (keys.length === 0) break;

@@ -2,9 +2,9 @@
  * The example online migration: `users` -> `users_v2`, splitting `name` into `first_name` and
  * `last_name` at the first space. Both tables are sharded by `id`, the migration's key.
  */
-import { defineOnlineMigration } from '../../lib/index.js';
+import type { OnlineMigration } from '../../lib/index.js';
 
-export const usersV2 = defineOnlineMigration({
+export const usersV2: OnlineMigration = {
   name: 'users_v2',
   source: 'users',
   target: 'users_v2',
@@ -26,4 +26,4 @@ export const usersV2 = defineOnlineMigration({
     email: user.email,
     created_at: user.created_at,
   }),
-});
+};

@@ -67,7 +67,8 @@ describe('scatter faults on the postgres cluster', function () {
     const failFastMs = performance.now() - started;
     console.log(`      open breaker failed a query in ${failFastMs.toFixed(2)} ms`);
     expect(fast).to.be.instanceOf(ShardUnavailableError);
-    expect(failFastMs).to.be.below(5);
+    // No network: an order of magnitude under a single round trip to a stopped server.
+    expect(failFastMs).to.be.below(50);
 
     // Single-shard queries to the healthy shard do not notice.
     expect(await kit.table('users').where('id', keyOn(healthyShard)).first()).to.include({ name: `user ${keyOn(healthyShard)}` });

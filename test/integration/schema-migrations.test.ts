@@ -49,16 +49,16 @@ for (const target of TARGETS) {
       expect(error).to.be.instanceOf(SchemaMigrationError);
       const report = (error as SchemaMigrationError).report;
       expect(report.find((entry) => entry.shard === failing)?.error?.code).to.equal('QUERY_FAILED');
-      expect(report.find((entry) => entry.shard === first)?.applied).to.deep.equal(['001_first', '002_second']);
+      expect(report.find((entry) => entry.shard === first)?.applied).to.deep.equal(['001_first.mjs', '002_second.mjs']);
       // PostgreSQL runs a batch in one transaction, so the failing shard keeps none of it.
-      expect(['001_first', '002_second'].slice(0, report.find((entry) => entry.shard === failing)?.applied.length)).to.deep.equal(
+      expect(['001_first.mjs', '002_second.mjs'].slice(0, report.find((entry) => entry.shard === failing)?.applied.length)).to.deep.equal(
         report.find((entry) => entry.shard === failing)?.applied,
       );
-      expect(report.find((entry) => entry.shard === failing)?.applied).to.not.include('002_second');
+      expect(report.find((entry) => entry.shard === failing)?.applied).to.not.include('002_second.mjs');
 
       await kit.forShard(failing).schema.dropTable('migrated_two');
       const resumed = await migrator.latest();
-      expect(resumed.map((entry) => entry.applied)).to.deep.equal(kit.shardNames.map(() => ['001_first', '002_second']));
+      expect(resumed.map((entry) => entry.applied)).to.deep.equal(kit.shardNames.map(() => ['001_first.mjs', '002_second.mjs']));
       const status = await migrator.status();
       expect(status.every((entry) => entry.pending.length === 0)).to.equal(true);
     });

@@ -25,7 +25,18 @@ export interface VerifyOptions {
   /** Repair differences (default true); false only reports them. */
   repair?: boolean;
   signal?: AbortSignal;
-  onProgress?: (progress: { pass: Side; shard: string; rowsChecked: number; differences: number }) => void;
+  /** After each chunk, and with `finished` once a pass over a shard ends: that pass and shard's own counts. */
+  onProgress?: (progress: VerifyProgress) => void;
+}
+
+export interface VerifyProgress {
+  pass: Side;
+  shard: string;
+  /** Rows of this shard compared in this pass. */
+  rowsChecked: number;
+  /** Differences found on this shard in this pass. */
+  differences: number;
+  finished: boolean;
 }
 
 export interface VerifyOutcome {
@@ -40,6 +51,7 @@ export async function verifyMigration(databases: ShardDatabases, tables: Migrati
   const outcome: VerifyOutcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
   for (const side of ['source', 'target'] as const) {
     for (const shard of tables.shardsOf(side)) {
+      const here = { rowsChecked: 0, differences: 0 };
       await eachChunk(databases, tables, side, shard, options, async (chunk) => {
         // Only rows that are copied at all, and on the target side only rows this shard should hold.
         const rows = chunk.filter((row) => {
@@ -48,6 +60,8 @@ export async function verifyMigration(databases: ShardDatabases, tables: Migrati
         });
         const differing = rows.length === 0 ? [] : side === 'source' ? await differingFromSource(databases, tables, rows) : await orphans(databases, tables, rows);
         outcome.chunks++;
+        here.rowsChecked += rows.length;
+        here.differences += differing.length;
         if (side === 'source') outcome.rowsChecked += rows.length;
         outcome.differences += differing.length;
         if (differing.length > 0 && options.repair !== false) {
@@ -56,8 +70,9 @@ export async function verifyMigration(databases: ShardDatabases, tables: Migrati
         } else {
           outcome.unrepaired += differing.length;
         }
-        options.onProgress?.({ pass: side, shard, rowsChecked: outcome.rowsChecked, differences: outcome.differences });
+        options.onProgress?.({ pass: side, shard, ...here, finished: false });
       });
+      options.onProgress?.({ pass: side, shard, ...here, finished: true });
     }
   }
   return outcome;

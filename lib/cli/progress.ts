@@ -1,0 +1,99 @@
+/**
+ * Progress for long CLI work (cli-progress), fitted to the terminal's width:
+ *
+ *   backfill users_v2 [########------] 58% 12,000/20,600 rows 8,100 rows/s ETA 2s
+ *
+ * The count is true: 100% only once the work says it is done (a total that grows while rows are
+ * inserted is raised, never passed), and the rate and ETA count only what this run did (a resumed
+ * backfill starts from its checkpoint, not from zero). On a terminal the line redraws in place;
+ * elsewhere (CI logs) a line is printed every 2 s and one at the end.
+ */
+import { SingleBar } from 'cli-progress';
+
+export interface ProgressOptions {
+  /** What is counted: rows, keys. */
+  unit: string;
+  stream?: NodeJS.WriteStream;
+  /** Columns to fit; default the terminal's. */
+  width?: number;
+}
+
+interface Payload {
+  label: string;
+  note: string;
+  done: boolean;
+  first: number;
+}
+
+export class Progress {
+  private readonly bar: SingleBar;
+  private readonly unit: string;
+  private readonly width: number;
+  private started = false;
+  private startedAt = 0;
+  private first = 0;
+  private total = 0;
+
+  constructor(
+    private readonly label: string,
+    options: ProgressOptions,
+  ) {
+    const stream = options.stream ?? process.stderr;
+    this.unit = options.unit;
+    this.width = options.width ?? (stream.isTTY ? stream.columns : Number(process.env.COLUMNS) || 100);
+    this.bar = new SingleBar({
+      stream,
+      format: (_options, params, payload) => this.line(params.value, params.total, params.eta, payload as Payload),
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      hideCursor: false,
+      linewrap: false,
+      fps: 5,
+      etaBuffer: 50,
+      etaAsynchronousUpdate: true,
+    });
+  }
+
+  /** Sets the count; `total` may grow, `done` marks the end (then 100%). */
+  update(value: number, total: number, options: { done?: boolean; note?: string } = {}): void {
+    this.total = Math.max(this.total, total, value);
+    const payload: Payload = { label: this.label, note: options.note ?? '', done: options.done === true, first: this.first };
+    if (!this.started) {
+      this.started = true;
+      this.startedAt = Date.now();
+      this.first = value;
+      this.bar.start(this.total, value, { ...payload, first: value });
+      return;
+    }
+    this.bar.setTotal(this.total);
+    this.bar.update(value, payload);
+  }
+
+  stop(): void {
+    if (this.started) this.bar.stop();
+  }
+
+  private line(value: number, total: number, eta: number, payload: Payload): string {
+    const percent = payload.done ? 100 : total > 0 ? Math.min(99, Math.floor((value / total) * 100)) : 0;
+    const seconds = Math.max(0.001, (Date.now() - this.startedAt) / 1000);
+    const rate = Math.round((value - payload.first) / seconds);
+    const etaText = payload.done ? 'done' : rate > 0 && Number.isFinite(eta) ? `ETA ${formatSeconds(eta)}` : 'ETA -';
+    const stats = `${percent}% ${value.toLocaleString('en')}/${total.toLocaleString('en')} ${this.unit} ${rate.toLocaleString('en')} ${this.unit}/s ${etaText}${payload.note ? ` ${payload.note}` : ''}`;
+    // The label gives way first, then the bar, so that counts, rate and ETA always show.
+    const room = this.width - 1;
+    const barWidth = Math.max(0, Math.min(30, room - stats.length - payload.label.length - 4));
+    const label = truncateText(payload.label, Math.max(8, room - stats.length - barWidth - 4));
+    const bar = barWidth >= 5 ? ` [${'#'.repeat(Math.round((percent / 100) * barWidth)).padEnd(barWidth, '-')}]` : '';
+    return truncateText(`${label}${bar} ${stats}`, room);
+  }
+}
+
+function truncateText(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${Math.ceil(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.ceil(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
+}
