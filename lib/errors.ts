@@ -7,7 +7,6 @@
  * (a connection string in a driver error, say) is replaced before anyone can log it, and are cut
  * to MAX_MESSAGE_LENGTH characters, so that a driver error quoting a huge statement stays readable.
  */
-import { REBALANCE_NAME } from './rebalance/rebalance-record.js';
 import { redactSecrets } from './security/secret-redactor.js';
 
 export const ERROR_CODES = [
@@ -327,17 +326,17 @@ export class InvalidCursorError extends ShardKitError {
   }
 }
 
-/** The rebalance runs on the online-migration machinery under a reserved name. */
-function describeMigration(name: string): string {
-  return name === REBALANCE_NAME ? 'the rebalance' : `online migration "${name}"`;
-}
+/*
+ * The errors of migrations name what they are about by `subject`, the caller's description of
+ * it: `online migration "users_v2"`, or `the rebalance` (which runs on the same machinery).
+ */
 
 /** Someone else moved the migration (its version changed) between reading and writing its state. */
 export class MigrationConflictError extends ShardKitError {
   readonly code = 'MIGRATION_CONFLICT';
 
-  constructor(migration: string, version: number) {
-    super(`${describeMigration(migration)} changed since version ${version} was read; read its status and retry`, { retryable: true });
+  constructor(subject: string, version: number) {
+    super(`${subject} changed since version ${version} was read; read its status and retry`, { retryable: true });
   }
 }
 
@@ -345,10 +344,8 @@ export class MigrationConflictError extends ShardKitError {
 export class MigrationLockedError extends ShardKitError {
   readonly code = 'MIGRATION_LOCKED';
 
-  constructor(migration: string) {
-    super(`${describeMigration(migration)} is being driven by another runner (its lock is held); wait for it or stop it`, {
-      retryable: true,
-    });
+  constructor(subject: string) {
+    super(`${subject} is being driven by another runner (its lock is held); wait for it or stop it`, { retryable: true });
   }
 }
 
@@ -357,8 +354,8 @@ export class MigrationGateError extends ShardKitError {
   readonly code = 'MIGRATION_GATE';
   readonly reasons: readonly string[];
 
-  constructor(migration: string, to: string, reasons: readonly string[]) {
-    super(`${describeMigration(migration)} cannot move to ${to}: ${reasons.join('; ')}`);
+  constructor(subject: string, to: string, reasons: readonly string[]) {
+    super(`${subject} cannot move to ${to}: ${reasons.join('; ')}`);
     this.reasons = reasons;
   }
 }

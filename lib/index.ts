@@ -26,7 +26,7 @@ export { HashRing, type RingShard } from './hashing/hash-ring.js';
 export { normalizeShardKey, type ShardKey } from './hashing/shard-key.js';
 export type { MigrationStatus } from './migrations/online/migration-runner.js';
 export { OnlineMigrationRunner } from './migrations/online/migration-runner.js';
-export { defineOnlineMigration, type OnlineMigration } from './migrations/online/online-migration.js';
+export { defineOnlineMigration, type OnlineMigration } from './config/online-migration.js';
 export { PHASES, type Phase } from './migrations/online/phases.js';
 export { SchemaMigrator, type SeedParams, type ShardMigrationStatus, type ShardVersion } from './migrations/schema-migrator.js';
 export { drive, type DriveOptions } from './migrations/online/drive.js';

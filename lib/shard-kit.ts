@@ -14,7 +14,7 @@ import { KeyTypes } from './engine/key-types.js';
 import type { Engine } from './engine/execute-plan.js';
 import { applyKeyset, type Page, type PageOptions, toPage } from './engine/keyset-pagination.js';
 import { RoutedShardAccess } from './engine/routed-shard-access.js';
-import { createRoutingKnex } from './engine/routing-knex.js';
+import { createRoutingKnex } from './knex/routing-client.js';
 import { KitClosedError, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
 import { throttleReason, ReplicaFreshness } from './kit/health-signals.js';
 import type { ShardKitEvents } from './kit/kit-events.js';
@@ -25,11 +25,12 @@ import { ControlStore } from './migrations/online/control-store.js';
 import { MigrationCoordinator } from './migrations/online/migration-coordinator.js';
 import type { OnlineMigrationRunner } from './migrations/online/migration-runner.js';
 import { migrationTables } from './migrations/online/migration-tables.js';
-import type { AnyQueryBuilder } from './planner/builder-internals.js';
+import type { AnyQueryBuilder } from './knex/builder-internals.js';
 import type { RoutingRules } from './planner/plan-query.js';
 import type { QueryPlan } from './planner/query-plan.js';
 import { parseTableRef } from './planner/query-shape.js';
 import { RebalanceFollower } from './rebalance/rebalance-follower.js';
+import { REBALANCE_NAME, REBALANCE_TITLE } from './rebalance/rebalance-record.js';
 import type { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import { ConsistencyToken } from './replicas/consistency-token.js';
 import { LagMonitor } from './replicas/lag-monitor.js';
@@ -126,7 +127,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.follower = new RebalanceFollower(topology, config);
     const control = topology.shard(config.migrations.controlShard).primary;
     this.migrationCoordinator = new MigrationCoordinator(
-      new ControlStore(control.knex, control.dialect.changeFeed),
+      new ControlStore(control.knex, control.dialect.changeFeed, (name) => (name === REBALANCE_NAME ? REBALANCE_TITLE : `online migration "${name}"`)),
       config.onlineMigrations.map((migration) => migrationTables(migration, config, topology)),
       topology,
       config.migrations,

@@ -19,6 +19,7 @@ import type { ErrorClass } from '../dialect/dialect-adapter.js';
 import { QueryCancelledError, QueryFailedError, QueryTimeoutError, type ShardKitError, type TimeoutStage } from '../errors.js';
 import type { Admission, Ticket } from '../resilience/admission.js';
 import type { NodeBreaker } from '../resilience/node-breaker.js';
+import type { ClientGuard, PendingConnection } from '../knex/guarded-client.js';
 import type { CallScope, GuardPriority, Purpose } from './call-scope.js';
 import { connectionFailure, type NodeSubject, statementFailure } from './statement-errors.js';
 
@@ -50,12 +51,6 @@ export interface ConnectionHooks {
   onLost(connection: unknown, lost: () => void): () => void;
 }
 
-/** A connection being taken from the pool: abandoned on expiry, given back if it arrives too late. */
-export interface PendingConnection {
-  promise: Promise<unknown>;
-  abort(): void;
-  giveBack(connection: unknown): void;
-}
 
 interface Checkout {
   ticket: Ticket | undefined;
@@ -67,7 +62,7 @@ const NO_SCOPE: CallScope = { priority: 'normal' };
 /** Marks a connection the gate gave up on: the pool must destroy it, not hand it out again. */
 const DISPOSED = '__knex__disposed';
 
-export class NodeGate {
+export class NodeGate implements ClientGuard<CallScope> {
   private readonly checkouts = new Map<unknown, Checkout>();
   /** Why the gate gave up on a connection: later statements on it (knex's ROLLBACK) fail with the same error at once. */
   private readonly givenUp = new WeakMap<object, ShardKitError>();
@@ -80,6 +75,10 @@ export class NodeGate {
     private readonly hooks: ConnectionHooks,
     private readonly report: (event: StatementEvent) => void,
   ) {}
+
+  get name(): string {
+    return this.subject.node;
+  }
 
   /** Admitted calls holding a connection now (statements, transactions, open streams); health probes not included. */
   get inFlight(): number {

@@ -12,7 +12,8 @@ import { quietKnexLog } from '../dialect/knex-log.js';
 import { DriverMissingError, KitClosedError } from '../errors.js';
 import { Admission, type AdmissionLimits } from '../resilience/admission.js';
 import { type BreakerOptionsResolved, type BreakerState, NodeBreaker } from '../resilience/node-breaker.js';
-import { guardedClient } from './guarded-client.js';
+import { guardedClient } from '../knex/guarded-client.js';
+import { currentScope, scopeOfBuilder } from './call-scope.js';
 import { NodeGate, type StatementEvent } from './node-gate.js';
 import { SocketRegistry } from './socket-registry.js';
 
@@ -60,7 +61,7 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
   try {
     knex = knexModule.knex({
       ...settings.extra,
-      client: guardedClient(settings.client, gate, (connection) => dialect.destroySocket(connection), dialect.affectedRows) as unknown as typeof knexModule.Client,
+      client: guardedClient(settings.client, gate, { ofBuilder: scopeOfBuilder, ambient: currentScope }, (connection) => dialect.destroySocket(connection), dialect.affectedRows) as unknown as typeof knexModule.Client,
       connection: settings.connection as Knex.StaticConnectionConfig,
       // The driver's own connect timeout (connectMs) fires first, with its own message.
       ...(settings.pool ? { pool: { ...settings.pool, acquireTimeoutMillis: timeouts.acquireMs, createTimeoutMillis: timeouts.connectMs + 1000 } } : {}),

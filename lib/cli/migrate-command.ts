@@ -78,7 +78,7 @@ export function registerMigrate(program: Command, io: CliIo, run: Run): void {
       return renderTable(['migration', ...status.map((entry) => entry.shard)], files.map((file) => [file, ...status.map((entry) => (entry.applied.includes(file) ? 'applied' : 'pending'))]), io.columns);
     }),
   );
-  shards(migrate.command('current-version').alias('currentVersion').description('the version of the last applied migration, per shard')).action(
+  shards(migrate.command('current-version').description('the version of the last applied migration, per shard')).action(
     query(async (m, o) => {
       const versions = await m.currentVersion(scope(o));
       return o.json ? JSON.stringify(versions, null, 2) : renderTable(['shard', 'version'], versions.map((entry) => [entry.shard, entry.version]), io.columns);

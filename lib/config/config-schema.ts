@@ -4,7 +4,7 @@
  * (duplicate names, the global shard, one SQL family) live in resolve-config.ts.
  */
 import { z } from 'zod';
-import type { OnlineMigration } from '../migrations/online/online-migration.js';
+import type { OnlineMigration } from './online-migration.js';
 import { KEY_TYPES } from '../hashing/key-canonical.js';
 import { DIALECTS } from './config-types.js';
 

@@ -1,5 +1,5 @@
 import type { KeyType } from '../hashing/key-canonical.js';
-import type { OnlineMigration } from '../migrations/online/online-migration.js';
+import type { OnlineMigration } from './online-migration.js';
 
 /**
  * The shape of a shardkit configuration as users write it (`defineConfig({...})`), and the

@@ -7,7 +7,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
 import { configSchema, type ParsedConfig } from './config-schema.js';
 import type { Dialect, ResolvedConfig, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
-import { onlineMigrationIssues } from '../migrations/online/migration-tables.js';
+import { onlineMigrationIssues } from './online-migration-issues.js';
 import { sealConnection } from './connection-vault.js';
 import { addressOf, describeConnection, registerConnectionSecrets } from './node-description.js';
 

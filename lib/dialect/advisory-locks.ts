@@ -12,6 +12,8 @@
  * and a process-local registry stands in for the named lock.
  */
 import type { Knex } from 'knex';
+import { holdConnection } from '../knex/connections.js';
+import { rowOf } from './dialect-adapter.js';
 
 export type ReleaseLock = () => Promise<void>;
 
@@ -26,24 +28,23 @@ const nothing: ReleaseLock = async () => {};
 
 /** A session lock held on a connection taken out of the pool for as long as the lock lives. */
 async function sessionLock(db: Knex, acquire: string, release: string, id: string): Promise<ReleaseLock | undefined> {
-  const connection = await db.client.acquireConnection();
+  const held = await holdConnection(db);
   try {
-    const result = await db.raw(acquire, [id]).connection(connection);
-    const row = Array.isArray(result) ? result[0]?.[0] : result.rows?.[0];
+    const row = rowOf(await held.raw(acquire, [id]));
     if (Number(row?.locked) === 1 || row?.locked === true) {
       return async () => {
         try {
-          await db.raw(release, [id]).connection(connection);
+          await held.raw(release, [id]);
         } finally {
-          await db.client.releaseConnection(connection);
+          await held.release();
         }
       };
     }
   } catch (error) {
-    await db.client.releaseConnection(connection);
+    await held.release();
     throw error;
   }
-  await db.client.releaseConnection(connection);
+  await held.release();
   return undefined;
 }
 

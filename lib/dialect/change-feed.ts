@@ -4,6 +4,7 @@
  * never correctness, so a listener that fails or loses its connection falls back to polling.
  */
 import type { Knex } from 'knex';
+import { openRawConnection } from '../knex/connections.js';
 
 export interface ChangeFeed {
   notify(db: Knex, channel: string, payload: string): Promise<void>;
@@ -21,18 +22,12 @@ interface ListeningConnection {
   removeAllListeners(): void;
 }
 
-interface RawConnections {
-  acquireRawConnection(): Promise<ListeningConnection>;
-  destroyRawConnection(connection: ListeningConnection): Promise<void>;
-}
-
 export const postgresChangeFeed: ChangeFeed = {
   async notify(db, channel, payload) {
     await db.raw('select pg_notify(?, ?)', [channel, payload]);
   },
   async listen(db, channel, onMessage, onLost) {
-    const client = db.client as unknown as RawConnections;
-    const connection = await client.acquireRawConnection();
+    const { connection, close } = await openRawConnection<ListeningConnection>(db);
     let lost = false;
     const lose = () => {
       if (lost) return;
@@ -47,13 +42,13 @@ export const postgresChangeFeed: ChangeFeed = {
     try {
       await connection.query(db.raw('LISTEN ??', [channel]).toQuery());
     } catch (error) {
-      await client.destroyRawConnection(connection).catch(() => undefined);
+      await close().catch(() => undefined);
       throw error;
     }
     return async () => {
       lost = true;
       connection.removeAllListeners();
-      await client.destroyRawConnection(connection).catch(() => undefined);
+      await close().catch(() => undefined);
     };
   },
 };

@@ -4,7 +4,7 @@
  * advisory locks and bulk insert, and the replication signals a lag monitor and consistency tokens read.
  */
 import type { Knex } from 'knex';
-import type { KnexClientClass } from '../access/guarded-client.js';
+import type { KnexClientClass } from '../knex/guarded-client.js';
 import type { ResolvedNode, SqlFamily } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';

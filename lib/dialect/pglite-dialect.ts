@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { KnexClientClass } from '../access/guarded-client.js';
+import type { KnexClientClass } from '../knex/guarded-client.js';
+import { pgliteClient } from '../knex/pglite-client.js';
 import { connectionOf } from '../config/connection-vault.js';
 import type { PgliteConnection } from '../config/config-types.js';
 import { DriverMissingError } from '../errors.js';
@@ -12,40 +13,6 @@ import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
 import { freshPgliteDump } from './pglite-template.js';
 import { classifyPostgresError } from './postgres-dialect.js';
-
-type ClientClass = new (
-  ...args: any[]
-) => {
-  processResponse(obj: { method?: string }, runner: unknown): unknown;
-  destroy(callback?: (error?: unknown) => void): Promise<void>;
-};
-
-/**
- * Two fixes over knex-pglite 0.14: it derives the command tag from the builder method, so `del()`
- * is tagged 'DEL' and resolves to the raw result instead of the deleted-row count every other
- * dialect returns; and it closes the database only through the pool, so a database that never
- * served a query stayed open and its WASM timers kept the process alive after destroy().
- */
-function shardkitClient<T extends ClientClass>(Client: T): T {
-  return class extends Client {
-    declare pglite: { closed: boolean; close(): Promise<void> };
-
-    override processResponse(obj: { method?: string }, runner: unknown): unknown {
-      return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
-    }
-
-    override async destroy(callback?: (error?: unknown) => void): Promise<void> {
-      await super.destroy();
-      try {
-        if (!this.pglite.closed) await this.pglite.close();
-      } catch (error) {
-        if (!callback) throw error;
-        return callback(error);
-      }
-      callback?.();
-    }
-  };
-}
 
 /** Embedded PostgreSQL (WASM) through knex-pglite; one connection per database, no replication. */
 export const pgliteDialect: DialectAdapter = {
@@ -65,7 +32,7 @@ export const pgliteDialect: DialectAdapter = {
     const pglite = exists
       ? new PGlite(folder)
       : new PGlite({ dataDir: folder, loadDataDir: await freshPgliteDump(PGlite) });
-    return { client: shardkitClient(ClientPgLite as unknown as ClientClass) as unknown as KnexClientClass, connection: { pglite }, extra: { dialect: 'postgres' } };
+    return { client: pgliteClient(ClientPgLite as never) as unknown as KnexClientClass, connection: { pglite }, extra: { dialect: 'postgres' } };
   },
   driverPackages: ['@electric-sql/pglite', 'knex-pglite'],
   poolSize: () => 1,

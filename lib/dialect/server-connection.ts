@@ -5,10 +5,10 @@
  */
 import { connect, Socket } from 'node:net';
 import type { ServerConnection } from '../config/config-types.js';
-import type { SocketRegistry } from '../access/socket-registry.js';
 
 export interface ConnectionBounds {
-  sockets: SocketRegistry;
+  /** Told of every socket a driver opens (access/socket-registry.ts). */
+  sockets: { track<T extends Socket>(socket: T): T };
   connectMs: number;
 }
 

@@ -9,7 +9,7 @@
  *
  * (Multi-shard selects merge in merge/merge-rows.ts.)
  */
-import type { BuilderMethod } from '../planner/builder-internals.js';
+import type { BuilderMethod } from '../knex/builder-internals.js';
 
 export function combineResults(parts: readonly unknown[]): unknown {
   if (parts.length === 1) return parts[0];

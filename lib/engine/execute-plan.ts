@@ -9,7 +9,7 @@
  */
 import type { SqlFamily } from '../config/config-types.js';
 import { QueryCancelledError, QueryFailedError, ScatterError, type ShardFailure, ShardKitError } from '../errors.js';
-import { type AnyQueryBuilder, internalsOf } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, internalsOf } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 import type { ColumnClassifier } from './column-types.js';

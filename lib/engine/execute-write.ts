@@ -11,9 +11,9 @@
  * (the others did not commit). An abort stops dispatching: shards not yet started are reported
  * as cancelled, shards already writing run to their end so that their outcome is known.
  */
-import { countInsertedRows } from '../access/guarded-client.js';
+import { countInsertedRows } from '../knex/guarded-client.js';
 import { QueryCancelledError, ScatterError, type ShardFailure, type ShardKitError } from '../errors.js';
-import { type AnyQueryBuilder, internalsOf } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, internalsOf } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 import { combineWriteResults } from './combine-results.js';

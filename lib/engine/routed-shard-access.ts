@@ -11,7 +11,7 @@ import { type CallScope, scopeBuilder, withScope } from '../access/call-scope.js
 import { statementFailure } from '../access/statement-errors.js';
 import type { NodeRole } from '../config/config-types.js';
 import type { ShardKitError } from '../errors.js';
-import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../knex/builder-internals.js';
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
 import type { ReadSession } from '../replicas/read-session.js';
 import type { NodeHandle, ShardHandle, Topology } from '../topology/topology.js';

@@ -5,7 +5,7 @@
  * leaves as a ShardKitError naming the shard and node. Tests give the engine a recording fake.
  */
 import type { QueryPriority, ShardKitError } from '../errors.js';
-import type { AnyQueryBuilder, BuilderMethod } from '../planner/builder-internals.js';
+import type { AnyQueryBuilder, BuilderMethod } from '../knex/builder-internals.js';
 import type { ConsistencyToken } from '../replicas/consistency-token.js';
 import type { ReadPreference } from '../replicas/read-router.js';
 import type { ReadSession } from '../replicas/read-session.js';

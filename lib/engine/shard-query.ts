@@ -5,7 +5,7 @@
  * offset + limit). A select that merges always runs as a plain select returning rows.
  */
 import type { Knex } from 'knex';
-import { type AnyQueryBuilder, copyBuilder, internalsOf, type Statement } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf, type Statement } from '../knex/builder-internals.js';
 import type { ShardRewrite } from '../planner/merge-spec.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 

@@ -5,7 +5,7 @@
  * DISTINCT collect their groups first, bounded by the number of groups).
  */
 import { UnsupportedQueryError } from '../errors.js';
-import type { AnyQueryBuilder } from '../planner/builder-internals.js';
+import type { AnyQueryBuilder } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import type { Engine } from './execute-plan.js';
 import type { Row } from './merge/compare-values.js';

@@ -11,7 +11,7 @@ import type { RoutingOptions } from '../engine/shard-access.js';
 import { streamPlan } from '../engine/stream-plan.js';
 import { type QueryPriority, TopologySwitchingError } from '../errors.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
-import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../planner/builder-internals.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../knex/builder-internals.js';
 import { planQuery, type RoutingRules } from '../planner/plan-query.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 import { parseTableRef } from '../planner/query-shape.js';

@@ -10,7 +10,7 @@ import { OnlineMigrationRunner, type RunnerContext } from '../migrations/online/
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
 import type { ThrottleEvent } from '../observability/state-events.js';
 import type { RebalanceFollower } from '../rebalance/rebalance-follower.js';
-import { REBALANCE_NAME } from '../rebalance/rebalance-record.js';
+import { REBALANCE_NAME, REBALANCE_TITLE, rebalanceOf } from '../rebalance/rebalance-record.js';
 import { RebalanceRunner } from '../rebalance/rebalance-runner.js';
 import type { Topology } from '../topology/topology.js';
 
@@ -26,17 +26,18 @@ export interface RunnerSources {
 export function onlineMigrationRunner(sources: RunnerSources, name: string): OnlineMigrationRunner {
   const tables = sources.coordinator.tablesOf(name);
   if (!tables) throw new UnknownMigrationError(name, sources.coordinator.names);
-  return phaseRunner(sources, name, () => [tables], {
+  return phaseRunner(sources, name, `online migration "${name}"`, () => [tables], {
     startGate: async () => {
       const move = await sources.coordinator.store.peek(REBALANCE_NAME);
-      return move?.state.rebalance && !move.state.rebalance.cleaned ? ['a rebalance is in progress: finish it (cleanup) or abort it first'] : [];
+      const rebalance = rebalanceOf(move);
+      return rebalance && !rebalance.cleaned ? ['a rebalance is in progress: finish it (cleanup) or abort it first'] : [];
     },
   });
 }
 
 export function rebalanceRunner(sources: RunnerSources): RebalanceRunner {
   const { coordinator } = sources;
-  const phases = phaseRunner(sources, REBALANCE_NAME, () => sources.follower.movingTables(), { switchesTopology: true });
+  const phases = phaseRunner(sources, REBALANCE_NAME, REBALANCE_TITLE, () => sources.follower.movingTables(), { switchesTopology: true });
   return new RebalanceRunner({
     databases: sources.topology,
     config: sources.config,
@@ -53,12 +54,14 @@ export function rebalanceRunner(sources: RunnerSources): RebalanceRunner {
 function phaseRunner(
   sources: RunnerSources,
   name: string,
+  title: string,
   parts: () => MigrationTables[],
   extra: Pick<RunnerContext, 'switchesTopology' | 'startGate'>,
 ): OnlineMigrationRunner {
   const control = sources.topology.shard(sources.config.migrations.controlShard).primary;
   return new OnlineMigrationRunner({
     name,
+    title,
     databases: sources.topology,
     store: sources.coordinator.store,
     coordinator: sources.coordinator,

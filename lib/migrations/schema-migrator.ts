@@ -14,10 +14,10 @@ import { extname, resolve } from 'node:path';
 import type { Knex } from 'knex';
 import { withScope } from '../access/call-scope.js';
 import { statementFailure } from '../access/statement-errors.js';
-import type { ResolvedConfig } from '../config/config-types.js';
+import type { ResolvedConfig, ResolvedNode } from '../config/config-types.js';
+import type { DialectAdapter } from '../dialect/dialect-adapter.js';
 import { ensureTypeScript, isTypeScriptFile } from '../config/typescript-loader.js';
 import { SchemaMigrationError, type ShardKitError, type ShardMigrationReport } from '../errors.js';
-import type { ShardKit } from '../shard-kit.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 
 export interface SchemaMigratorOptions {
@@ -62,6 +62,15 @@ export interface ShardVersion {
   version: string;
 }
 
+/** What the migrator needs of a kit. */
+export interface MigratorTarget {
+  readonly config: Pick<ResolvedConfig, 'migrations' | 'seeds' | 'timeouts'>;
+  readonly shardNames: string[];
+  forShard(shard: string): Knex;
+  shardFor(key: unknown): string;
+  readonly topology: { shard(name: string): { primary: { config: ResolvedNode; dialect: DialectAdapter } } };
+}
+
 export class SchemaMigrator {
   private readonly directories: string[];
   private readonly concurrency: number;
@@ -69,7 +78,7 @@ export class SchemaMigrator {
   private readonly settings: ResolvedConfig['migrations'];
 
   constructor(
-    private readonly kit: ShardKit,
+    private readonly kit: MigratorTarget,
     options: SchemaMigratorOptions = {},
   ) {
     this.settings = kit.config.migrations;

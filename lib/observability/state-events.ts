@@ -2,7 +2,8 @@
  * State changes a kit reports as events, for logs and metrics (`kit.on('breaker', ...)`).
  * Only changes: a query is reported by the 'query' event, a state by one of these when it moves.
  */
-import type { BreakerState } from '../resilience/node-breaker.js';
+/** A node's circuit breaker: closed (calls go through), open (they fail fast), half-open (one trial call). */
+export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface BreakerEvent {
   shard: string;

@@ -15,7 +15,7 @@
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
-import { type BuilderMethod, internalsOf, type AnyQueryBuilder, type Statement } from './builder-internals.js';
+import { type BuilderMethod, internalsOf, type AnyQueryBuilder, type Statement } from '../knex/builder-internals.js';
 import type {
   AggregateFunction,
   AggregateOutput,

@@ -15,7 +15,7 @@ import { ShardKeyRequiredError, ShardKeyUpdateError, UnknownTableError, Unsuppor
 import { canonicalKey, type KeyColumn } from '../hashing/key-canonical.js';
 import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { SqlFamily } from '../config/config-types.js';
-import { type AnyQueryBuilder, isSqlExpression } from './builder-internals.js';
+import { type AnyQueryBuilder, isSqlExpression } from '../knex/builder-internals.js';
 import { planMerge } from './plan-merge.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';

@@ -2,7 +2,7 @@
  * What routing decided for one query, as plain data: tests compare plans to expected plans
  * without a database, and the engine executes them.
  */
-import type { BuilderMethod } from './builder-internals.js';
+import type { BuilderMethod } from '../knex/builder-internals.js';
 import type { MergeSpec } from './merge-spec.js';
 
 /**

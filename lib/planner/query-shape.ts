@@ -14,7 +14,7 @@ import {
   isSqlExpression,
   isSubquery,
   type Statement,
-} from './builder-internals.js';
+} from '../knex/builder-internals.js';
 
 export interface TableRef {
   name: string;

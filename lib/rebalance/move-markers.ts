@@ -7,7 +7,7 @@
  */
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
-import type { AnyQueryBuilder } from '../planner/builder-internals.js';
+import type { AnyQueryBuilder } from '../knex/builder-internals.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { groupBy } from '../util/group-by.js';
 

@@ -7,7 +7,7 @@
  */
 import type { HashRing } from '../hashing/hash-ring.js';
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
-import type { Row } from '../migrations/online/online-migration.js';
+import type { Row } from '../config/online-migration.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { markMoves } from './move-markers.js';
 import { REBALANCE_NAME } from './rebalance-record.js';

@@ -6,14 +6,14 @@
  */
 import type { ResolvedConfig } from '../config/config-types.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
-import type { MigrationRecord, RebalanceState } from '../migrations/online/control-store.js';
+import type { MigrationRecord } from '../migrations/online/control-store.js';
 import type { Involvement } from '../migrations/online/dual-write.js';
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
 import { type Phase, targetWritable } from '../migrations/online/phases.js';
 import { ringShardsOf, type Topology } from '../topology/topology.js';
 import type { MarkerDirection } from './move-markers.js';
 import { movingTable } from './moving-table.js';
-import { REBALANCE_NAME } from './rebalance-record.js';
+import { REBALANCE_NAME, type RebalanceState, rebalanceOf } from './rebalance-record.js';
 
 
 interface Move {
@@ -35,7 +35,7 @@ export class RebalanceFollower {
 
   /** Applies the record: the ring that places keys, and the moving tables. */
   async apply(record: MigrationRecord | undefined): Promise<void> {
-    const state = record?.state.rebalance;
+    const state = rebalanceOf(record);
     if (!record || !state) {
       this.move = undefined;
       this.topology.useRing(await this.ring(ringShardsOf(this.config)));

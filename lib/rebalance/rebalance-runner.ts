@@ -25,7 +25,7 @@ import { targetWritable } from '../migrations/online/phases.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { ringShardsOf } from '../topology/topology.js';
 import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
-import { REBALANCE_NAME } from './rebalance-record.js';
+import { REBALANCE_NAME, REBALANCE_TITLE, rebalanceOf, withRebalance } from './rebalance-record.js';
 import type { CountOptions } from './row-moves.js';
 import { planRebalance, type RebalancePlan } from './rebalance-plan.js';
 import type { TopologyChange } from './topology-change.js';
@@ -74,7 +74,7 @@ export class RebalanceRunner {
   /** The ring's shards now: the config's, or those a rebalance switched to. */
   async currentRing(): Promise<RingShard[]> {
     const record = await this.context.store.peek(REBALANCE_NAME);
-    const state = record?.state.rebalance;
+    const state = rebalanceOf(record);
     if (!record || !state) return ringShardsOf(this.context.config);
     return targetWritable(record.phase) ? state.to : state.from;
   }
@@ -112,11 +112,11 @@ export class RebalanceRunner {
     await Promise.all(shards.map((shard) => ensureMarkersTable(databases.primary(shard))));
     await this.context.phases.exclusive(async () => {
       const record = await this.context.store.getOrCreate(REBALANCE_NAME);
-      const previous = record.state.rebalance;
+      const previous = rebalanceOf(record);
       if (!['pending', 'cleanup'].includes(record.phase) || (previous && !previous.cleaned)) {
-        throw new MigrationGateError(REBALANCE_NAME, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
+        throw new MigrationGateError(REBALANCE_TITLE, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
       }
-      await this.context.store.transition(record, 'pending', { backfill: {}, rebalance: { from: plan.before, to: plan.after, keys }, history: record.state.history });
+      await this.context.store.transition(record, 'pending', withRebalance({ backfill: {}, history: record.state.history }, { from: plan.before, to: plan.after, keys }));
       await this.context.coordinator.refresh();
     });
     return plan;
@@ -124,7 +124,7 @@ export class RebalanceRunner {
 
   async status(): Promise<RebalanceStatus> {
     const [status, record] = await Promise.all([this.context.phases.status(), this.context.store.peek(REBALANCE_NAME)]);
-    const state = record?.state.rebalance;
+    const state = rebalanceOf(record);
     return { ...status, ...(state ? { from: state.from, to: state.to } : {}), cleaned: state ? state.cleaned === true : true };
   }
 
@@ -149,11 +149,11 @@ export class RebalanceRunner {
     const step = phase === 'cleanup' ? 'cleanup' : 'abort';
     return this.context.phases.exclusive(async () => {
       const record = await this.record();
-      if (record.phase !== phase) throw new MigrationGateError(REBALANCE_NAME, step, [`move to ${phase} first (now ${record.phase})`]);
-      if (record.state.rebalance!.cleaned) return this.status();
+      if (record.phase !== phase) throw new MigrationGateError(REBALANCE_TITLE, step, [`move to ${phase} first (now ${record.phase})`]);
+      if (rebalanceOf(record)!.cleaned) return this.status();
       const waiting = await this.context.phases.waitForAcks(record.version, Date.now() + (options.waitForAcksMs ?? 10_000));
-      if (waiting.length > 0) throw new MigrationGateError(REBALANCE_NAME, step, waiting);
-      const { from, to } = record.state.rebalance!;
+      if (waiting.length > 0) throw new MigrationGateError(REBALANCE_TITLE, step, waiting);
+      const { from, to } = rebalanceOf(record)!;
       // The second copies are on the old owners after cutover, on the new ones before it.
       await this.removeMarked(record, direction, direction === 'out' ? from : to, direction === 'out' ? to : from, options);
       return this.status();
@@ -169,15 +169,16 @@ export class RebalanceRunner {
     return this.context.phases.exclusive(async () => {
       const record = await this.context.store.peek(REBALANCE_NAME);
       if (!record) return;
-      if (record.state.rebalance && !record.state.rebalance.cleaned) {
-        throw new MigrationGateError(REBALANCE_NAME, 'forget', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
+      const rebalance = rebalanceOf(record);
+      if (rebalance && !rebalance.cleaned) {
+        throw new MigrationGateError(REBALANCE_TITLE, 'forget', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
       }
       const { databases, config } = this.context;
       for (const table of config.tables.keys()) {
         for (const shard of databases.shardNames) {
           const db = databases.primary(shard);
           if ((await db.schema.hasTable(table)) && (await db(table).first())) {
-            throw new MigrationGateError(REBALANCE_NAME, 'forget', [`${table} has rows on ${shard}: they are placed by the rebalanced ring; rebalance back instead`]);
+            throw new MigrationGateError(REBALANCE_TITLE, 'forget', [`${table} has rows on ${shard}: they are placed by the rebalanced ring; rebalance back instead`]);
           }
         }
       }
@@ -199,7 +200,7 @@ export class RebalanceRunner {
   ): Promise<void> {
     const { databases, config, store } = this.context;
     const batchSize = options.batchSize ?? 500;
-    for (const table of Object.keys(record.state.rebalance!.keys)) {
+    for (const table of Object.keys(rebalanceOf(record)!.keys)) {
       const shardKey = config.tables.get(table)?.shardKey;
       if (!shardKey) throw new UnknownTableError(table, [...config.tables.keys()]);
       for (const { name: shard } of holders) {
@@ -219,15 +220,13 @@ export class RebalanceRunner {
       const everyShard = new Set([...holders, ...others].map((shard) => shard.name));
       await Promise.all([...everyShard].map((shard) => clearMarkers(databases.primary(shard), table)));
     }
-    const cleaned = structuredClone(record.state);
-    cleaned.rebalance!.cleaned = true;
-    await store.transition(record, record.phase, cleaned);
+    await store.transition(record, record.phase, withRebalance(record.state, { ...rebalanceOf(record)!, cleaned: true }));
     await this.context.coordinator.refresh();
   }
 
   private async record(): Promise<MigrationRecord> {
     const record = await this.context.store.peek(REBALANCE_NAME);
-    if (!record?.state.rebalance) throw new MigrationGateError(REBALANCE_NAME, 'a next step', ['no rebalance has started: rebalance run first']);
+    if (!record || !rebalanceOf(record)) throw new MigrationGateError(REBALANCE_TITLE, 'a next step', ['no rebalance has started: rebalance run first']);
     return record;
   }
 }

@@ -9,8 +9,9 @@ import CircuitBreaker from 'opossum';
 import type { BreakerOptions } from '../config/config-types.js';
 import type { ErrorClass } from '../dialect/dialect-adapter.js';
 import { QueryTimeoutError, ShardUnavailableError } from '../errors.js';
+import type { BreakerState } from '../observability/state-events.js';
 
-export type BreakerState = 'closed' | 'open' | 'half-open';
+export type { BreakerState } from '../observability/state-events.js';
 export type BreakerOptionsResolved = Required<BreakerOptions>;
 
 type Work = () => Promise<unknown>;

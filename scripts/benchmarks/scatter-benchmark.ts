@@ -14,7 +14,7 @@ import { rowComparator } from '../../lib/engine/merge/compare-values.js';
 import { mergeSorted } from '../../lib/engine/merge/k-way-merge.js';
 import { shardQuery } from '../../lib/engine/shard-query.js';
 import { createShardKit, SchemaMigrator, type ShardKit } from '../../lib/index.js';
-import type { AnyQueryBuilder } from '../../lib/planner/builder-internals.js';
+import type { AnyQueryBuilder } from '../../lib/knex/builder-internals.js';
 import type { SortKey } from '../../lib/planner/merge-spec.js';
 import { targetShards } from '../../lib/planner/query-plan.js';
 import clusterConfig from '../../shards.cluster.config.js';

@@ -6,7 +6,7 @@
  */
 import type { ShardAccess, ShardRequest, TransactOutcome } from '../../lib/engine/shard-access.js';
 import type { ShardKitError } from '../../lib/errors.js';
-import type { AnyQueryBuilder } from '../../lib/planner/builder-internals.js';
+import type { AnyQueryBuilder } from '../../lib/knex/builder-internals.js';
 
 export interface RecordedCall {
   shard: string;

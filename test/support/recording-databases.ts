@@ -8,7 +8,7 @@ import knexModule, { type Knex } from 'knex';
 import type { ShardDatabases } from '../../lib/access/shard-databases.js';
 import type { DialectAdapter } from '../../lib/dialect/dialect-adapter.js';
 import { postgresDialect } from '../../lib/dialect/postgres-dialect.js';
-import { knexClientClass } from '../../lib/dialect/server-knex.js';
+import { knexClientClass } from '../../lib/knex/client-class.js';
 import type { HashRing } from '../../lib/hashing/hash-ring.js';
 
 export interface RecordedStatement {

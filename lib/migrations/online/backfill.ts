@@ -16,7 +16,7 @@ import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
 import type { MigrationTables } from './migration-tables.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
 
 export interface BackfillOptions {

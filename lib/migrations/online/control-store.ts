@@ -13,7 +13,6 @@
 import type { Knex } from 'knex';
 import type { ChangeFeed } from '../../dialect/change-feed.js';
 import { MigrationConflictError } from '../../errors.js';
-import type { RingShard } from '../../hashing/hash-ring.js';
 import type { Phase } from './phases.js';
 
 export const MIGRATIONS_TABLE = 'shardkit_online_migrations';
@@ -48,18 +47,9 @@ export interface MigrationState {
   shadowSince?: number;
   /** A topology switch is under way: writes to the moving tables wait until every instance follows. */
   switching?: boolean;
-  /** For a rebalance: the rings before and after, and each moving table's primary key. */
-  rebalance?: RebalanceState;
+  /** What the layer that owns the record keeps beside the phases (JSON), opaque to the store. */
+  payload?: unknown;
   history: { at: number; from: Phase; to: Phase }[];
-}
-
-export interface RebalanceState {
-  from: RingShard[];
-  to: RingShard[];
-  /** Primary-key columns by sharded table (they contain its shard key). */
-  keys: Record<string, string[]>;
-  /** Set once no row has a second copy: cleanup deleted the old owners' rows, or abort the new owners' copies. */
-  cleaned?: boolean;
 }
 
 export interface MigrationRecord {
@@ -83,7 +73,9 @@ export class ControlStore {
   constructor(
     readonly db: Knex,
     /** Where phase changes are announced, when the control database has a change feed. */
-    readonly feed?: ChangeFeed,
+    readonly feed: ChangeFeed | undefined,
+    /** What errors call a record: `online migration "users_v2"`. */
+    private readonly describe: (name: string) => string = (name) => `online migration "${name}"`,
   ) {}
 
   /** Creates the control tables if they are missing (idempotent). */
@@ -131,7 +123,7 @@ export class ControlStore {
     const changed = await this.db(MIGRATIONS_TABLE)
       .where({ name: record.name, version: record.version })
       .update({ phase, version: record.version + 1, state: JSON.stringify(next), updated_at: at });
-    if (changed !== 1) throw new MigrationConflictError(record.name, record.version);
+    if (changed !== 1) throw new MigrationConflictError(this.describe(record.name), record.version);
     // A hint for instances listening; the others see the change at their next poll.
     await this.feed?.notify(this.db, CHANGES_CHANNEL, record.name).catch(() => undefined);
     return { name: record.name, phase, version: record.version + 1, state: next, updatedAt: at };
@@ -143,7 +135,7 @@ export class ControlStore {
     const changed = await this.db(MIGRATIONS_TABLE)
       .where({ name: record.name, version: record.version })
       .update({ state: JSON.stringify(state), updated_at: at });
-    if (changed !== 1) throw new MigrationConflictError(record.name, record.version);
+    if (changed !== 1) throw new MigrationConflictError(this.describe(record.name), record.version);
     return { ...record, state, updatedAt: at };
   }
 

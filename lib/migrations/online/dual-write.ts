@@ -13,13 +13,13 @@
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../../config/config-types.js';
 import { MigrationPhaseError } from '../../errors.js';
-import { type AnyQueryBuilder, bindToClient, copyBuilder, internalsOf } from '../../planner/builder-internals.js';
+import { type AnyQueryBuilder, bindToClient, copyBuilder, internalsOf } from '../../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../../planner/query-plan.js';
 import { shardQuery } from '../../engine/shard-query.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { Direction } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 import { type Phase, sourceWritable, syncsBackward, syncsForward, targetWritable } from './phases.js';
 import { keyOf } from './row-identity.js';
 

@@ -17,7 +17,7 @@ import { ConfigError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { MigrationTables, Side } from './migration-tables.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 import { chunks } from '../../util/chunks.js';
 import { groupBy } from '../../util/group-by.js';
 import { canonical, keyOf, keyText } from './row-identity.js';

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type CallScope, withScope } from '../../access/call-scope.js';
-import type { AnyQueryBuilder } from '../../planner/builder-internals.js';
+import type { AnyQueryBuilder } from '../../knex/builder-internals.js';
 import type { QueryPlan } from '../../planner/query-plan.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { PhaseEvent } from '../../observability/state-events.js';
@@ -16,7 +16,7 @@ import { CHANGES_CHANNEL, type ControlStore, type MigrationRecord } from './cont
 import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
 import { syncKeys } from './key-sync.js';
 import type { MigrationTables } from './migration-tables.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 import type { Phase } from './phases.js';
 import { shadowCompare } from './shadow-read.js';
 

@@ -35,6 +35,8 @@ import { type VerifyOptions, verifyMigration } from './verify.js';
 
 export interface RunnerContext {
   name: string;
+  /** What errors call it: `online migration "users_v2"`, `the rebalance`. */
+  title: string;
   databases: ShardDatabases;
   store: ControlStore;
   coordinator: MigrationCoordinator;
@@ -104,7 +106,7 @@ export class OnlineMigrationRunner {
       const record = await this.context.store.getOrCreate(this.name);
       if (record.phase !== 'pending') return record;
       const blocked = (await this.context.startGate?.()) ?? [];
-      if (blocked.length > 0) throw new MigrationGateError(this.name, 'dual_write', blocked);
+      if (blocked.length > 0) throw new MigrationGateError(this.context.title, 'dual_write', blocked);
       return this.transition(record, 'dual_write');
     });
   }
@@ -116,12 +118,12 @@ export class OnlineMigrationRunner {
       for (;;) {
         const record = await this.context.store.getOrCreate(this.name);
         const next = nextPhase(record.phase);
-        if (!next) throw new MigrationGateError(this.name, 'a next phase', ['the migration is finished']);
+        if (!next) throw new MigrationGateError(this.context.title, 'a next phase', ['the migration is finished']);
         const instances = await this.context.store.liveInstances(this.name);
         const reasons = this.gate(record, next, instances, await this.shadowMismatches(record));
         if (reasons.length === 0) return this.move(record, next, deadline);
         const waitingOnAcks = reasons.every((reason) => reason.startsWith('instance'));
-        if (!waitingOnAcks || Date.now() >= deadline) throw new MigrationGateError(this.name, next, reasons);
+        if (!waitingOnAcks || Date.now() >= deadline) throw new MigrationGateError(this.context.title, next, reasons);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     });
@@ -132,7 +134,7 @@ export class OnlineMigrationRunner {
     return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
       const previous = previousPhase(record.phase);
-      if (!previous) throw new MigrationGateError(this.name, 'a previous phase', [`cannot roll back from ${record.phase}`]);
+      if (!previous) throw new MigrationGateError(this.context.title, 'a previous phase', [`cannot roll back from ${record.phase}`]);
       return this.move(record, previous, Date.now() + (options.waitForAcksMs ?? 10_000));
     });
   }
@@ -150,7 +152,7 @@ export class OnlineMigrationRunner {
   backfill(options: BackfillOptions & { maxLagMs?: number } = {}): Promise<MigrationRecord> {
     return this.exclusive(async () => {
       let record = await this.context.store.getOrCreate(this.name);
-      if (record.phase !== 'backfill') throw new MigrationGateError(this.name, 'backfill', [`the migration is in ${record.phase}, not backfill`]);
+      if (record.phase !== 'backfill') throw new MigrationGateError(this.context.title, 'backfill', [`the migration is in ${record.phase}, not backfill`]);
       const state: MigrationState = structuredClone(record.state);
       let saving = Promise.resolve();
       const save = (unit: string, checkpoint: BackfillCheckpoint) => {
@@ -190,7 +192,7 @@ export class OnlineMigrationRunner {
     return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
       if (!['verify', 'shadow_read', 'cutover'].includes(record.phase)) {
-        throw new MigrationGateError(this.name, 'verify', [`the migration is in ${record.phase}; verify runs from phase verify on`]);
+        throw new MigrationGateError(this.context.title, 'verify', [`the migration is in ${record.phase}; verify runs from phase verify on`]);
       }
       const outcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
       for (const tables of this.context.parts()) {
@@ -207,7 +209,7 @@ export class OnlineMigrationRunner {
   cleanup(options: CleanupOptions = {}): Promise<string[]> {
     return this.exclusive(async () => {
       const record = await this.context.store.getOrCreate(this.name);
-      if (record.phase !== 'cleanup') throw new MigrationGateError(this.name, 'cleanup', [`advance to cleanup first (now ${record.phase})`]);
+      if (record.phase !== 'cleanup') throw new MigrationGateError(this.context.title, 'cleanup', [`advance to cleanup first (now ${record.phase})`]);
       const [tables] = this.context.parts() as [MigrationTables];
       const source = tables.tableOf('source');
       const retired = `${source}_retired_${new Date(record.updatedAt).toISOString().slice(0, 10).replaceAll('-', '')}`;
@@ -233,7 +235,7 @@ export class OnlineMigrationRunner {
     return this.exclusive(async () => {
       const record = await this.context.store.get(this.name);
       if (record && record.phase !== 'pending' && record.phase !== 'cleanup') {
-        throw new MigrationGateError(this.name, 'forget', [`it is in ${record.phase}: roll back to pending or finish it first`]);
+        throw new MigrationGateError(this.context.title, 'forget', [`it is in ${record.phase}: roll back to pending or finish it first`]);
       }
       await this.context.store.remove(this.name);
       await this.context.coordinator.refresh();
@@ -275,7 +277,7 @@ export class OnlineMigrationRunner {
     const waiting = await this.waitForAcks(paused.version, deadline);
     if (waiting.length > 0) {
       await this.transition(paused, record.phase);
-      throw new MigrationGateError(this.name, phase, waiting);
+      throw new MigrationGateError(this.context.title, phase, waiting);
     }
     return this.transition(paused, phase);
   }
@@ -315,7 +317,7 @@ export class OnlineMigrationRunner {
     await this.context.store.ensureTables();
     const lockId = (await loadKeyHasher()).hash64Signed(`shardkit-online-migration:${this.name}`);
     const release: ReleaseLock | undefined = await this.context.locks.tryLock(this.context.lockDb, lockId);
-    if (!release) throw new MigrationLockedError(this.name);
+    if (!release) throw new MigrationLockedError(this.context.title);
     try {
       return await work();
     } finally {

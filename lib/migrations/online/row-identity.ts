@@ -4,7 +4,7 @@
  * key, and to decide whether a target row equals the transformed source row.
  */
 import { isDecimalText, parseDecimal } from '../../engine/merge/decimal.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 
 /** Integers already in canonical form ('0', '-12'; not '+1', '007' or '-0'). */
 const PLAIN_INTEGER = /^(0|-?[1-9]\d*)$/;

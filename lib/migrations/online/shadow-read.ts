@@ -12,7 +12,7 @@ import { groupBy } from '../../util/group-by.js';
 import type { ControlStore } from './control-store.js';
 import { checkedMap, KEYS_PER_STATEMENT, whereKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 import { describeDifference, keyOf, keyText, sameRow } from './row-identity.js';
 
 const RECHECK_DELAY_MS = 50;

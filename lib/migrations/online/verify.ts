@@ -16,7 +16,7 @@ import { whereAfter } from '../../engine/keyset-pagination.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import { checkedMap, syncKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
-import type { Row } from './online-migration.js';
+import type { Row } from '../../config/online-migration.js';
 import { canonical, keyOf, keyText, sameRow } from './row-identity.js';
 import { readByKeys } from './shadow-read.js';
 

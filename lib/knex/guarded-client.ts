@@ -1,7 +1,8 @@
 /**
- * A knex client whose connections and statements pass through a NodeGate: the decorator that
- * puts every statement shardkit sends (routed queries, transactions, migrations, the control
- * store, lag probes, `kit.forShard()` SQL) behind one guard, whatever dialect the client is.
+ * A knex client whose connections and statements pass through a guard (the node's gate, see
+ * access/node-gate.ts): the decorator that puts every statement shardkit sends (routed queries,
+ * transactions, migrations, the control store, lag probes, `kit.forShard()` SQL) behind one
+ * guard, whatever dialect the client is.
  *
  * It overrides the five places where knex's client meets the driver:
  *
@@ -10,14 +11,35 @@
  *   stream                                  a streaming statement, watched for stalls
  *   destroyRawConnection                    bounded, so a pool over a dead server can close
  *
- * and `runner()`, to give a builder stamped with a call scope (call-scope.ts) a client view
- * that acquires in that scope. This file and planner/builder-internals.ts are the only ones that
- * know knex's internals; the knex 3 client methods they rely on are listed in the interface below.
+ * and `runner()`, to give a builder stamped with a call scope a client view that acquires in
+ * that scope. The files of lib/knex/ are the only ones that know knex's internals; the knex 3
+ * client methods this one relies on are listed in the interface below.
  */
 import { inspect } from 'node:util';
-import { KitClosedError } from '../errors.js';
-import { type CallScope, currentScope, scopeOfBuilder } from './call-scope.js';
-import type { NodeGate } from './node-gate.js';
+import { KitClosedError, type ShardKitError } from '../errors.js';
+
+/** A connection being taken from the pool: abandoned on expiry, given back if it arrives too late. */
+export interface PendingConnection {
+  promise: Promise<unknown>;
+  abort(): void;
+  giveBack(connection: unknown): void;
+}
+
+/** What the guarded client asks of its guard (implemented by access/node-gate.ts). */
+export interface ClientGuard<Scope> {
+  readonly name: string;
+  acquire(scope: Scope | undefined, take: () => PendingConnection): Promise<unknown>;
+  release(connection: unknown): void;
+  statement<T>(connection: unknown, sql: string, run: () => Promise<T>): Promise<T>;
+  watchStream(connection: unknown, waiting: () => boolean, fail: (error: ShardKitError) => void): { rowArrived(): void; stop(): void };
+  streamFailure(error: unknown, sql: string): ShardKitError;
+}
+
+/** Where a call's scope comes from: stamped on the builder, or the ambient one. */
+export interface ScopeSource<Scope> {
+  ofBuilder(builder: object): Scope | undefined;
+  ambient(): Scope | undefined;
+}
 
 interface QueryObject {
   sql: string;
@@ -64,9 +86,10 @@ export function countInsertedRows<T extends object>(builder: T): T {
 /** How long closing one connection politely may take before its socket is destroyed. */
 const POLITE_CLOSE_MS = 1000;
 
-export function guardedClient<T extends KnexClientClass>(
+export function guardedClient<T extends KnexClientClass, Scope>(
   Base: T,
-  gate: NodeGate,
+  gate: ClientGuard<Scope>,
+  scopes: ScopeSource<Scope>,
   destroySocket: (connection: unknown) => boolean,
   affectedRows: (response: unknown) => number,
 ): T {
@@ -75,7 +98,7 @@ export function guardedClient<T extends KnexClientClass>(
   class GuardedClient extends Client {
     override runner(builder: object) {
       const runner = super.runner(builder);
-      const scope = scopeOfBuilder(builder);
+      const scope = scopes.ofBuilder(builder);
       if (scope) {
         runner.client = Object.create(this, { acquireConnection: { value: () => this.acquireIn(scope) } });
       }
@@ -83,16 +106,16 @@ export function guardedClient<T extends KnexClientClass>(
     }
 
     override acquireConnection(): Promise<unknown> {
-      return this.acquireIn(currentScope());
+      return this.acquireIn(scopes.ambient());
     }
 
-    acquireIn(scope: CallScope | undefined): Promise<unknown> {
+    acquireIn(scope: Scope | undefined): Promise<unknown> {
       const { pool } = this;
       if (!pool) return Promise.reject(new KitClosedError());
       return gate
         .acquire(scope, () => {
           const pending = pool.acquire();
-          return { promise: pending.promise, abort: () => pending.abort(), giveBack: (connection) => pool.release(connection) };
+          return { promise: pending.promise, abort: () => pending.abort(), giveBack: (connection: unknown) => pool.release(connection) };
         })
         .then(hidePassword);
     }
@@ -162,7 +185,7 @@ export function guardedClient<T extends KnexClientClass>(
     }
 
     [inspect.custom](): string {
-      return `GuardedClient(${gate.subject.node})`;
+      return `GuardedClient(${gate.name})`;
     }
   }
   return GuardedClient as unknown as T;

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import knexModule, { type Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
-import type { AnyQueryBuilder } from '../planner/builder-internals.js';
+import type { AnyQueryBuilder } from './builder-internals.js';
 
 export interface RoutedExecution {
   execute(builder: AnyQueryBuilder): Promise<unknown>;
