@@ -7,7 +7,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { SchemaMigrationError, type ShardMigrationReport } from '../errors.js';
+import { loadConfig } from '../config/load-config.js';
+import { resolveConfig } from '../config/resolve-config.js';
+import { ConfigLoadError, SchemaMigrationError, type ShardMigrationReport } from '../errors.js';
 import { SchemaMigrator } from '../migrations/schema-migrator.js';
 import { type CliIo, collect, EXIT, type GlobalOptions, UsageError, withKit } from './cli-context.js';
 import type { Run } from './main.js';
@@ -99,10 +101,23 @@ export function registerMigrate(program: Command, io: CliIo, run: Run): void {
     .action(
       run(async (name: string, _options: unknown, command: Command) => {
         const options = command.optsWithGlobals<MigrateOptions & { js?: boolean }>();
-        io.out(`created ${await makeFile(name, options.dir ?? 'migrations', options.js ? 'js' : 'ts', MIGRATION_TEMPLATE)}`);
+        // Only the config's migrations section is needed: no database.
+        const settings = await migrationSettings(options.config);
+        const directory = options.dir ?? (Array.isArray(settings.directory) ? settings.directory[0]! : settings.directory);
+        io.out(`created ${await makeFile(name, directory, options.js ? 'js' : settings.extension, MIGRATION_TEMPLATE)}`);
         return EXIT.ok;
       }),
     );
+}
+
+/** The config's migrations section; the defaults where there is no config file yet. */
+async function migrationSettings(configPath: string | undefined): Promise<{ directory: string | string[]; extension: 'ts' | 'js' }> {
+  try {
+    return resolveConfig(await loadConfig(configPath)).migrations;
+  } catch (error) {
+    if (error instanceof ConfigLoadError) return { directory: 'migrations', extension: 'ts' };
+    throw error;
+  }
 }
 
 function migratorFor(kit: Parameters<Parameters<typeof withKit>[1]>[0], options: MigrateOptions): SchemaMigrator {

@@ -74,18 +74,40 @@ export class Progress {
   }
 
   private line(value: number, total: number, eta: number, payload: Payload): string {
-    const percent = payload.done ? 100 : total > 0 ? Math.min(99, Math.floor((value / total) * 100)) : 0;
-    const seconds = Math.max(0.001, (Date.now() - this.startedAt) / 1000);
-    const rate = Math.round((value - payload.first) / seconds);
-    const etaText = payload.done ? 'done' : rate > 0 && Number.isFinite(eta) ? `ETA ${formatSeconds(eta)}` : 'ETA -';
-    const stats = `${percent}% ${value.toLocaleString('en')}/${total.toLocaleString('en')} ${this.unit} ${rate.toLocaleString('en')} ${this.unit}/s ${etaText}${payload.note ? ` ${payload.note}` : ''}`;
-    // The label gives way first, then the bar, so that counts, rate and ETA always show.
-    const room = this.width - 1;
-    const barWidth = Math.max(0, Math.min(30, room - stats.length - payload.label.length - 4));
-    const label = truncateText(payload.label, Math.max(8, room - stats.length - barWidth - 4));
-    const bar = barWidth >= 5 ? ` [${'#'.repeat(Math.round((percent / 100) * barWidth)).padEnd(barWidth, '-')}]` : '';
-    return truncateText(`${label}${bar} ${stats}`, room);
+    return progressLine({ ...payload, value, total, eta, unit: this.unit, width: this.width, seconds: (Date.now() - this.startedAt) / 1000 });
   }
+}
+
+export interface ProgressState {
+  label: string;
+  note: string;
+  /** The work says it is finished. */
+  done: boolean;
+  /** The count when this run began (a resumed backfill's checkpoint). */
+  first: number;
+  value: number;
+  total: number;
+  /** Seconds left, as cli-progress estimates them. */
+  eta: number;
+  unit: string;
+  width: number;
+  /** Seconds since this run began. */
+  seconds: number;
+}
+
+/** One progress line of at most `width - 1` characters (pure, for tests). */
+export function progressLine(state: ProgressState): string {
+  const { value, total, done } = state;
+  const percent = done ? 100 : total > 0 ? Math.min(99, Math.floor((value / total) * 100)) : 0;
+  const rate = Math.round((value - state.first) / Math.max(0.001, state.seconds));
+  const eta = done ? 'done' : rate > 0 && Number.isFinite(state.eta) ? `ETA ${formatSeconds(state.eta)}` : 'ETA -';
+  const stats = `${percent}% ${value.toLocaleString('en')}/${total.toLocaleString('en')} ${state.unit} ${rate.toLocaleString('en')} ${state.unit}/s ${eta}${state.note ? ` ${state.note}` : ''}`;
+  // The label gives way first, then the bar, so that counts, rate and ETA always show.
+  const room = state.width - 1;
+  const barWidth = Math.max(0, Math.min(30, room - stats.length - state.label.length - 4));
+  const label = truncateText(state.label, Math.max(8, room - stats.length - barWidth - 4));
+  const bar = barWidth >= 5 ? ` [${'#'.repeat(Math.round((percent / 100) * barWidth)).padEnd(barWidth, '-')}]` : '';
+  return truncateText(`${label}${bar} ${stats}`, room);
 }
 
 function truncateText(text: string, width: number): string {
