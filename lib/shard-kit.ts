@@ -259,7 +259,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     const query = builder.clone();
     this.pipeline.register(query as AnyQueryBuilder, this.pipeline.optionsOf(builder as AnyQueryBuilder));
     query.transacting = refuseTransacting;
-    return toPage(options.orderBy, (await applyKeyset(query, options)) as T[], options.pageSize);
+    // The cursor's WHERE must put NULLs where this family's ORDER BY puts them.
+    return toPage(options.orderBy, (await applyKeyset(query, options, this.config.family)) as T[], options.pageSize);
   }
 
   /**
