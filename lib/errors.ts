@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'UNKNOWN_TABLE',
   'UNKNOWN_SHARD',
   'UNSUPPORTED_QUERY',
+  'MERGE_LIMIT',
   'QUERY_FAILED',
   'SCATTER_FAILED',
   'DRIVER_MISSING',
@@ -159,6 +160,24 @@ export class UnsupportedQueryError extends ShardKitError {
   constructor(construct: string, detail: string) {
     super(`unsupported cross-shard query (${construct}): ${detail}`);
     this.construct = construct;
+  }
+}
+
+/**
+ * A merge that holds every row it receives (DISTINCT, GROUP BY on a column that is not the
+ * shard key, DISTINCT aggregates) got more rows from one shard than `scatter.maxShardRows`
+ * allows; failing is better than exhausting the process's memory.
+ */
+export class MergeLimitError extends ShardKitError {
+  readonly code = 'MERGE_LIMIT';
+  readonly maxShardRows: number;
+
+  constructor(maxShardRows: number) {
+    super(
+      `a shard returned more than ${maxShardRows} rows to a merge that holds them all (scatter.maxShardRows); ` +
+        'narrow the query, group by the shard key (each shard then answers alone), or raise the bound',
+    );
+    this.maxShardRows = maxShardRows;
   }
 }
 

@@ -111,6 +111,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
         },
       },
       keyColumnOf: (table) => keyTypes.of(table),
+      maxShardRows: config.scatter.maxShardRows,
     };
     this.monitor = new LagMonitor(topology.shards, config.lagMonitor);
     const freshness = new ReplicaFreshness(this.monitor, config.reads.maxLagMs);
@@ -123,6 +124,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
       family: config.family,
       maxParameters: topology.shard(config.globalShard).primary.dialect.maxParameters,
+      bigintsAs: topology.shard(config.globalShard).primary.dialect.bigintsAs,
     };
     this.follower = new RebalanceFollower(topology, config);
     const control = topology.shard(config.migrations.controlShard).primary;

@@ -105,6 +105,13 @@ export interface LoadSheddingOptions {
 export interface ScatterOptions {
   /** Shards a multi-shard query runs on at once. Default 16. */
   concurrency?: number;
+  /**
+   * Rows one shard may return to a merge that holds them all (DISTINCT, GROUP BY on other
+   * columns than the shard key, COUNT DISTINCT), and the deepest OFFSET + LIMIT a shard is asked
+   * for. Beyond it a query fails with MergeLimitError (or is refused) instead of exhausting
+   * memory. Default 200000.
+   */
+  maxShardRows?: number;
 }
 
 /**
@@ -222,7 +229,7 @@ export interface ResolvedConfig {
   reads: Required<ReadOptions>;
   lagMonitor: Required<LagMonitorOptions>;
   breaker: Required<BreakerOptions>;
-  scatter: { concurrency: number };
+  scatter: { concurrency: number; maxShardRows: number };
   timeouts: Required<TimeoutOptions>;
   loadShedding: Required<LoadSheddingOptions>;
   onlineMigrations: OnlineMigration[];

@@ -75,6 +75,8 @@ export interface DialectAdapter {
   affectedRows(response: unknown): number;
   /** Bound parameters one statement may carry. */
   readonly maxParameters: number;
+  /** How the driver returns BIGINT values: pg as text, PGlite and mysql2 as numbers. */
+  readonly bigintsAs: 'string' | 'number';
   classifyError(error: unknown): ErrorClass;
   readonly locks: AdvisoryLocks;
   /** The table's primary-key columns in key order (empty without one). */

@@ -34,6 +34,7 @@ export const mysqlDialect: DialectAdapter = {
   affectedRows: (response) => Number((response as [{ affectedRows?: unknown }] | null)?.[0]?.affectedRows ?? 0),
   // Prepared statements count placeholders in 16 bits; knex's client-side escaping has no such limit, but keeps statements bounded by it.
   maxParameters: 65_535,
+  bigintsAs: 'number',
   cancellable: true,
   locks: mysqlLocks,
   classifyError(error) {

@@ -40,6 +40,7 @@ export const pgliteDialect: DialectAdapter = {
   destroySocket: () => false,
   affectedRows: (response) => Number((response as { affectedRows?: unknown } | null)?.affectedRows ?? 0),
   maxParameters: 65_535,
+  bigintsAs: 'number',
   cancellable: false,
   locks: pgliteLocks,
   classifyError: classifyPostgresError,

@@ -40,6 +40,7 @@ export const postgresDialect: DialectAdapter = {
   affectedRows: (response) => Number((response as { rowCount?: unknown } | null)?.rowCount ?? 0),
   // The wire protocol counts parameters in 16 bits.
   maxParameters: 65_535,
+  bigintsAs: 'string',
   cancellable: true,
   locks: postgresLocks,
   classifyError: classifyPostgresError,

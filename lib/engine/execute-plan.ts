@@ -28,6 +28,8 @@ export interface Engine {
   family: SqlFamily;
   /** Bound parameters one statement may carry (inserts are split to fit). */
   maxParameters: number;
+  /** How the driver returns BIGINT values, for values the merge computes. */
+  bigintsAs: 'string' | 'number';
 }
 
 export interface ExecutionOptions {
@@ -73,8 +75,8 @@ export async function executePlan(
   if (failures.length > 0 && !acceptPartial) throw new ScatterError(failures, answered.map((entry) => entry.shard));
   const parts = answered.map((entry) => entry.value);
   if (!plan.merge) return { result: combineResults(parts), missing: failures };
-  const classOf = await engine.columnTypes.classifier(plan.merge.tables);
-  const result = await mergeArrays(plan.merge, parts as Row[][], { family: engine.family, classOf });
+  const columnType = await engine.columnTypes.lookup(plan.merge.tables);
+  const result = await mergeArrays(plan.merge, parts as Row[][], { family: engine.family, columnType, bigintsAs: engine.bigintsAs });
   return { result, missing: failures };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { type AnyQueryBuilder, copyBuilder, internalsOf, type Statement } from '../knex/builder-internals.js';
-import type { ShardRewrite } from '../planner/merge-spec.js';
+import type { ShardColumn, ShardRewrite } from '../planner/merge-spec.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 
 /**
@@ -64,16 +64,16 @@ function rewriteForMerge(query: AnyQueryBuilder, rewrite: ShardRewrite): void {
     .filter(keep)
     .map((statement) => (statement.type === 'pluck' ? { grouping: 'columns', value: [statement.value] } : statement));
   internals._method = 'select';
-  internals._single = { ...internals._single, limit: rewrite.limit, offset: undefined };
+  internals._single = { ...internals._single, limit: undefined, offset: undefined };
   const builder = query as Knex.QueryBuilder;
-  const aggregate = query as unknown as Record<'count' | 'sum' | 'min' | 'max', (expression: string) => unknown>;
-  for (const column of rewrite.replaceColumns ?? []) {
-    const expression = `${column.expression} as ${column.alias}`;
-    if (column.fn) aggregate[column.fn](expression);
-    else builder.select(expression);
-  }
+  if (rewrite.limit !== undefined) builder.limit(rewrite.limit);
+  const client = internals.client;
+  // Aliases are shardkit's own (`__sk_...`); column names and values stay ?? and ? bindings.
+  const column = ({ sql, alias }: ShardColumn) => client.raw(`${sql.sql} as ??`, [...sql.bindings, alias]);
+  for (const replaced of rewrite.replaceColumns ?? []) builder.select(column(replaced));
   if (rewrite.addColumns.length > 0 && !internals._statements.some((statement) => statement.grouping === 'columns')) {
     builder.select('*');
   }
-  for (const column of rewrite.addColumns) builder.select(`${column.expression} as ${column.alias}`);
+  for (const added of rewrite.addColumns) builder.select(column(added));
+  for (const group of rewrite.addGroupBy ?? []) builder.groupByRaw(group.sql, group.bindings as Knex.RawBinding[]);
 }

@@ -24,6 +24,6 @@ export async function* streamPlan(plan: QueryPlan, builder: AnyQueryBuilder, eng
     for (const source of sources) yield* source;
     return;
   }
-  const classOf = await engine.columnTypes.classifier(plan.merge.tables);
-  yield* streamMerged(plan.merge, sources, { family: engine.family, classOf });
+  const columnType = await engine.columnTypes.lookup(plan.merge.tables);
+  yield* streamMerged(plan.merge, sources, { family: engine.family, columnType, bigintsAs: engine.bigintsAs });
 }

@@ -17,6 +17,12 @@ export interface Statement {
   bool?: string;
   method?: string;
   distinct?: boolean;
+  /** aggregate statements: countDistinct() and friends, and the `as` option. */
+  aggregateDistinct?: boolean;
+  alias?: string;
+  /** order statements */
+  direction?: string;
+  nulls?: string;
   /** join statements */
   table?: unknown;
   joinType?: string;
@@ -88,4 +94,11 @@ export function copyBuilder(builder: AnyQueryBuilder): AnyQueryBuilder {
 export function bindToClient(copy: AnyQueryBuilder, client: Knex.Client): AnyQueryBuilder {
   internalsOf(copy).client = client;
   return copy;
+}
+
+/** The SQL and bindings of a knex.raw() value; undefined for anything else. */
+export function rawOf(value: unknown): { sql: string; bindings?: unknown } | undefined {
+  if (typeof value !== 'object' || value === null || (value as { isRawInstance?: boolean }).isRawInstance !== true) return undefined;
+  const raw = value as { sql: string; bindings?: unknown };
+  return { sql: raw.sql, bindings: raw.bindings };
 }

@@ -16,7 +16,7 @@ import { canonicalKey, type KeyColumn } from '../hashing/key-canonical.js';
 import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { SqlFamily } from '../config/config-types.js';
 import { type AnyQueryBuilder, isSqlExpression } from '../knex/builder-internals.js';
-import { planMerge } from './plan-merge.js';
+import { aggregatesRows, planMerge } from './plan-merge.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
 
@@ -28,6 +28,8 @@ export interface RoutingRules {
   ring: { shardFor(key: unknown): string; readonly shardNames: readonly string[] };
   /** How a table's shard-key column compares values, when known (engine/key-types.ts). */
   keyColumnOf(table: string): KeyColumn | undefined;
+  /** Rows one shard may return to a merge that holds them all (scatter.maxShardRows). */
+  maxShardRows: number;
 }
 
 export interface PlanOptions {
@@ -61,6 +63,11 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
 
   const plan = planByKeys(shape, rules);
   assertKeyUnchanged(shape, plan.route, table.shardKey, rules);
+  if (plan.route.kind === 'none' && READ_METHODS.has(shape.method) && aggregatesRows(builder, rules.family)) {
+    // No row matches, yet an aggregate without GROUP BY answers one row (count 0, sum NULL):
+    // any shard gives it exactly, with the driver's types, for its WHERE matches nothing there.
+    return { ...plan, route: { kind: 'one', shard: rules.ring.shardNames[0]! } };
+  }
   if (plan.route.kind === 'one' || plan.route.kind === 'none') return plan;
   return planMultiShard(builder, plan, shape, table.shardKey, rules, options);
 }
@@ -166,7 +173,7 @@ function planMultiShard(
 ): QueryPlan {
   if (READ_METHODS.has(shape.method)) {
     const tables = [shape.table, ...shape.joins.map((join) => join.table)].map(({ name, qualifier }) => ({ name, qualifier }));
-    return { ...plan, merge: planMerge(builder, rules.family, tables) };
+    return { ...plan, merge: planMerge(builder, { family: rules.family, tables, shardKey, maxShardRows: rules.maxShardRows }) };
   }
   if (plan.route.kind === 'all' && !options.allShards) {
     const where = `where("${shardKey}", ...) or whereIn("${shardKey}", [...])`;

@@ -112,7 +112,7 @@ export const scatterBenchmark: Benchmark = {
         const topN = await fanOut(kit, () => kit.table('orders').select('id', 'amount_cents').where('status', 'paid').orderBy('amount_cents', 'desc').orderBy('id').limit(100), plain);
         const grouped = await fanOut(kit, () => kit.table('orders').select('status').count('* as n').avg('amount_cents as mean').groupBy('status').orderBy('status'), plain);
 
-        const keys: SortKey[] = [{ column: 'id', direction: 'asc', nulls: 'last', source: 'id' }];
+        const keys: SortKey[] = [{ column: 'id', direction: 'asc', nulls: 'last', expression: { kind: 'column', table: undefined, name: 'id' } }];
         const merge = await drain(
           mergeSorted([0, 1, 2, 3].map((shard) => sortedSource(shard, MERGE_ROWS / 4)), rowComparator(keys, () => 'exact')),
           MERGE_ROWS,

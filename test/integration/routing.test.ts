@@ -161,12 +161,13 @@ for (const target of TARGETS) {
       expect(() => kit.table('no_such_table')).to.throw(UnknownTableError);
       const error = await kit
         .table('users')
-        .orderByRaw('lower(name)')
+        .orderByRaw('md5(name)')
         .then(
           () => undefined,
           (caught: unknown) => caught,
         );
       expect(error).to.be.instanceOf(UnsupportedQueryError);
+      expect(error).to.have.property('construct', 'md5');
     });
 
     it('reports a driver error as QUERY_FAILED naming the shard, with the driver error as cause', async () => {

@@ -5,6 +5,7 @@
  *   SUM        partial sums added, NULL when every shard's sum is NULL
  *   MIN / MAX  the extreme partial, compared as the column's values compare
  *   AVG        SUM / COUNT of the partials, NULL when the count is 0
+ *   DISTINCT   COUNT, SUM, AVG of the distinct non-NULL values gathered from every shard
  *
  * Types follow the driver: numbers add as numbers; strings (pg's BIGINT and NUMERIC, MySQL's
  * DECIMAL) add exactly and keep the largest scale, as the database's SUM does. An exact AVG is a
@@ -14,9 +15,10 @@
  * because addition order differs.
  */
 import type { SqlFamily } from '../../config/config-types.js';
-import type { AggregateOutput } from '../../planner/merge-spec.js';
 import { type ValueClass, compareValues } from './compare-values.js';
-import { addDecimals, divideDecimal, formatDecimal, parseDecimal, postgresDivisionScale } from './decimal.js';
+import { addDecimals, type Decimal, divideDecimal, formatDecimal, parseDecimal, postgresDivisionScale } from './decimal.js';
+import { type EvaluationContext, present } from './evaluate-expression.js';
+import { aggregateType, type SqlType } from './expression-types.js';
 
 const MYSQL_DIV_PRECISION_INCREMENT = 4;
 const MYSQL_MAX_SCALE = 30;
@@ -54,7 +56,16 @@ export function finishAverage(sum: unknown, count: unknown, valueClass: ValueCla
   return formatDecimal(divideDecimal(dividend, divisor, scale));
 }
 
-/** How an aggregate's result compares: COUNT is exact, the others compare as their column. */
-export function aggregateClass(aggregate: Pick<AggregateOutput, 'fn' | 'source'>, classOf: (source: string) => ValueClass): ValueClass {
-  return aggregate.fn === 'count' ? 'exact' : classOf(aggregate.source);
+/** COUNT, SUM or AVG (DISTINCT) of the distinct non-NULL values of a group's argument. */
+export function finishDistinct(fn: 'count' | 'sum' | 'avg', values: readonly unknown[], argument: SqlType, context: EvaluationContext): unknown {
+  if (fn === 'count') return present(BigInt(values.length), 'bigint', context);
+  if (values.length === 0) return null;
+  if (argument === 'float') {
+    const total = values.reduce<number>((sum, value) => sum + Number(value), 0);
+    return fn === 'sum' ? total : total / values.length;
+  }
+  const total = values.reduce<Decimal>((sum, value) => addDecimals(sum, parseDecimal(decimalText(value))), { units: 0n, scale: 0 });
+  if (fn === 'avg') return finishAverage(formatDecimal(total), values.length, 'exact', context.family);
+  const type = aggregateType('sum', argument, context.family);
+  return present(type === 'decimal' ? total : total.units, type, context);
 }

@@ -48,10 +48,21 @@ export function formatDecimal(value: Decimal): string {
   return `${negative ? '-' : ''}${whole}${value.scale > 0 ? `.${fraction}` : ''}`;
 }
 
-/** `dividend / divisor` rounded half away from zero to `scale` digits. */
-export function divideDecimal(dividend: Decimal, divisor: bigint, scale: number): Decimal {
-  const numerator = dividend.units * 10n ** BigInt(Math.max(0, scale - dividend.scale));
-  const denominator = divisor * 10n ** BigInt(Math.max(0, dividend.scale - scale));
+export function negateDecimal(value: Decimal): Decimal {
+  return { units: -value.units, scale: value.scale };
+}
+
+export function multiplyDecimals(a: Decimal, b: Decimal): Decimal {
+  return { units: a.units * b.units, scale: a.scale + b.scale };
+}
+
+/** `dividend / divisor` rounded half away from zero to `scale` digits (as both databases round). */
+export function divideDecimal(dividend: Decimal, divisor: Decimal | bigint, scale: number): Decimal {
+  const by = asDecimal(divisor);
+  // dividend / by = (d.units / 10^d.scale) / (b.units / 10^b.scale); scaled by 10^scale.
+  const exponent = by.scale + scale - dividend.scale;
+  const numerator = dividend.units * 10n ** BigInt(Math.max(0, exponent));
+  const denominator = by.units * 10n ** BigInt(Math.max(0, -exponent));
   let quotient = numerator / denominator;
   const remainder = numerator % denominator;
   const absolute = (value: bigint) => (value < 0n ? -value : value);
@@ -59,17 +70,28 @@ export function divideDecimal(dividend: Decimal, divisor: bigint, scale: number)
   return { units: quotient, scale };
 }
 
+/** `a % b` with the sign of `a` and the larger scale, as NUMERIC and DECIMAL compute it. */
+export function remainderDecimal(a: Decimal, b: Decimal): Decimal {
+  const scale = Math.max(a.scale, b.scale);
+  return { units: rescale(a, scale) % rescale(b, scale), scale };
+}
+
+function asDecimal(value: Decimal | bigint): Decimal {
+  return typeof value === 'bigint' ? { units: value, scale: 0 } : value;
+}
+
 /**
- * The scale PostgreSQL gives `numeric / integer` (select_div_scale in numeric.c): at least 16
+ * The scale PostgreSQL gives `numeric / numeric` (select_div_scale in numeric.c): at least 16
  * significant digits, and no fewer than either operand's scale. Weights count base-10000
  * digits, as PostgreSQL stores numerics.
  */
-export function postgresDivisionScale(dividend: Decimal, divisor: bigint): number {
+export function postgresDivisionScale(dividend: Decimal, divisor: Decimal | bigint): number {
+  const by = asDecimal(divisor);
   const [weight1, first1] = base10000Lead(dividend);
-  const [weight2, first2] = base10000Lead({ units: divisor, scale: 0 });
+  const [weight2, first2] = base10000Lead(by);
   let quotientWeight = weight1 - weight2;
   if (first1 <= first2) quotientWeight--;
-  return Math.min(1000, Math.max(16 - quotientWeight * 4, dividend.scale, 0));
+  return Math.min(1000, Math.max(16 - quotientWeight * 4, dividend.scale, by.scale, 0));
 }
 
 /** Weight and value of the first non-zero base-10000 digit (0, 0 for zero). */

@@ -22,7 +22,7 @@ const routing = (): RoutingOptions => ({
 
 function engineWith(script: (shard: string, sql: string) => ShardScript, maxParameters = 65_535): { engine: Engine; access: RecordingAccess } {
   const access = new RecordingAccess((shard, query) => script(shard, query.toSQL().sql));
-  const engine: Engine = { access, columnTypes: { classifier: async () => () => 'exact' }, family: 'postgres', maxParameters };
+  const engine: Engine = { access, columnTypes: { lookup: async () => () => 'bigint' }, family: 'postgres', maxParameters, bigintsAs: 'string' };
   return { engine, access };
 }
 
@@ -48,6 +48,7 @@ describe('executePlan through a recording seam', () => {
       tables: new Map([['users', { shardKey: 'id' }]]),
       globalTables: new Set(),
       globalShard: 's1',
+      maxShardRows: 200_000,
       ring: await HashRing.create(SHARDS.map((name) => ({ name, weight: 1 }))),
       keyColumnOf: () => ({ table: 'users', column: 'id', type: 'integer' }),
     };

@@ -56,6 +56,7 @@ describe('planQuery', () => {
       ]),
       globalTables: new Set(['countries']),
       globalShard: 's1',
+      maxShardRows: 200_000,
       ring: await HashRing.create(SHARDS.map((name) => ({ name, weight: 1 }))),
       keyColumnOf: (table) => KEY_COLUMNS.get(table),
     };
@@ -210,8 +211,8 @@ describe('planQuery', () => {
       const merge = plan(db('users').select('id', 'name').orderBy('name', 'desc').orderBy('id').limit(10).offset(5)).merge!;
       expect(merge.kind).to.equal('sort');
       expect(merge.orderBy).to.deep.equal([
-        { column: 'name', direction: 'desc', nulls: 'first', source: 'name' },
-        { column: 'id', direction: 'asc', nulls: 'last', source: 'id' },
+        { column: 'name', direction: 'desc', nulls: 'first', expression: { kind: 'column', table: undefined, name: 'name' } },
+        { column: 'id', direction: 'asc', nulls: 'last', expression: { kind: 'column', table: undefined, name: 'id' } },
       ]);
       expect(merge.shard.limit).to.equal(15);
       expect([merge.offset, merge.limit]).to.deep.equal([5, 10]);
@@ -219,8 +220,31 @@ describe('planQuery', () => {
 
     it('adds a hidden column for an ORDER BY column the query does not select', () => {
       const merge = plan(db('users').select('id').orderBy('created_at')).merge!;
-      expect(merge.shard.addColumns).to.deep.equal([{ expression: 'created_at', alias: '__sk_o0' }]);
+      expect(merge.shard.addColumns).to.deep.equal([{ sql: { sql: '??', bindings: ['created_at'] }, alias: '__sk_o0' }]);
       expect(merge.hidden).to.deep.equal(['__sk_o0']);
+    });
+
+    it('fetches a joined table\'s sort column as a hidden column: orders.* does not carry users.created_at', () => {
+      const merge = plan(db('orders').join('users', 'users.id', 'orders.user_id').select('orders.*').orderBy('users.created_at')).merge!;
+      expect(merge.shard.addColumns).to.deep.equal([{ sql: { sql: '??', bindings: ['users.created_at'] }, alias: '__sk_o0' }]);
+    });
+
+    it('reads the alias of a raw select expression, so ORDER BY the alias sorts by it', () => {
+      const merge = plan(db('orders').select('id', db.raw('coalesce(amount_cents, 0) * 2 as line_total')).orderBy('line_total', 'desc')).merge!;
+      expect(merge.shard.addColumns).to.deep.equal([]);
+      expect(merge.orderBy[0]).to.include({ column: 'line_total', direction: 'desc' });
+    });
+
+    it('merges a raw aggregate without GROUP BY into one row', () => {
+      const merge = plan(db('orders').select(db.raw('count(distinct user_id) as buyers'))).merge!;
+      expect(merge.kind).to.equal('aggregate');
+    });
+
+    it('answers an aggregate whose shard-key condition admits no key from one shard (one row, as a database does)', () => {
+      expect(plan(db('orders').whereIn('user_id', []).count('* as n').first()).route.kind).to.equal('one');
+      expect(plan(db('orders').where('user_id', 1).where('user_id', 2).sum('amount_cents as s')).route.kind).to.equal('one');
+      expect(plan(db('orders').whereIn('user_id', []).select('id')).route.kind).to.equal('none');
+      expect(plan(db('orders').whereIn('user_id', []).select('status').count('* as n').groupBy('status')).route.kind).to.equal('none');
     });
 
     it('concatenates unordered rows and cuts LIMIT/OFFSET afterwards', () => {
@@ -232,30 +256,71 @@ describe('planQuery', () => {
       const merge = plan(db('orders').select('status').count('* as n').avg('amount_cents as mean').groupBy('status').orderBy('n', 'desc')).merge!;
       expect(merge.kind).to.equal('aggregate');
       expect(merge.shard.replaceColumns).to.deep.equal([
-        { expression: 'status', alias: '__sk_g0' },
-        { expression: '*', alias: '__sk_a0', fn: 'count' },
-        { expression: 'amount_cents', alias: '__sk_a1_sum', fn: 'sum' },
-        { expression: 'amount_cents', alias: '__sk_a1_count', fn: 'count' },
+        { sql: { sql: '??', bindings: ['status'] }, alias: '__sk_g0' },
+        { sql: { sql: 'count(*)', bindings: [] }, alias: '__sk_p0' },
+        { sql: { sql: 'sum(??)', bindings: ['amount_cents'] }, alias: '__sk_p1_sum' },
+        { sql: { sql: 'count(??)', bindings: ['amount_cents'] }, alias: '__sk_p1_count' },
       ]);
       expect(merge.shard.dropOrder).to.equal(true);
-      if (merge.kind === 'aggregate') expect(merge.outputs).to.deep.equal(['status', 'n', 'mean']);
+      if (merge.kind !== 'aggregate') throw new Error('expected an aggregate merge');
+      expect(merge.outputs.map((output) => [output.name, output.expr.kind === 'ref' ? output.expr.key : output.expr.kind])).to.deep.equal([
+        ['status', '__sk_g0'],
+        ['n', '__sk_a0'],
+        ['mean', '__sk_a1'],
+      ]);
+      expect(merge.orderBy.map((key) => [key.column, key.direction])).to.deep.equal([['__sk_a0', 'desc']]);
     });
 
-    it('evaluates HAVING on an aggregate written as a raw fn(column) after the merge', () => {
-      const merge = plan(db('orders').select('status').sum('amount_cents as total').groupBy('status').having(db.raw('count(*)'), '>', 2)).merge!;
+    it('evaluates HAVING written with havingRaw over any aggregate expression after the merge', () => {
+      const merge = plan(db('orders').select('status').sum('amount_cents as total').groupBy('status').havingRaw('count(*) > ? and sum(amount_cents) / count(*) >= ?', [2, 10])).merge!;
       if (merge.kind !== 'aggregate') throw new Error('expected an aggregate merge');
-      expect(merge.aggregates.map((aggregate) => [aggregate.fn, aggregate.hidden])).to.deep.equal([
-        ['sum', false],
-        ['count', true],
+      expect(merge.aggregates.map((aggregate) => [aggregate.fn, aggregate.key])).to.deep.equal([
+        ['sum', '__sk_a0'],
+        ['count', '__sk_a1'],
       ]);
-      expect(merge.having).to.deep.equal([{ bool: 'and', not: false, column: merge.aggregates[1]!.output, operator: '>', value: 2 }]);
+      expect(merge.having?.kind).to.equal('logic');
+      expect(merge.shard.dropHaving).to.equal(true);
+    });
+
+    it('counts DISTINCT values by grouping each shard by the argument too', () => {
+      const merge = plan(db('orders').select('status').countDistinct('user_id as buyers').groupBy('status')).merge!;
+      if (merge.kind !== 'aggregate') throw new Error('expected an aggregate merge');
+      expect(merge.shard.addGroupBy).to.deep.equal([{ sql: '??', bindings: ['user_id'] }]);
+      expect(merge.aggregates[0]).to.include({ fn: 'count', distinct: true, values: '__sk_d0' });
+      expect(merge.shard.limit, 'a shard returns at most the bound and one row more').to.equal(200_001);
+    });
+
+    it('fetches a raw ORDER BY expression as a hidden column', () => {
+      const merge = plan(db('users').select('id', 'name').orderByRaw('lower(name) desc, id')).merge!;
+      expect(merge.shard.addColumns).to.deep.equal([{ sql: { sql: 'lower(??)', bindings: ['name'] }, alias: '__sk_o0' }]);
+      expect(merge.orderBy.map((key) => [key.column, key.direction])).to.deep.equal([
+        ['__sk_o0', 'desc'],
+        ['id', 'asc'],
+      ]);
+      expect(merge.hidden).to.deep.equal(['__sk_o0']);
+    });
+
+    it('runs a query grouped by the shard key whole on every shard (each group lives on one)', () => {
+      const merge = plan(db('orders').select('user_id').count('* as n').groupBy('user_id').orderBy('n', 'desc').limit(5)).merge!;
+      expect([merge.kind, merge.shard.limit, merge.shard.dropOrder, merge.shard.replaceColumns]).to.deep.equal(['sort', 5, false, undefined]);
+    });
+
+    it('refuses a deep OFFSET beyond the bound and points to keyset pagination', () => {
+      const error = refusal(() => plan(db('users').orderBy('id').limit(10).offset(300_000)));
+      expect(error).to.have.property('construct', 'offset');
+      expect((error as Error).message).to.match(/paginate/);
+    });
+
+    it('refuses a select alias in HAVING on PostgreSQL, which one database refuses too', () => {
+      const error = refusal(() => plan(db('orders').select('status').count('* as n').groupBy('status').having('n', '>', 1)));
+      expect(error).to.have.property('construct', 'having');
     });
 
     const refused: [string, () => Knex.QueryBuilder][] = [
-      ['count distinct', () => db('users').countDistinct('name as n')],
-      ['raw orderBy', () => db('users').orderByRaw('lower(name)')],
+      ['window function', () => db('users').select(db.raw('row_number() over () as r'))],
       ['groupBy', () => db('orders').select('status', 'amount_cents').count('* as n').groupBy('status')],
       ['union', () => db('users').select('id').union(db('users').select('id'))],
+      ['md5', () => db('users').orderByRaw('md5(name)')],
     ];
     for (const [construct, build] of refused) {
       it(`refuses ${construct} across shards, naming it`, () => {

@@ -4,7 +4,7 @@ import { fromArray, mergeSorted } from '../../../../lib/engine/merge/k-way-merge
 import type { SortKey } from '../../../../lib/planner/merge-spec.js';
 import { createRandom } from '../../../support/scatter-queries.js';
 
-const key = (column: string, direction: 'asc' | 'desc', nulls: 'first' | 'last'): SortKey => ({ column, direction, nulls, source: column });
+const key = (column: string, direction: 'asc' | 'desc', nulls: 'first' | 'last'): SortKey => ({ column, direction, nulls, expression: { kind: 'column', table: undefined, name: column } });
 
 async function collect(source: AsyncIterable<Record<string, unknown>>) {
   const rows = [];

@@ -1,0 +1,260 @@
+/**
+ * Reads the SQL text of raw select items, HAVING conditions and ORDER BY items into Expr trees
+ * (expression.ts) with node-sql-parser, the parser for each dialect (PostgreSQL; MariaDB, which
+ * reads MySQL's expression syntax). Only what the merge can reason about is accepted: anything
+ * else is refused with UnsupportedQueryError naming the construct, never guessed at.
+ *
+ * knex bindings (`?`) become parameters the parser accepts (`:p0`) and come back as `value`
+ * nodes, so that a bound value is never spliced into SQL text.
+ */
+import { createRequire } from 'node:module';
+import type { SqlFamily } from '../config/config-types.js';
+import { UnsupportedQueryError } from '../errors.js';
+import type { ArithmeticOperator, ComparisonOperator, Expr } from './expression.js';
+import type { AggregateFunction } from './merge-spec.js';
+
+/** A raw SQL fragment as knex holds it. */
+export interface RawSql {
+  sql: string;
+  bindings?: unknown;
+}
+
+export interface SelectItem {
+  expr: Expr;
+  alias: string | undefined;
+}
+
+export interface OrderItem {
+  expr: Expr;
+  /** Undefined when the SQL does not say (ascending, unless knex's orderBy() direction says otherwise). */
+  direction: 'asc' | 'desc' | undefined;
+  nulls: 'first' | 'last' | undefined;
+}
+
+interface SqlParser {
+  astify(sql: string, options: { database: string }): unknown;
+}
+
+// The dialect builds are loaded on first use: most queries never need a parser, and each
+// build is a few megabytes of generated code.
+const requireBuild = createRequire(import.meta.url);
+const parsers = new Map<SqlFamily, SqlParser>();
+
+function parserFor(family: SqlFamily): SqlParser {
+  let parser = parsers.get(family);
+  if (!parser) {
+    const build = requireBuild(family === 'postgres' ? 'node-sql-parser/build/postgresql' : 'node-sql-parser/build/mariadb') as {
+      Parser: new () => SqlParser;
+    };
+    parser = new build.Parser();
+    parsers.set(family, parser);
+  }
+  return parser;
+}
+
+const AGGREGATES = new Set(['count', 'sum', 'min', 'max', 'avg']);
+const COMPARISONS: Record<string, ComparisonOperator> = { '=': '=', '<>': '<>', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
+const ARITHMETIC = new Set<string>(['+', '-', '*', '/', '%']);
+
+/** Functions the merge knows the result of (see engine/merge/expression-types.ts). */
+export const KNOWN_FUNCTIONS = new Set([
+  'coalesce',
+  'nullif',
+  'abs',
+  'lower',
+  'upper',
+  'length',
+  'char_length',
+  'trim',
+  'concat',
+  'round',
+  'floor',
+  'ceil',
+  'ceiling',
+  'greatest',
+  'least',
+]);
+
+const cache = new Map<string, unknown>();
+
+export function parseSelectItems(raw: RawSql, family: SqlFamily): SelectItem[] {
+  const ast = parseStatement(`select ${withParameters(raw)}`, family, 'raw select') as { columns: { expr: Node; as: unknown }[] };
+  return ast.columns.map((column) => ({ expr: toExpr(column.expr, bindingsOf(raw), family), alias: aliasOf(column.as) }));
+}
+
+export function parseCondition(raw: RawSql, family: SqlFamily): Expr {
+  const ast = parseStatement(`select 1 from t having ${withParameters(raw)}`, family, 'raw having') as { having: Node };
+  return toExpr(ast.having, bindingsOf(raw), family);
+}
+
+export function parseOrderItems(raw: RawSql, family: SqlFamily): OrderItem[] {
+  const ast = parseStatement(`select 1 from t order by ${withParameters(raw)}`, family, 'raw orderBy') as {
+    orderby: { expr: Node; type: string | null; nulls?: string | null }[];
+  };
+  return ast.orderby.map((item) => {
+    const nulls = /first/i.test(item.nulls ?? '') ? 'first' : /last/i.test(item.nulls ?? '') ? 'last' : undefined;
+    const direction = /desc/i.test(item.type ?? '') ? 'desc' : /asc/i.test(item.type ?? '') ? 'asc' : undefined;
+    return { expr: toExpr(item.expr, bindingsOf(raw), family), direction, nulls };
+  });
+}
+
+/** A column as knex takes it: `amount`, `orders.amount`. */
+export function columnExpr(identifier: string): Expr {
+  const dot = identifier.lastIndexOf('.');
+  return dot < 0 ? { kind: 'column', table: undefined, name: identifier } : { kind: 'column', table: identifier.slice(0, dot), name: identifier.slice(dot + 1) };
+}
+
+function parseStatement(sql: string, family: SqlFamily, construct: string): unknown {
+  const cacheKey = `${family}\u0000${sql}`;
+  const cached = cache.get(cacheKey);
+  if (cached) return cached;
+  let ast: unknown;
+  try {
+    ast = parserFor(family).astify(sql, { database: family === 'postgres' ? 'PostgresQL' : 'MariaDB' });
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.slice(0, 160) : String(error);
+    throw new UnsupportedQueryError(construct, `cannot read "${sql.slice(0, 120)}" as one expression the merge evaluates (${detail})`);
+  }
+  if (Array.isArray(ast)) throw new UnsupportedQueryError(construct, 'a raw fragment must hold one expression, not several statements');
+  if (cache.size < 2000) cache.set(cacheKey, ast);
+  return ast;
+}
+
+function bindingsOf(raw: RawSql): unknown[] {
+  return Array.isArray(raw.bindings) ? raw.bindings : [];
+}
+
+/**
+ * The raw SQL as the parser reads it: knex's `?` placeholders written as `:p<index>`, and
+ * `fn(distinct x)` written as `fn__distinct(x)`, because node-sql-parser reads DISTINCT only
+ * inside COUNT and only before an unqualified column. Quoted text is left alone.
+ */
+function withParameters(raw: RawSql): string {
+  if (raw.bindings !== undefined && !Array.isArray(raw.bindings)) {
+    throw new UnsupportedQueryError('raw bindings', 'named bindings in a raw fragment are not read by the merge; use positional ? bindings');
+  }
+  let index = 0;
+  const unquoted = (text: string) =>
+    text
+      .replace(/\b(count|sum|avg|min|max)\s*\(\s*distinct\b/gi, (_match, fn: string) => `${fn}${DISTINCT_SUFFIX}(`)
+      .replace(/\\?\?\??/g, (placeholder) => {
+        if (placeholder !== '?') {
+          throw new UnsupportedQueryError('raw bindings', 'identifier bindings (??) and escaped ? in a raw fragment are not read by the merge');
+        }
+        return `:p${index++}`;
+      });
+  // Quoted strings and identifiers are copied as they are; everything between them is rewritten.
+  const out = raw.sql.replace(/('(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`)|([^'"`]+)/g, (_match, quoted: string | undefined, text: string | undefined) =>
+    quoted ?? unquoted(text ?? ''),
+  );
+  if (index !== bindingsOf(raw).length) throw new UnsupportedQueryError('raw bindings', `the raw fragment has ${index} placeholders and ${bindingsOf(raw).length} bindings`);
+  return out;
+}
+
+const DISTINCT_SUFFIX = '__distinct';
+
+function aliasOf(alias: unknown): string | undefined {
+  if (typeof alias === 'string') return alias;
+  if (alias && typeof alias === 'object' && 'value' in alias) return String((alias as { value: unknown }).value);
+  return undefined;
+}
+
+type Node = Record<string, any>;
+
+function toExpr(node: Node, bindings: readonly unknown[], family: SqlFamily): Expr {
+  const again = (child: Node) => toExpr(child, bindings, family);
+  if (node.over || node.filter) throw new UnsupportedQueryError('window function', 'window functions and FILTER need every row of a partition on one shard');
+  switch (node.type) {
+    case 'number':
+    case 'bigint':
+      return { kind: 'literal', value: String(node.value), type: 'number' };
+    case 'single_quote_string':
+    case 'string':
+      return { kind: 'literal', value: String(node.value).replaceAll("''", "'"), type: 'text' };
+    case 'double_quote_string':
+      // MySQL without ANSI_QUOTES reads "x" as a string; PostgreSQL's parser returns identifiers as column_ref.
+      return { kind: 'literal', value: String(node.value).replaceAll('""', '"'), type: 'text' };
+    case 'bool':
+      return { kind: 'literal', value: node.value === true, type: 'boolean' };
+    case 'null':
+      return { kind: 'literal', value: null, type: 'null' };
+    case 'param': {
+      const index = Number(String(node.value).slice(1));
+      return { kind: 'value', value: bindings[index] };
+    }
+    case 'column_ref':
+      return columnOf(node);
+    case 'aggr_func':
+      return aggregateOf(node, again);
+    case 'function':
+      return callOf(node, again);
+    case 'unary_expr':
+      if (node.operator === '-') return { kind: 'negate', operand: again(node.expr) };
+      if (node.operator === '+') return again(node.expr);
+      if (String(node.operator).toUpperCase() === 'NOT') return { kind: 'not', operand: again(node.expr) };
+      break;
+    case 'binary_expr':
+      return binaryOf(node, again);
+  }
+  throw new UnsupportedQueryError(String(node.type ?? 'expression'), `${describe(node)} is not an expression the merge evaluates`);
+}
+
+function columnOf(node: Node): Expr {
+  const column = typeof node.column === 'string' ? node.column : node.column?.expr?.value;
+  if (typeof column !== 'string' || column === '*') throw new UnsupportedQueryError('raw column', 'a star inside an expression cannot be merged');
+  return { kind: 'column', table: typeof node.table === 'string' ? node.table : undefined, name: column };
+}
+
+function aggregateOf(node: Node, again: (child: Node) => Expr): Expr {
+  const fn = String(node.name).toLowerCase();
+  if (!AGGREGATES.has(fn)) throw new UnsupportedQueryError(fn, `${fn}() across shards is not merged`);
+  const argument = node.args?.expr;
+  const distinct = /distinct/i.test(String(node.args?.distinct ?? ''));
+  if (node.args?.orderby || node.args?.separator) throw new UnsupportedQueryError(fn, `${fn}() with ORDER BY or SEPARATOR is not merged`);
+  if (argument?.type === 'star') {
+    if (fn !== 'count' || distinct) throw new UnsupportedQueryError(fn, `${fn}(*) is not an aggregate`);
+    return { kind: 'aggregate', fn, distinct: false, argument: '*' };
+  }
+  return { kind: 'aggregate', fn: fn as AggregateFunction, distinct, argument: again(argument) };
+}
+
+function callOf(node: Node, again: (child: Node) => Expr): Expr {
+  const name = String(node.name?.name?.map((part: Node) => part.value).join('.') ?? node.name).toLowerCase();
+  const args: Node[] = node.args?.value ?? [];
+  if (name.endsWith(DISTINCT_SUFFIX) && args.length === 1) {
+    const fn = name.slice(0, -DISTINCT_SUFFIX.length) as AggregateFunction;
+    if (node.over) throw new UnsupportedQueryError('window function', 'window functions need every row of a partition on one shard');
+    return { kind: 'aggregate', fn, distinct: true, argument: again(args[0]!) };
+  }
+  if (name === 'not' && args.length === 1) return { kind: 'not', operand: again(args[0]!) };
+  if (!KNOWN_FUNCTIONS.has(name)) {
+    throw new UnsupportedQueryError(name, `${name}() is not a function the merge knows the result type of (known: ${[...KNOWN_FUNCTIONS].join(', ')})`);
+  }
+  return { kind: 'call', name, args: args.map(again) };
+}
+
+function binaryOf(node: Node, again: (child: Node) => Expr): Expr {
+  const operator = String(node.operator).toUpperCase();
+  const comparison = COMPARISONS[operator];
+  if (comparison) return { kind: 'compare', op: comparison, left: again(node.left), right: again(node.right) };
+  if (ARITHMETIC.has(operator)) return { kind: 'arithmetic', op: operator as ArithmeticOperator, left: again(node.left), right: again(node.right) };
+  if (operator === 'AND' || operator === 'OR') return { kind: 'logic', op: operator === 'AND' ? 'and' : 'or', left: again(node.left), right: again(node.right) };
+  if ((operator === 'IS' || operator === 'IS NOT') && node.right?.type === 'null') {
+    return { kind: 'isNull', operand: again(node.left), negated: operator === 'IS NOT' };
+  }
+  const list: Node[] | undefined = node.right?.type === 'expr_list' ? node.right.value : undefined;
+  if ((operator === 'IN' || operator === 'NOT IN') && list) {
+    return { kind: 'in', operand: again(node.left), list: list.map(again), negated: operator === 'NOT IN' };
+  }
+  if ((operator === 'BETWEEN' || operator === 'NOT BETWEEN') && list?.length === 2) {
+    return { kind: 'between', operand: again(node.left), low: again(list[0]!), high: again(list[1]!), negated: operator === 'NOT BETWEEN' };
+  }
+  throw new UnsupportedQueryError(operator.toLowerCase(), `the operator ${operator} is not evaluated by the merge`);
+}
+
+function describe(node: Node): string {
+  if (node.type === 'select') return 'a subquery';
+  if (node.type === 'case') return 'CASE';
+  if (node.type === 'cast') return 'a cast';
+  return `"${String(node.type)}"`;
+}

@@ -1,0 +1,142 @@
+/**
+ * The cross-shard answers that were once wrong, each against one unsharded copy of the same
+ * rows (the oracle): a raw select alias in ORDER BY, a raw aggregate without GROUP BY, a joined
+ * table's sort column under a `*`, an aggregate whose shard-key condition admits no key, and
+ * HAVING on a select alias (which PostgreSQL itself refuses). Queries use table aliases so the
+ * same text runs on the shards and on the oracle's differently named tables.
+ */
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { ShardKitError, type ShardKit } from '../../lib/index.js';
+import { openFreshKit, TARGETS } from '../support/targets.js';
+
+const USERS = 120;
+const ORDERS = 600;
+
+/** A table by its sharded name ('orders as o'), on the kit or on the oracle; `tableName` maps a name the same way. */
+type Source = ((table: string) => Knex.QueryBuilder) & { tableName(table: string): string };
+type Build = (table: Source, raw: Knex['raw']) => Knex.QueryBuilder | Promise<unknown>;
+
+for (const target of TARGETS) {
+  describe(`cross-shard answers equal one database's on ${target.name}`, function () {
+    this.timeout(60_000);
+    let kit: ShardKit;
+    let oracle: Knex;
+
+    before(async () => {
+      kit = await openFreshKit(target);
+      oracle = kit.forShard(kit.shardNames[0]!);
+      for (const table of ['orders_oracle', 'users_oracle']) await oracle.schema.dropTableIfExists(table);
+      await oracle.schema.createTable('users_oracle', (table) => {
+        table.bigInteger('id').primary();
+        table.string('name', 200).notNullable();
+        table.string('email', 320).notNullable();
+        table.timestamp('created_at').notNullable();
+      });
+      await oracle.schema.createTable('orders_oracle', (table) => {
+        table.bigInteger('user_id').notNullable();
+        table.bigInteger('id').notNullable();
+        table.integer('amount_cents').notNullable();
+        table.string('status', 20).notNullable();
+        table.timestamp('created_at').notNullable();
+        table.primary(['user_id', 'id']);
+      });
+      // Names tie often and created_at runs against id, so a sort by the wrong column shows.
+      const users = Array.from({ length: USERS }, (_, index) => ({
+        id: index + 1,
+        name: `user ${String((index * 7) % 13).padStart(2, '0')}`,
+        email: `u${index + 1}@example.com`,
+        created_at: new Date(Date.UTC(2026, 0, 1) + (USERS - index) * 3_600_000),
+      }));
+      const orders = Array.from({ length: ORDERS }, (_, index) => ({
+        user_id: 1 + ((index * 37) % USERS),
+        id: index + 1,
+        amount_cents: ((index * 7919) % 5000) - 500,
+        status: ['new', 'paid', 'shipped', 'void'][index % 4]!,
+        created_at: new Date(Date.UTC(2026, 1, 1) + index * 60_000),
+      }));
+      await kit.table('users').insert(users);
+      await oracle('users_oracle').insert(users);
+      for (let start = 0; start < ORDERS; start += 200) {
+        await kit.table('orders').insert(orders.slice(start, start + 200));
+        await oracle('orders_oracle').insert(orders.slice(start, start + 200));
+      }
+    });
+
+    after(async () => {
+      if (!kit) return;
+      for (const table of ['orders_oracle', 'users_oracle']) await oracle.schema.dropTableIfExists(table);
+      await kit.close();
+    });
+
+    /** The query run through the kit and on the oracle's tables; both results, or both errors. */
+    async function both(build: Build) {
+      const sharded = Object.assign((name: string) => kit.table(name), { tableName: (table: string) => table });
+      const oracleName = (table: string) => table.replace(/^(users|orders)\b/, '$1_oracle');
+      const single = Object.assign((name: string) => oracle(oracleName(name)), { tableName: oracleName });
+      const settle = (promise: unknown) => Promise.resolve(promise).then((value) => ({ value }), (error: Error) => ({ error }));
+      const [actual, expected] = await Promise.all([settle(build(sharded, oracle.raw.bind(oracle))), settle(build(single, oracle.raw.bind(oracle)))]);
+      return { actual, expected };
+    }
+
+    async function expectSame(build: Build) {
+      const { actual, expected } = await both(build);
+      if ('error' in expected) throw new Error(`the oracle failed: ${expected.error.message}`);
+      if ('error' in actual) throw new Error(`the kit failed: ${actual.error.message}`);
+      expect(actual.value).to.deep.equal(expected.value);
+      return actual.value;
+    }
+
+    it('orders by the alias of a raw select expression', async () => {
+      const rows = await expectSame((table, raw) =>
+        table('orders as o').select('id', 'amount_cents', raw('coalesce(amount_cents, 0) * (id % 3) as line_total')).orderBy('line_total', 'desc').orderBy('id').limit(6),
+      );
+      expect(rows).to.have.length(6);
+    });
+
+    it('merges a raw aggregate without GROUP BY into the one row a database returns', async () => {
+      const [row] = (await expectSame((table, raw) =>
+        table('orders as o').select(raw('count(distinct user_id) as buyers'), raw('sum(distinct amount_cents) as s'), raw('count(*) as n')),
+      )) as Record<string, unknown>[];
+      expect(Number(row!.buyers)).to.equal(USERS);
+    });
+
+    it("sorts a join's orders.* by a users column the star does not carry", async () => {
+      await expectSame((table) =>
+        table('orders as o').join(table.tableName('users as u'), 'u.id', 'o.user_id').select('o.*').orderBy('u.created_at').orderBy('o.id').limit(25),
+      );
+      await expectSame((table) =>
+        table('orders as o').join(table.tableName('users as u'), 'u.id', 'o.user_id').select('o.id', 'o.user_id').orderBy('u.name', 'desc').orderBy('o.id').limit(25),
+      );
+    });
+
+    it('answers an aggregate whose shard-key condition admits no key with one row', async () => {
+      const first = await expectSame((table) => table('orders as o').whereIn('user_id', []).count('* as n').first());
+      expect(Number((first as { n: unknown }).n)).to.equal(0);
+      const [sums] = (await expectSame((table) => table('orders as o').where('user_id', 1).where('user_id', 2).sum('amount_cents as s').max('id as m'))) as Record<string, unknown>[];
+      expect(sums).to.deep.equal({ s: null, m: null });
+    });
+
+    it('treats HAVING on a select alias as the dialect does (PostgreSQL refuses it, MySQL answers)', async () => {
+      const { actual, expected } = await both((table) => table('orders as o').select('status').count('* as n').groupBy('status').having('n', '>', 100).orderBy('status'));
+      if ('error' in expected) {
+        expect(target.config.shards[0]!.primary.dialect).to.not.equal('mysql');
+        expect('error' in actual && actual.error instanceof ShardKitError, 'the kit refuses with a typed error too').to.equal(true);
+      } else {
+        expect('value' in actual && actual.value).to.deep.equal(expected.value);
+      }
+    });
+
+    it('evaluates havingRaw over aggregate expressions, and COUNT DISTINCT per group', async () => {
+      await expectSame((table) =>
+        table('orders as o')
+          .select('status')
+          .countDistinct('user_id as buyers')
+          .sum('amount_cents as total')
+          .groupBy('status')
+          .havingRaw('count(*) > ? and sum(amount_cents) / count(*) >= ?', [10, 100])
+          .orderBy('status'),
+      );
+    });
+  });
+}
