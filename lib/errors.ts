@@ -166,17 +166,19 @@ export class UnsupportedQueryError extends ShardKitError {
 /**
  * A merge that holds every row it receives (DISTINCT, GROUP BY on a column that is not the
  * shard key, DISTINCT aggregates) got more rows from one shard than `scatter.maxShardRows`
- * allows; failing is better than exhausting the process's memory.
+ * allows, or a subquery to inline more values than `scatter.maxInlineValues`, or a lookup join
+ * more rows than `scatter.maxJoinRows`: failing is better than exhausting the process's memory.
  */
 export class MergeLimitError extends ShardKitError {
   readonly code = 'MERGE_LIMIT';
+  /** The bound that was reached. */
   readonly maxShardRows: number;
 
-  constructor(maxShardRows: number) {
-    super(
-      `a shard returned more than ${maxShardRows} rows to a merge that holds them all (scatter.maxShardRows); ` +
-        'narrow the query, group by the shard key (each shard then answers alone), or raise the bound',
-    );
+  constructor(
+    maxShardRows: number,
+    detail = `a shard returned more than ${maxShardRows} rows to a merge that holds them all (scatter.maxShardRows)`,
+  ) {
+    super(`${detail}; narrow the query, group by the shard key (each shard then answers alone), or raise the bound`);
     this.maxShardRows = maxShardRows;
   }
 }

@@ -79,6 +79,8 @@ const loadSheddingSchema = z.strictObject({
 const scatterSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(1024).optional(),
   maxShardRows: z.number().int().min(1).max(100_000_000).optional(),
+  maxInlineValues: z.number().int().min(1).max(1_000_000).optional(),
+  maxJoinRows: z.number().int().min(1).max(100_000_000).optional(),
 });
 
 const timeoutsSchema = z.strictObject({

@@ -112,6 +112,10 @@ export interface ScatterOptions {
    * memory. Default 200000.
    */
   maxShardRows?: number;
+  /** Values a subquery may return to be inlined into its outer query (`IN (...)`). Default 10000. */
+  maxInlineValues?: number;
+  /** Rows a lookup join may fetch from its inner table (across every batch). Default 100000. */
+  maxJoinRows?: number;
 }
 
 /**
@@ -229,7 +233,7 @@ export interface ResolvedConfig {
   reads: Required<ReadOptions>;
   lagMonitor: Required<LagMonitorOptions>;
   breaker: Required<BreakerOptions>;
-  scatter: { concurrency: number; maxShardRows: number };
+  scatter: { concurrency: number; maxShardRows: number; maxInlineValues: number; maxJoinRows: number };
   timeouts: Required<TimeoutOptions>;
   loadShedding: Required<LoadSheddingOptions>;
   onlineMigrations: OnlineMigration[];

@@ -55,7 +55,12 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     reads: { default: 'primary', maxLagMs: 1000, fallback: 'primary', waitMs: 1000, ...config.reads },
     lagMonitor: { intervalMs: 250, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
     breaker: { errorThresholdPercentage: 50, volumeThreshold: 3, resetTimeoutMs: 2000, rollingWindowMs: 10_000, ...config.breaker },
-    scatter: { concurrency: config.scatter?.concurrency ?? 16, maxShardRows: config.scatter?.maxShardRows ?? 200_000 },
+    scatter: {
+      concurrency: config.scatter?.concurrency ?? 16,
+      maxShardRows: config.scatter?.maxShardRows ?? 200_000,
+      maxInlineValues: config.scatter?.maxInlineValues ?? 10_000,
+      maxJoinRows: config.scatter?.maxJoinRows ?? 100_000,
+    },
     timeouts: { queryMs: 30_000, connectMs: 5000, acquireMs: 10_000, closeMs: 3000, schemaMigrationMs: 600_000, ...config.timeouts },
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
     onlineMigrations: config.onlineMigrations ?? [],

@@ -21,6 +21,7 @@ import { ConsistencyToken } from '../replicas/consistency-token.js';
 import type { ReadPreference } from '../replicas/read-router.js';
 import { currentSession } from '../replicas/read-session.js';
 import type { ReadFrom, ReplicaFallback } from '../config/config-types.js';
+import { inlineSubqueries } from './inline-subqueries.js';
 import type { KitEventSink } from './kit-events.js';
 
 const READ_METHODS = new Set(['select', 'first', 'pluck']);
@@ -82,8 +83,8 @@ export class QueryPipeline {
     const { config, engine, coordinator } = this.parts;
     const options = this.optionsOf(builder);
     const routing = this.routing(options);
-    const plan = await this.planWithKeyTypes(builder, routing.deadline);
-    const statement = this.withoutSecondCopies(plan, builder);
+    const { plan, query } = await this.prepare(builder, routing, options);
+    const statement = this.withoutSecondCopies(plan, query);
     const execute = () =>
       executePlan(plan, statement, engine, routing, {
         concurrency: config.scatter.concurrency,
@@ -107,14 +108,24 @@ export class QueryPipeline {
   }
 
   async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
-    const routing = this.routing(this.optionsOf(builder));
-    const plan = await this.planWithKeyTypes(builder, routing.deadline);
-    yield* streamPlan(plan, this.withoutSecondCopies(plan, builder), this.parts.engine, routing);
+    const options = this.optionsOf(builder);
+    const routing = this.routing(options);
+    const { plan, query } = await this.prepare(builder, routing, options);
+    yield* streamPlan(plan, this.withoutSecondCopies(plan, query), this.parts.engine, routing);
   }
 
-  private async planWithKeyTypes(builder: AnyQueryBuilder, deadline: number): Promise<QueryPlan> {
-    await this.parts.keyTypes.learn(parseTableRef(internalsOf(builder)._single.table).name, deadline);
-    return this.plan(builder);
+  /** The plan of the query, after the subqueries it inlines are answered (within the call's deadline). */
+  private async prepare(builder: AnyQueryBuilder, routing: RoutingOptions, options: BuilderOptions): Promise<{ plan: QueryPlan; query: AnyQueryBuilder }> {
+    await this.parts.keyTypes.learn(parseTableRef(internalsOf(builder)._single.table).name, routing.deadline);
+    const plan = this.plan(builder);
+    if (!plan.inline) return { plan, query: builder };
+    const runSubquery = async (subquery: AnyQueryBuilder) => {
+      this.register(subquery, { ...options, allShards: false, timeoutMs: Math.max(1, Math.round(routing.deadline - performance.now())) });
+      return (await this.run(subquery, 'fail')).result as Record<string, unknown>[];
+    };
+    const { query } = await inlineSubqueries(builder, plan.inline, runSubquery, this.parts.config.scatter.maxInlineValues);
+    this.register(query, options);
+    return { plan: this.plan(query), query };
   }
 
   /**

@@ -20,6 +20,8 @@ export interface Statement {
   /** aggregate statements: countDistinct() and friends, and the `as` option. */
   aggregateDistinct?: boolean;
   alias?: string;
+  /** whereColumn(): the value is a column name, not a literal. */
+  asColumn?: boolean;
   /** order statements */
   direction?: string;
   nulls?: string;

@@ -17,6 +17,7 @@ import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { SqlFamily } from '../config/config-types.js';
 import { type AnyQueryBuilder, isSqlExpression } from '../knex/builder-internals.js';
 import { aggregatesRows, planMerge } from './plan-merge.js';
+import { planSubqueries } from './plan-subqueries.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
 
@@ -42,19 +43,22 @@ const READ_METHODS = new Set(['select', 'first', 'pluck']);
 export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options: PlanOptions): QueryPlan {
   const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
   const { name } = shape.table;
-  if (rules.globalTables.has(name)) return planGlobal(shape, rules);
   const table = rules.tables.get(name);
-  if (!table) throw unknownTable(name, rules);
+  if (!table && !rules.globalTables.has(name)) throw unknownTable(name, rules);
+  const inlined = planSubqueries(shape.subqueries, { table: shape.table, shardKey: table?.shardKey }, {
+    family: rules.family,
+    shardKeyOf: (candidate) => rules.tables.get(candidate)?.shardKey,
+    isGlobal: (candidate) => rules.globalTables.has(candidate),
+  });
+  if (inlined.length > 0) {
+    // The kit evaluates these first and plans the query again with their answers.
+    return { table: name, method: shape.method, route: { kind: 'none' }, inline: inlined };
+  }
+  if (!table) return planGlobal(shape, rules);
   if (shape.mergeConstructs.includes('union')) {
     throw new UnsupportedQueryError(
       'union',
       'the parts of a union may live on different shards: run each part with kit.table() and combine the results',
-    );
-  }
-  if (shape.hasSubquery) {
-    throw new UnsupportedQueryError(
-      'subquery',
-      'subqueries are not routed: run the inner query first, or use kit.forKey(key) for SQL on one shard',
     );
   }
   assertColocatedJoins(shape, table.shardKey, rules);

@@ -4,6 +4,7 @@
  */
 import type { BuilderMethod } from '../knex/builder-internals.js';
 import type { MergeSpec } from './merge-spec.js';
+import type { InlinedSubquery } from './plan-subqueries.js';
 
 /**
  * Where a query runs: nowhere (its shard-key condition admits no key), the owner(s) of the
@@ -27,6 +28,8 @@ export interface QueryPlan {
   rowsByShard?: Record<string, number[]>;
   /** For a select on several shards: what each shard is asked and how the rows merge. */
   merge?: MergeSpec;
+  /** Subqueries to evaluate before the query can be planned (plan-subqueries.ts); then it is planned again. */
+  inline?: InlinedSubquery[];
 }
 
 export function targetShards(route: Route): string[] {

@@ -13,6 +13,7 @@ import {
   internalsOf,
   isSqlExpression,
   isSubquery,
+  rawOf,
   type Statement,
 } from '../knex/builder-internals.js';
 
@@ -38,6 +39,16 @@ export interface JoinShape {
   equalities: [string, string][];
 }
 
+/**
+ * A subquery of the query: `where col [not] in (subquery)` or `where [not] exists (subquery)`
+ * (`statement` is the index of a top-level WHERE statement, undefined inside a where group),
+ * or any other place a query nests one (a CTE, a select value, a raw fragment with SELECT).
+ */
+export type SubqueryRef =
+  | { kind: 'in'; statement: number | undefined; column: string; query: AnyQueryBuilder }
+  | { kind: 'exists'; statement: number | undefined; query: AnyQueryBuilder }
+  | { kind: 'other'; construct: string };
+
 export interface QueryShape {
   method: BuilderMethod;
   table: TableRef;
@@ -46,7 +57,8 @@ export interface QueryShape {
   joins: JoinShape[];
   /** Constructs a concatenation of per-shard results cannot answer correctly, in query order. */
   mergeConstructs: string[];
-  hasSubquery: boolean;
+  /** Every subquery, where it stands (see plan-subqueries.ts). */
+  subqueries: SubqueryRef[];
   limit: number | undefined;
   offset: number | undefined;
   insertRows: Record<string, unknown>[] | undefined;
@@ -71,7 +83,7 @@ export function readQueryShape(builder: AnyQueryBuilder, shardKeyOf: (table: str
     key: undefined,
     joins: [],
     mergeConstructs: [],
-    hasSubquery: isSubquery(single.insert),
+    subqueries: isSubquery(single.insert) ? [{ kind: 'other', construct: 'insert from query' }] : [],
     limit: single.limit,
     offset: single.offset,
     insertRows: method === 'insert' ? readInsertRows(single.insert) : undefined,
@@ -79,7 +91,7 @@ export function readQueryShape(builder: AnyQueryBuilder, shardKeyOf: (table: str
     counters: single.counter,
     upsert: single.merge,
   };
-  for (const statement of statements) {
+  statements.forEach((statement, index) => {
     if (statement.grouping === 'where') {
       if (statement.bool === 'or') exclusive = false;
       if (spellings && !statement.not) {
@@ -92,8 +104,8 @@ export function readQueryShape(builder: AnyQueryBuilder, shardKeyOf: (table: str
       const construct = mergeConstructOf(statement);
       if (construct) shape.mergeConstructs.push(construct);
     }
-    if (!shape.hasSubquery && containsSubquery(statement, client)) shape.hasSubquery = true;
-  }
+    shape.subqueries.push(...subqueriesOf(statement, index, client));
+  });
   if (spellings) shape.key = { valueLists, exclusive: exclusive && valueLists.length > 0, spellings };
   return shape;
 }
@@ -131,7 +143,7 @@ function keyValues(statement: Statement, spellings: readonly string[]): unknown[
   if (statement.type === 'whereBasic') {
     // knex writes whereIn(col, []) as `1 = 0`: a condition no key satisfies.
     if (statement.column === 1 && statement.operator === '=' && statement.value === 0) return [];
-    if (statement.operator === '=' && spellings.includes(statement.column as string) && !isSqlExpression(statement.value)) {
+    if (statement.operator === '=' && !statement.asColumn && spellings.includes(statement.column as string) && !isSqlExpression(statement.value)) {
       return [statement.value];
     }
     return undefined;
@@ -183,19 +195,34 @@ function mergeConstructOf(statement: Statement): string | undefined {
   }
 }
 
-/** Subqueries anywhere in a statement, including inside `where(function () {...})` groups. */
-function containsSubquery(statement: Statement, client: Knex.Client): boolean {
+/** The subqueries of a statement, including those inside `where(function () {...})` groups. */
+function subqueriesOf(statement: Statement, index: number | undefined, client: Knex.Client): SubqueryRef[] {
   // A union is refused as a construct of its own (see plan-query.ts).
-  if (statement.grouping === 'union') return false;
-  if (statement.grouping === 'with') return true;
-  if (statement.type === 'whereExists' || statement.type === 'havingExists') return true;
+  if (statement.grouping === 'union') return [];
+  if (statement.grouping === 'with') return [{ kind: 'other', construct: 'with' }];
+  if (statement.type === 'whereExists') return [{ kind: 'exists', statement: index, query: builderOf(statement.value, client) }];
+  if (statement.type === 'havingExists') return [{ kind: 'other', construct: 'having exists' }];
   if ((statement.type === 'whereWrapped' || statement.type === 'havingWrapped') && typeof statement.value === 'function') {
     const group = client.queryBuilder();
     statement.value.call(group, group);
-    return internalsOf(group)._statements.some((inner) => containsSubquery(inner, client));
+    return internalsOf(group)._statements.flatMap((inner) => subqueriesOf(inner, undefined, client));
   }
-  if (Array.isArray(statement.value) ? statement.value.some(isSubquery) : isSubquery(statement.value)) return true;
-  return statement.clauses?.some((clause) => containsSubquery(clause, client)) === true;
+  if (statement.type === 'whereIn' && isSubquery(statement.value) && typeof statement.column === 'string') {
+    return [{ kind: 'in', statement: index, column: statement.column, query: statement.value as AnyQueryBuilder }];
+  }
+  const values = Array.isArray(statement.value) ? statement.value : [statement.value];
+  if (values.some(isSubquery) || isSubquery(statement.column)) return [{ kind: 'other', construct: `subquery in ${statement.grouping}` }];
+  // A raw fragment that selects is a subquery shardkit cannot see into.
+  if (values.some((value) => /\bselect\b/i.test(rawOf(value)?.sql ?? ''))) return [{ kind: 'other', construct: 'subquery in raw SQL' }];
+  return (statement.clauses ?? []).flatMap((clause) => subqueriesOf(clause, undefined, client));
+}
+
+/** A subquery given as a builder, or as a function knex calls on a fresh builder. */
+export function builderOf(value: unknown, client: Knex.Client): AnyQueryBuilder {
+  if (typeof value !== 'function') return value as AnyQueryBuilder;
+  const builder = client.queryBuilder();
+  value.call(builder, builder);
+  return builder as unknown as AnyQueryBuilder;
 }
 
 function readInsertRows(insert: unknown): Record<string, unknown>[] {

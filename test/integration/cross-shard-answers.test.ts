@@ -17,6 +17,11 @@ const ORDERS = 600;
 type Source = ((table: string) => Knex.QueryBuilder) & { tableName(table: string): string };
 type Build = (table: Source, raw: Knex['raw']) => Knex.QueryBuilder | Promise<unknown>;
 
+/** knex's whereColumn(), which its type declarations lack. */
+function withColumn(query: Knex.QueryBuilder, left: string, right: string): Knex.QueryBuilder {
+  return (query as unknown as { whereColumn(a: string, b: string): Knex.QueryBuilder }).whereColumn(left, right);
+}
+
 for (const target of TARGETS) {
   describe(`cross-shard answers equal one database's on ${target.name}`, function () {
     this.timeout(60_000);
@@ -25,7 +30,8 @@ for (const target of TARGETS) {
 
     before(async () => {
       kit = await openFreshKit(target);
-      oracle = kit.forShard(kit.shardNames[0]!);
+      // The global table (countries) lives on the global shard, so the oracle's tables live there too.
+      oracle = kit.forShard(kit.config.globalShard);
       for (const table of ['orders_oracle', 'users_oracle']) await oracle.schema.dropTableIfExists(table);
       await oracle.schema.createTable('users_oracle', (table) => {
         table.bigInteger('id').primary();
@@ -55,6 +61,10 @@ for (const target of TARGETS) {
         status: ['new', 'paid', 'shipped', 'void'][index % 4]!,
         created_at: new Date(Date.UTC(2026, 1, 1) + index * 60_000),
       }));
+      await kit.table('countries').insert([
+        { code: 'aa', name: 'user 03' },
+        { code: 'bb', name: 'user 07' },
+      ]);
       await kit.table('users').insert(users);
       await oracle('users_oracle').insert(users);
       for (let start = 0; start < ORDERS; start += 200) {
@@ -66,6 +76,7 @@ for (const target of TARGETS) {
     after(async () => {
       if (!kit) return;
       for (const table of ['orders_oracle', 'users_oracle']) await oracle.schema.dropTableIfExists(table);
+      await oracle('countries').delete();
       await kit.close();
     });
 
@@ -137,6 +148,33 @@ for (const target of TARGETS) {
           .havingRaw('count(*) > ? and sum(amount_cents) / count(*) >= ?', [10, 100])
           .orderBy('status'),
       );
+    });
+
+    it('runs co-located IN and EXISTS subqueries (correlated on the shard keys) within each shard', async () => {
+      await expectSame((table) => table('users as u').whereIn('id', table('orders as o').select('user_id').where('status', 'void')).orderBy('id'));
+      await expectSame((table) =>
+        table('users as u').whereIn('id', table('orders as o').select('user_id').groupBy('user_id').havingRaw('sum(amount_cents) > ?', [12_000])).orderBy('id'),
+      );
+      await expectSame((table) =>
+        table('users as u').whereExists(withColumn(table('orders as o').select(1), 'o.user_id', 'u.id').where('amount_cents', '>', 4000)).orderBy('id'),
+      );
+      await expectSame((table) => table('users as u').whereNotExists(table('orders as o').select(1).whereRaw('o.user_id = u.id and o.status = ?', ['new'])).count('* as n'));
+    });
+
+    it('evaluates a subquery that does not refer to the outer query first and inlines its values', async () => {
+      await expectSame((table) => table('users as u').whereIn('name', table('countries').select('name')).orderBy('id'));
+      await expectSame((table) => table('orders as o').whereIn('id', table('users as u').select('id').where('name', 'user 05')).orderBy('id'));
+      await expectSame((table) => table('orders as o').whereNotIn('id', table('users as u').select('id')).count('* as n'));
+      await expectSame((table) => table('users as u').whereExists(table('countries').select('code').where('code', 'bb')).count('* as n'));
+    });
+
+    it('refuses subqueries it cannot answer exactly, naming them', async () => {
+      const refusals = await Promise.all([
+        kit.table('users as u').whereExists(withColumn(kit.table('orders as o').select(1), 'o.status', 'u.name')),
+        kit.table('users').where('id', 1).select(oracle.raw('(select count(*) from orders) as n')),
+        kit.table('users as u').where((group) => group.whereIn('name', kit.table('countries').select('name'))),
+      ].map((query) => query.then(() => undefined, (error: unknown) => error)));
+      expect(refusals.map((error) => (error as { construct?: string }).construct)).to.deep.equal(['exists subquery', 'subquery in raw SQL', 'in subquery']);
     });
   });
 }

@@ -358,11 +358,21 @@ describe('planQuery', () => {
       expect(refusal(() => plan(db('users').join('countries', 'countries.code', 'users.name')))).to.have.property('construct', 'join');
     });
 
-    it('refuses subqueries, also inside where groups', () => {
-      const sub = () => db('orders').select('user_id');
-      expect(refusal(() => plan(db('users').whereIn('id', sub())))).to.have.property('construct', 'subquery');
-      expect(refusal(() => plan(db('users').where('id', 1).where((q) => q.whereIn('id', sub()))))).to.have.property('construct', 'subquery');
-      expect(refusal(() => plan(db('users').whereExists(sub())))).to.have.property('construct', 'subquery');
+    it('runs co-located subqueries inside each shard, inlines independent ones, refuses the rest', () => {
+      const keys = () => db('orders').select('user_id').where('status', 'paid');
+      expect(plan(db('users').whereIn('id', keys())).route.kind, 'IN on both shard keys').to.equal('all');
+      expect(plan(db('users').where('id', 1).where((q) => q.whereIn('id', keys()))).route.kind).to.equal('one');
+      expect(plan(db('users as u').whereExists(db('orders as o').select(1).whereRaw('o.user_id = u.id'))).route.kind).to.equal('all');
+      expect(plan(db('users').whereIn('name', db('countries').select('name'))).inline).to.deep.equal([{ statement: 0, kind: 'in' }]);
+      expect(plan(db('users').whereIn('email', keys())).inline, 'not on the shard key: evaluated first').to.deep.equal([{ statement: 0, kind: 'in' }]);
+      expect(refusal(() => plan(db('users as u').whereExists(db('orders as o').select(1).whereRaw('o.status = u.name'))))).to.have.property('construct', 'exists subquery');
+      expect(refusal(() => plan(db('users').where((q) => q.whereIn('email', keys()))))).to.have.property('construct', 'in subquery');
+      expect(plan(db('users').whereIn('id', keys().limit(3))).inline, 'a LIMIT spans shards: evaluated first').to.deep.equal([{ statement: 0, kind: 'in' }]);
+      expect(refusal(() => plan(db('users').whereRaw('id in (select user_id from orders)')))).to.have.property('construct', 'subquery in raw SQL');
+    });
+
+    it('never reads whereColumn as a shard-key value', () => {
+      expect(plan(db('users').whereColumn('id', '=', 'id' as never)).route.kind).to.equal('all');
     });
   });
 
