@@ -112,6 +112,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       },
       keyColumnOf: (table) => keyTypes.of(table),
       maxShardRows: config.scatter.maxShardRows,
+      maxJoinRows: config.scatter.maxJoinRows,
     };
     this.monitor = new LagMonitor(topology.shards, config.lagMonitor);
     const freshness = new ReplicaFreshness(this.monitor, config.reads.maxLagMs);

@@ -15,6 +15,8 @@ export type ColumnTypeLookup = (table: string | undefined, column: string) => Sq
 /** How the merge learns the types of a query's columns. */
 export interface ColumnClassifier {
   lookup(tables: readonly { name: string; qualifier: string }[]): Promise<ColumnTypeLookup>;
+  /** A table's column names, in the table's order. */
+  columnNames(table: string): Promise<string[]>;
 }
 
 export class ColumnTypes implements ColumnClassifier {
@@ -35,6 +37,10 @@ export class ColumnTypes implements ColumnClassifier {
       }
       return 'other';
     };
+  }
+
+  async columnNames(table: string): Promise<string[]> {
+    return [...(await this.columnsOf(table)).keys()];
   }
 
   private columnsOf(table: string): Promise<Map<string, SqlType>> {

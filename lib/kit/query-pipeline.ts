@@ -13,6 +13,7 @@ import { type QueryPriority, TopologySwitchingError } from '../errors.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../knex/builder-internals.js';
 import { planQuery, type RoutingRules } from '../planner/plan-query.js';
+import type { LookupJoinSpec } from '../planner/plan-lookup-join.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 import { parseTableRef } from '../planner/query-shape.js';
 import { excludeMarked } from '../rebalance/move-markers.js';
@@ -22,6 +23,7 @@ import type { ReadPreference } from '../replicas/read-router.js';
 import { currentSession } from '../replicas/read-session.js';
 import type { ReadFrom, ReplicaFallback } from '../config/config-types.js';
 import { inlineSubqueries } from './inline-subqueries.js';
+import { runLookupJoin } from './lookup-join.js';
 import type { KitEventSink } from './kit-events.js';
 
 const READ_METHODS = new Set(['select', 'first', 'pluck']);
@@ -84,6 +86,7 @@ export class QueryPipeline {
     const options = this.optionsOf(builder);
     const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
+    if (plan.lookupJoin) return { result: await this.lookupJoin(query, plan.lookupJoin, routing, options), missing: [] };
     const statement = this.withoutSecondCopies(plan, query);
     const execute = () =>
       executePlan(plan, statement, engine, routing, {
@@ -111,7 +114,27 @@ export class QueryPipeline {
     const options = this.optionsOf(builder);
     const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
+    if (plan.lookupJoin) {
+      // A lookup join is joined in memory (bounded by scatter.maxJoinRows) before its first row.
+      yield* (await this.lookupJoin(query, plan.lookupJoin, routing, options)) as Record<string, unknown>[];
+      return;
+    }
     yield* streamPlan(plan, this.withoutSecondCopies(plan, query), this.parts.engine, routing);
+  }
+
+  /** Runs a lookup join's queries through the kit, within the call's deadline. */
+  private lookupJoin(query: AnyQueryBuilder, spec: LookupJoinSpec, routing: RoutingOptions, options: BuilderOptions): Promise<unknown> {
+    return runLookupJoin(query, spec, {
+      family: this.parts.config.family,
+      columnTypes: this.parts.engine.columnTypes,
+      run: (part) => this.runPart(part, routing, options),
+    });
+  }
+
+  /** A query the kit runs on behalf of another (a subquery, a side of a join): its rows. */
+  private async runPart(part: AnyQueryBuilder, routing: RoutingOptions, options: BuilderOptions): Promise<Record<string, unknown>[]> {
+    this.register(part, { ...options, allShards: false, timeoutMs: Math.max(1, Math.round(routing.deadline - performance.now())) });
+    return (await this.run(part, 'fail')).result as Record<string, unknown>[];
   }
 
   /** The plan of the query, after the subqueries it inlines are answered (within the call's deadline). */
@@ -119,10 +142,7 @@ export class QueryPipeline {
     await this.parts.keyTypes.learn(parseTableRef(internalsOf(builder)._single.table).name, routing.deadline);
     const plan = this.plan(builder);
     if (!plan.inline) return { plan, query: builder };
-    const runSubquery = async (subquery: AnyQueryBuilder) => {
-      this.register(subquery, { ...options, allShards: false, timeoutMs: Math.max(1, Math.round(routing.deadline - performance.now())) });
-      return (await this.run(subquery, 'fail')).result as Record<string, unknown>[];
-    };
+    const runSubquery = (subquery: AnyQueryBuilder) => this.runPart(subquery, routing, options);
     const { query } = await inlineSubqueries(builder, plan.inline, runSubquery, this.parts.config.scatter.maxInlineValues);
     this.register(query, options);
     return { plan: this.plan(query), query };

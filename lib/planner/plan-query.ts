@@ -17,6 +17,7 @@ import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { SqlFamily } from '../config/config-types.js';
 import { type AnyQueryBuilder, isSqlExpression } from '../knex/builder-internals.js';
 import { aggregatesRows, planMerge } from './plan-merge.js';
+import { type LookupJoinSpec, planLookupJoin } from './plan-lookup-join.js';
 import { planSubqueries } from './plan-subqueries.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
@@ -31,6 +32,8 @@ export interface RoutingRules {
   keyColumnOf(table: string): KeyColumn | undefined;
   /** Rows one shard may return to a merge that holds them all (scatter.maxShardRows). */
   maxShardRows: number;
+  /** Rows each side of a lookup join may fetch (scatter.maxJoinRows). */
+  maxJoinRows: number;
 }
 
 export interface PlanOptions {
@@ -54,14 +57,15 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
     // The kit evaluates these first and plans the query again with their answers.
     return { table: name, method: shape.method, route: { kind: 'none' }, inline: inlined };
   }
-  if (!table) return planGlobal(shape, rules);
+  if (!table) return planGlobal(builder, shape, rules);
   if (shape.mergeConstructs.includes('union')) {
     throw new UnsupportedQueryError(
       'union',
       'the parts of a union may live on different shards: run each part with kit.table() and combine the results',
     );
   }
-  assertColocatedJoins(shape, table.shardKey, rules);
+  const lookup = lookupJoinOf(builder, shape, table.shardKey, rules);
+  if (lookup) return { table: name, method: shape.method, route: { kind: 'none' }, lookupJoin: lookup };
   if (shape.method === 'insert') return planInsert(shape, table.shardKey, rules);
   if (shape.method === 'columnInfo') return { table: name, method: shape.method, route: { kind: 'one', shard: rules.globalShard } };
 
@@ -76,14 +80,13 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
   return planMultiShard(builder, plan, shape, table.shardKey, rules, options);
 }
 
-function planGlobal(shape: QueryShape, rules: RoutingRules): QueryPlan {
-  for (const join of shape.joins) {
-    if (!rules.globalTables.has(join.table.name)) {
-      throw new UnsupportedQueryError(
-        'join',
-        `global table "${shape.table.name}" lives on ${rules.globalShard} and cannot join sharded table "${join.table.name}"`,
-      );
-    }
+function planGlobal(builder: AnyQueryBuilder, shape: QueryShape, rules: RoutingRules): QueryPlan {
+  const sharded = shape.joins.find((join) => !rules.globalTables.has(join.table.name));
+  if (sharded) {
+    if (!rules.tables.has(sharded.table.name)) throw unknownTable(sharded.table.name, rules);
+    // A sharded table's rows live on every shard, the global table's on one: a lookup join.
+    const lookupJoin = planLookupJoin(builder, shape, sharded, rules.family, rules.maxJoinRows);
+    return { table: shape.table.name, method: shape.method, route: { kind: 'none' }, lookupJoin };
   }
   return { table: shape.table.name, method: shape.method, route: { kind: 'one', shard: rules.globalShard } };
 }
@@ -225,27 +228,18 @@ function assertUpsertKeepsKeys(shape: QueryShape, shards: readonly string[], sha
   }
 }
 
-/** Joins run on each shard alone, so a joined table must hold its matching rows on the same shard. */
-function assertColocatedJoins(shape: QueryShape, shardKey: string, rules: RoutingRules): void {
+/**
+ * Joins run on each shard alone when the joined table holds its matching rows on the same
+ * shard (both joined on their shard keys); any other join of one table runs as a lookup join.
+ */
+function lookupJoinOf(builder: AnyQueryBuilder, shape: QueryShape, shardKey: string, rules: RoutingRules): LookupJoinSpec | undefined {
   for (const join of shape.joins) {
     const joined = rules.tables.get(join.table.name);
-    if (!joined) {
-      if (rules.globalTables.has(join.table.name)) {
-        throw new UnsupportedQueryError(
-          'join',
-          `"${join.table.name}" is a global table on ${rules.globalShard}; it cannot be joined with sharded "${shape.table.name}"`,
-        );
-      }
-      throw unknownTable(join.table.name, rules);
-    }
-    if (!joinsOnShardKeys(join, shape.table, shardKey, joined.shardKey)) {
-      throw new UnsupportedQueryError(
-        'join',
-        `join of "${shape.table.name}" and "${join.table.name}" must be on their shard keys ` +
-          `(${shape.table.qualifier}.${shardKey} = ${join.table.qualifier}.${joined.shardKey}) so that it runs within each shard`,
-      );
-    }
+    if (!joined && !rules.globalTables.has(join.table.name)) throw unknownTable(join.table.name, rules);
+    if (joined && joinsOnShardKeys(join, shape.table, shardKey, joined.shardKey)) continue;
+    return planLookupJoin(builder, shape, join, rules.family, rules.maxJoinRows);
   }
+  return undefined;
 }
 
 function joinsOnShardKeys(join: JoinShape, main: TableRef, mainKey: string, joinedKey: string): boolean {

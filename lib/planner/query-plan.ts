@@ -4,6 +4,7 @@
  */
 import type { BuilderMethod } from '../knex/builder-internals.js';
 import type { MergeSpec } from './merge-spec.js';
+import type { LookupJoinSpec } from './plan-lookup-join.js';
 import type { InlinedSubquery } from './plan-subqueries.js';
 
 /**
@@ -30,6 +31,8 @@ export interface QueryPlan {
   merge?: MergeSpec;
   /** Subqueries to evaluate before the query can be planned (plan-subqueries.ts); then it is planned again. */
   inline?: InlinedSubquery[];
+  /** A join whose rows live on different shards, run by the kit as a lookup join (plan-lookup-join.ts). */
+  lookupJoin?: LookupJoinSpec;
 }
 
 export function targetShards(route: Route): string[] {

@@ -35,6 +35,8 @@ export interface KeyConstraint {
 
 export interface JoinShape {
   table: TableRef;
+  /** knex's join type: 'inner', 'left', 'left outer', 'right', ... */
+  type: string;
   /** Column pairs the ON clause equates with AND; empty if it has anything else. */
   equalities: [string, string][];
 }
@@ -171,7 +173,7 @@ function readJoin(statement: Statement): JoinShape {
       typeof clause.value === 'string',
   );
   const equalities = simple ? clauses.map((clause) => [clause.column, clause.value] as [string, string]) : [];
-  return { table, equalities };
+  return { table, type: String(statement.joinType ?? 'inner').toLowerCase(), equalities };
 }
 
 const AGGREGATE_TYPES = new Set(['aggregate', 'aggregateRaw']);

@@ -176,5 +176,28 @@ for (const target of TARGETS) {
       ].map((query) => query.then(() => undefined, (error: unknown) => error)));
       expect(refusals.map((error) => (error as { construct?: string }).construct)).to.deep.equal(['exists subquery', 'subquery in raw SQL', 'in subquery']);
     });
+
+    it('runs joins that are not on both shard keys as lookup joins, equal to one database', async () => {
+      // orders.id is not the orders shard key: the users row with that id may live anywhere.
+      await expectSame((table) => table('orders as o').join(table.tableName('users as u'), 'u.id', 'o.id').select('o.id', 'o.amount_cents', 'u.name').orderBy('u.name').orderBy('o.id').limit(30));
+      await expectSame((table) =>
+        table('orders as o').leftJoin(table.tableName('users as u'), 'u.id', 'o.id').where('o.status', 'paid').select('o.*', 'u.email').orderBy('o.id').offset(10).limit(40),
+      );
+      const textJoins: Build[] = [
+        (table) => table('users as u').join('countries as c', 'c.name', 'u.name').select('u.id', 'c.code').orderBy('u.id'),
+        (table) => table('countries as c').join(table.tableName('users as u'), 'u.name', 'c.name').where('u.id', '>', 50).select('c.code', 'u.id').orderBy('u.id'),
+      ];
+      for (const build of textJoins) {
+        if (target.config.shards[0]!.primary.dialect !== 'mysql') await expectSame(build);
+        else {
+          // MariaDB's default collation compares text case-insensitively, which a merge cannot copy.
+          const { actual } = await both(build);
+          expect('error' in actual && (actual.error as { construct?: string }).construct).to.equal('join');
+        }
+      }
+      const plan = kit.explain(kit.table('orders as o').join('users as u', 'u.id', 'o.id').select('o.id'));
+      expect(plan.lookupJoin).to.include({ strategy: 'lookup', type: 'inner' });
+      expect(plan.lookupJoin?.inner).to.deep.equal({ table: 'users', qualifier: 'u', column: 'id' });
+    });
   });
 }

@@ -22,7 +22,7 @@ const routing = (): RoutingOptions => ({
 
 function engineWith(script: (shard: string, sql: string) => ShardScript, maxParameters = 65_535): { engine: Engine; access: RecordingAccess } {
   const access = new RecordingAccess((shard, query) => script(shard, query.toSQL().sql));
-  const engine: Engine = { access, columnTypes: { lookup: async () => () => 'bigint' }, family: 'postgres', maxParameters, bigintsAs: 'string' };
+  const engine: Engine = { access, columnTypes: { lookup: async () => () => 'bigint', columnNames: async () => [] }, family: 'postgres', maxParameters, bigintsAs: 'string' };
   return { engine, access };
 }
 
@@ -49,6 +49,7 @@ describe('executePlan through a recording seam', () => {
       globalTables: new Set(),
       globalShard: 's1',
       maxShardRows: 200_000,
+      maxJoinRows: 100_000,
       ring: await HashRing.create(SHARDS.map((name) => ({ name, weight: 1 }))),
       keyColumnOf: () => ({ table: 'users', column: 'id', type: 'integer' }),
     };
