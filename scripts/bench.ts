@@ -5,6 +5,7 @@
  * code measured is the library's, and migrations/*.ts load on a fresh cluster as they do in tests.
  */
 import { backfillBenchmark } from './benchmarks/backfill-benchmark.js';
+import { crossShardMemoryBenchmark } from './benchmarks/cross-shard-memory-benchmark.js';
 import { rebalanceBenchmark } from './benchmarks/rebalance-benchmark.js';
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
 import { routingBenchmark } from './benchmarks/routing-benchmark.js';
@@ -16,7 +17,7 @@ export interface Benchmark {
   run(): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));

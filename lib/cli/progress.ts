@@ -43,14 +43,12 @@ export class Progress {
     this.width = options.width ?? (stream.isTTY ? stream.columns : Number(process.env.COLUMNS) || 100);
     this.bar = new SingleBar({
       stream,
-      format: (_options, params, payload) => this.line(params.value, params.total, params.eta, payload as Payload),
+      format: (_options, params, payload) => this.line(params.value, params.total, payload as Payload),
       noTTYOutput: true,
       notTTYSchedule: 2000,
       hideCursor: false,
       linewrap: false,
       fps: 5,
-      etaBuffer: 50,
-      etaAsynchronousUpdate: true,
     });
   }
 
@@ -73,8 +71,8 @@ export class Progress {
     if (this.started) this.bar.stop();
   }
 
-  private line(value: number, total: number, eta: number, payload: Payload): string {
-    return progressLine({ ...payload, value, total, eta, unit: this.unit, width: this.width, seconds: (Date.now() - this.startedAt) / 1000 });
+  private line(value: number, total: number, payload: Payload): string {
+    return progressLine({ ...payload, value, total, unit: this.unit, width: this.width, seconds: (Date.now() - this.startedAt) / 1000 });
   }
 }
 
@@ -87,8 +85,6 @@ export interface ProgressState {
   first: number;
   value: number;
   total: number;
-  /** Seconds left, as cli-progress estimates them. */
-  eta: number;
   unit: string;
   width: number;
   /** Seconds since this run began. */
@@ -100,13 +96,15 @@ export function progressLine(state: ProgressState): string {
   const { value, total, done } = state;
   const percent = done ? 100 : total > 0 ? Math.min(99, Math.floor((value / total) * 100)) : 0;
   const rate = Math.round((value - state.first) / Math.max(0.001, state.seconds));
-  const eta = done ? 'done' : rate > 0 && Number.isFinite(state.eta) ? `ETA ${formatSeconds(state.eta)}` : 'ETA -';
+  // The ETA follows the rate shown (this run's), so that the two always agree.
+  const eta = done ? 'done' : rate > 0 ? `ETA ${formatSeconds(Math.max(0, total - value) / rate)}` : 'ETA -';
   const stats = `${percent}% ${value.toLocaleString('en')}/${total.toLocaleString('en')} ${state.unit} ${rate.toLocaleString('en')} ${state.unit}/s ${eta}${state.note ? ` ${state.note}` : ''}`;
   // The label gives way first, then the bar, so that counts, rate and ETA always show.
   const room = state.width - 1;
   const barWidth = Math.max(0, Math.min(30, room - stats.length - state.label.length - 4));
   const label = truncateText(state.label, Math.max(8, room - stats.length - barWidth - 4));
-  const bar = barWidth >= 5 ? ` [${'#'.repeat(Math.round((percent / 100) * barWidth)).padEnd(barWidth, '-')}]` : '';
+  // Rounded down like the percentage: the bar is full only at 100%.
+  const bar = barWidth >= 5 ? ` [${'#'.repeat(Math.floor((percent / 100) * barWidth)).padEnd(barWidth, '-')}]` : '';
   return truncateText(`${label}${bar} ${stats}`, room);
 }
 
@@ -114,8 +112,9 @@ function truncateText(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
 }
 
-function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${Math.ceil(seconds)}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${Math.ceil(seconds % 60)}s`;
-  return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
+export function formatSeconds(seconds: number): string {
+  const whole = Math.ceil(seconds);
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${whole % 60}s`;
+  return `${Math.floor(whole / 3600)}h${Math.floor((whole % 3600) / 60)}m`;
 }

@@ -31,9 +31,16 @@ export interface AggregateQuery {
   order: (OrderItem & { knexNulls: boolean })[];
 }
 
-export function planAggregate(query: AggregateQuery, family: SqlFamily, base: Omit<MergeSpecBase, 'shard' | 'orderBy' | 'hidden'>): MergeSpec {
+export interface AggregateRules {
+  family: SqlFamily;
+  /** True for the main table's shard-key column: its distinct values are disjoint across shards. */
+  isShardKey(expr: Expr): boolean;
+}
+
+export function planAggregate(query: AggregateQuery, rules: AggregateRules, base: Omit<MergeSpecBase, 'shard' | 'orderBy' | 'hidden'>): MergeSpec {
+  const { family } = rules;
   if (query.selection.stars.length > 0) throw new UnsupportedQueryError('groupBy', 'select the grouped columns by name: * cannot be merged by group');
-  const merged = new MergedValues(query.groups.map((expression, index) => ({ expression, partial: `__sk_g${index}` })), family);
+  const merged = new MergedValues(query.groups.map((expression, index) => ({ expression, partial: `__sk_g${index}` })), rules);
   const outputs = query.selection.items.map((item) => {
     if (item.output === undefined) throw new UnsupportedQueryError('raw column', 'give a raw select expression an alias (expr as name) so that the merged rows can carry it');
     return { name: item.output, expr: merged.resolve(item.expr, 'select', []) };
@@ -50,6 +57,7 @@ export function planAggregate(query: AggregateQuery, family: SqlFamily, base: Om
     }
     return sortKeyOf(column, expr, item, family);
   });
+  merged.finish();
   const holdsGroups = merged.groups.length > 0 || merged.distinctValues.length > 0;
   return {
     kind: 'aggregate',
@@ -93,10 +101,13 @@ class MergedValues {
   readonly aggregates: MergedAggregate[] = [];
   readonly distinctValues: (ShardColumn & { argument: Expr })[] = [];
 
+  private readonly family: SqlFamily;
+
   constructor(
     readonly groups: GroupColumn[],
-    private readonly family: SqlFamily,
+    private readonly rules: AggregateRules,
   ) {
+    this.family = rules.family;
     for (const group of groups) {
       if (containsAggregate(group.expression)) throw new UnsupportedQueryError('groupBy', 'GROUP BY an aggregate is not valid SQL');
     }
@@ -142,9 +153,12 @@ class MergedValues {
     if (!aggregate) {
       const index = this.aggregates.length;
       const key = `__sk_a${index}`;
-      const partials = node.distinct ? [] : node.fn === 'avg' ? [`__sk_p${index}_sum`, `__sk_p${index}_count`] : [`__sk_p${index}`];
+      // A shard-key value lives on one shard, so each shard's distinct values are its own: their
+      // counts and sums add up like plain partials, and no value has to travel to the merge.
+      const disjoint = node.distinct && node.argument !== '*' && this.rules.isShardKey(node.argument);
+      const partials = node.distinct && !disjoint ? [] : node.fn === 'avg' ? [`__sk_p${index}_sum`, `__sk_p${index}_count`] : [`__sk_p${index}`];
       aggregate = { key, fn: node.fn, distinct: node.distinct, argument: node.argument, partials };
-      if (node.distinct && node.argument !== '*') aggregate.values = this.distinctColumn(node.argument);
+      if (node.distinct && node.argument !== '*' && !disjoint) aggregate.values = this.distinctColumn(node.argument);
       this.aggregates.push(aggregate);
     }
     return { kind: 'ref', key: aggregate.key, source: { kind: 'aggregate', fn: aggregate.fn, distinct: aggregate.distinct, argument: aggregate.argument } };
@@ -159,19 +173,36 @@ class MergedValues {
     return alias;
   }
 
+  /**
+   * Once every aggregate is known: when some DISTINCT argument is pushed as a group column, each
+   * shard's groups are finer than the query's, and per-shard DISTINCT counts of the shard key no
+   * longer add up (a key repeats across those subgroups), so they travel as values too.
+   */
+  finish(): void {
+    if (this.distinctValues.length === 0) return;
+    for (const aggregate of this.aggregates) {
+      if (!aggregate.distinct || aggregate.values || aggregate.argument === '*') continue;
+      aggregate.partials = [];
+      aggregate.values = this.distinctColumn(aggregate.argument);
+    }
+  }
+
   /** Each shard's select list: group values, distinct values, partial aggregates. */
   shardColumns(): ShardColumn[] {
-    const partial = (fn: string, argument: Expr | '*', alias: string): ShardColumn => ({
-      sql: printExpression({ kind: 'aggregate', fn: fn as MergedAggregate['fn'], distinct: false, argument }),
+    const partial = (fn: string, argument: Expr | '*', alias: string, distinct = false): ShardColumn => ({
+      sql: printExpression({ kind: 'aggregate', fn: fn as MergedAggregate['fn'], distinct, argument }),
       alias,
     });
     return [
       ...this.groups.map((group) => ({ sql: printExpression(group.expression), alias: group.partial })),
       ...this.distinctValues.map(({ sql, alias }) => ({ sql, alias })),
       ...this.aggregates.flatMap((aggregate) => {
-        if (aggregate.distinct) return [];
-        if (aggregate.fn === 'avg') return [partial('sum', aggregate.argument, aggregate.partials[0]!), partial('count', aggregate.argument, aggregate.partials[1]!)];
-        return [partial(aggregate.fn, aggregate.argument, aggregate.partials[0]!)];
+        if (aggregate.values) return [];
+        const { distinct } = aggregate;
+        if (aggregate.fn === 'avg') {
+          return [partial('sum', aggregate.argument, aggregate.partials[0]!, distinct), partial('count', aggregate.argument, aggregate.partials[1]!, distinct)];
+        }
+        return [partial(aggregate.fn, aggregate.argument, aggregate.partials[0]!, distinct)];
       }),
     ];
   }

@@ -50,10 +50,12 @@ export function planMerge(builder: AnyQueryBuilder, rules: MergeRules): MergeSpe
   const aggregates = groups.length > 0 || selection.items.some((item) => containsAggregate(item.expr));
   if (aggregates && selection.distinct) throw new UnsupportedQueryError('distinct', 'DISTINCT together with aggregates is not merged');
   if (aggregates && !groupedByShardKey(groups, rules)) {
-    return planAggregate({ selection, groups, having, order }, rules.family, { ...base, maxShardRows: rules.maxShardRows });
+    const aggregateRules = { family: rules.family, isShardKey: (expr: Expr) => isShardKey(expr, rules) };
+    return planAggregate({ selection, groups, having, order }, aggregateRules, { ...base, maxShardRows: rules.maxShardRows });
   }
   if (!aggregates && having) throw new UnsupportedQueryError('having', 'HAVING without GROUP BY or aggregates is not merged');
-  if (base.limit !== undefined && offset + base.limit > rules.maxShardRows) {
+  // An OFFSET makes every shard send rows nobody receives; a plain LIMIT asks for what it returns.
+  if (base.limit !== undefined && offset > 0 && offset + base.limit > rules.maxShardRows) {
     throw new UnsupportedQueryError(
       'offset',
       `OFFSET ${offset} LIMIT ${base.limit} would ask every shard for ${offset + base.limit} rows (bound: scatter.maxShardRows = ${rules.maxShardRows}); ` +
@@ -94,10 +96,13 @@ export function aggregatesRows(builder: AnyQueryBuilder, family: SqlFamily): boo
 
 /** Each group holds rows of one shard-key value, so of one shard, when the shard key is grouped. */
 function groupedByShardKey(groups: readonly Expr[], rules: MergeRules): boolean {
+  return groups.some((group) => isShardKey(group, rules));
+}
+
+/** The main table's shard-key column, spelled bare or qualified. */
+export function isShardKey(expr: Expr, rules: Pick<MergeRules, 'tables' | 'shardKey'>): boolean {
   const main = rules.tables[0]!;
-  return groups.some(
-    (group) => group.kind === 'column' && group.name === rules.shardKey && (group.table === undefined || group.table === main.qualifier || group.table === main.name),
-  );
+  return expr.kind === 'column' && expr.name === rules.shardKey && (expr.table === undefined || expr.table === main.qualifier || expr.table === main.name);
 }
 
 /**

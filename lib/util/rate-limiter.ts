@@ -1,7 +1,8 @@
 /**
- * One rate shared by every caller (a leaky bucket on virtual time): each `take(n)` reserves
- * n / perSecond seconds after the previous reservation and waits until its turn, so callers
- * together never exceed the rate, however many there are (the shards and tables of a backfill).
+ * One rate shared by every caller (a leaky bucket on virtual time): each `take(n)` reserves the
+ * n / perSecond seconds after the previous reservation and returns at the end of its own, so
+ * callers together never exceed the rate over any stretch since the start, however many there
+ * are (the shards and tables of a backfill): n rows are let through only after n / perSecond.
  */
 export class RateLimiter {
   private nextFree = performance.now();
@@ -10,9 +11,8 @@ export class RateLimiter {
 
   async take(amount: number, signal?: AbortSignal): Promise<void> {
     const now = performance.now();
-    const start = Math.max(this.nextFree, now);
-    this.nextFree = start + (amount * 1000) / this.perSecond;
-    if (start > now) await sleep(start - now, signal);
+    this.nextFree = Math.max(this.nextFree, now) + (amount * 1000) / this.perSecond;
+    await sleep(this.nextFree - now, signal);
   }
 }
 

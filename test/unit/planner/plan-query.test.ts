@@ -284,11 +284,18 @@ describe('planQuery', () => {
     });
 
     it('counts DISTINCT values by grouping each shard by the argument too', () => {
-      const merge = plan(db('orders').select('status').countDistinct('user_id as buyers').groupBy('status')).merge!;
+      const merge = plan(db('orders').select('status').countDistinct('amount_cents as amounts').groupBy('status')).merge!;
       if (merge.kind !== 'aggregate') throw new Error('expected an aggregate merge');
-      expect(merge.shard.addGroupBy).to.deep.equal([{ sql: '??', bindings: ['user_id'] }]);
+      expect(merge.shard.addGroupBy).to.deep.equal([{ sql: '??', bindings: ['amount_cents'] }]);
       expect(merge.aggregates[0]).to.include({ fn: 'count', distinct: true, values: '__sk_d0' });
       expect(merge.shard.limit, 'a shard returns at most the bound and one row more').to.equal(200_001);
+    });
+
+    it('adds up per-shard DISTINCT counts of the shard key, whose values never repeat across shards', () => {
+      const merge = plan(db('orders').select('status').countDistinct('user_id as buyers').groupBy('status')).merge!;
+      if (merge.kind !== 'aggregate') throw new Error('expected an aggregate merge');
+      expect(merge.shard.addGroupBy).to.deep.equal([]);
+      expect(merge.shard.replaceColumns?.[1]).to.deep.equal({ sql: { sql: 'count(distinct ??)', bindings: ['user_id'] }, alias: '__sk_p0' });
     });
 
     it('fetches a raw ORDER BY expression as a hidden column', () => {
