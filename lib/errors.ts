@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'UNKNOWN_SHARD',
   'UNSUPPORTED_QUERY',
   'MERGE_LIMIT',
+  'ID_UNAVAILABLE',
   'QUERY_FAILED',
   'SCATTER_FAILED',
   'DRIVER_MISSING',
@@ -180,6 +181,21 @@ export class MergeLimitError extends ShardKitError {
   ) {
     super(`${detail}; narrow the query, group by the shard key (each shard then answers alone), or raise the bound`);
     this.maxShardRows = maxShardRows;
+  }
+}
+
+/**
+ * No global ID can be made right now without risking a duplicate: no worker id is leased, the
+ * lease ends before its renewal was confirmed, or the clock went back further than allowed.
+ * Retryable after `retryAfterMs` (except when the layout has run out of time).
+ */
+export class IdUnavailableError extends ShardKitError {
+  readonly code = 'ID_UNAVAILABLE';
+  readonly retryAfterMs: number;
+
+  constructor(detail: string, retryAfterMs: number, retryable = true) {
+    super(`cannot make a global id: ${detail}`, { retryable });
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

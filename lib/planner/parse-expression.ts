@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
-import type { ArithmeticOperator, ComparisonOperator, Expr } from './expression.js';
+import { type ArithmeticOperator, type ComparisonOperator, type Expr, nodesOf } from './expression.js';
 import type { AggregateFunction } from './merge-spec.js';
 
 /** A raw SQL fragment as knex holds it. */
@@ -56,8 +56,19 @@ const AGGREGATES = new Set(['count', 'sum', 'min', 'max', 'avg']);
 const COMPARISONS: Record<string, ComparisonOperator> = { '=': '=', '<>': '<>', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
 const ARITHMETIC = new Set<string>(['+', '-', '*', '/', '%']);
 
+/**
+ * Aggregates the merge cannot combine. Any other function is a scalar: it may be selected and
+ * passed through, but the merge evaluates or sorts by only the functions it knows.
+ */
+const UNMERGED_AGGREGATES = new Set([
+  'array_agg', 'string_agg', 'group_concat', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_arrayagg',
+  'json_objectagg', 'xmlagg', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or', 'bit_xor', 'std', 'stddev', 'stddev_pop',
+  'stddev_samp', 'variance', 'var_pop', 'var_samp', 'covar_pop', 'covar_samp', 'corr', 'percentile_cont', 'percentile_disc',
+  'mode', 'any_value', 'range_agg', 'range_intersect_agg',
+]);
+
 /** Functions the merge knows the result of (see engine/merge/expression-types.ts). */
-export const KNOWN_FUNCTIONS = new Set([
+export const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set([
   'coalesce',
   'nullif',
   'abs',
@@ -227,9 +238,8 @@ function callOf(node: Node, again: (child: Node) => Expr): Expr {
     return { kind: 'aggregate', fn, distinct: true, argument: again(args[0]!) };
   }
   if (name === 'not' && args.length === 1) return { kind: 'not', operand: again(args[0]!) };
-  if (!KNOWN_FUNCTIONS.has(name)) {
-    throw new UnsupportedQueryError(name, `${name}() is not a function the merge knows the result type of (known: ${[...KNOWN_FUNCTIONS].join(', ')})`);
-  }
+  if (UNMERGED_AGGREGATES.has(name) || name.startsWith('regr_')) throw new UnsupportedQueryError(name, `${name}() across shards is not merged`);
+  if (!/^[a-z_][a-z0-9_$.]*$/.test(name)) throw new UnsupportedQueryError('raw expression', `cannot read the function name "${name.slice(0, 40)}"`);
   return { kind: 'call', name, args: args.map(again) };
 }
 
@@ -257,4 +267,16 @@ function describe(node: Node): string {
   if (node.type === 'case') return 'CASE';
   if (node.type === 'cast') return 'a cast';
   return `"${String(node.type)}"`;
+}
+
+/** A function in `expr` whose result the merge does not know (it may still pass through a select). */
+export function unknownFunction(expr: Expr): string | undefined {
+  for (const node of nodesOf(expr)) if (node.kind === 'call' && !KNOWN_FUNCTIONS.has(node.name)) return node.name;
+  return undefined;
+}
+
+/** A merge sorts by or computes a value only if it knows its type. */
+export function refuseUnknownFunctions(expr: Expr, why: string): void {
+  const name = unknownFunction(expr);
+  if (name) throw new UnsupportedQueryError(name, `${name}() is not a function the merge knows ${why} of (known: ${[...KNOWN_FUNCTIONS].join(', ')})`);
 }

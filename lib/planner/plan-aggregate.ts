@@ -18,7 +18,7 @@ import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
 import { containsAggregate, type Expr, expressionKey, rewrite } from './expression.js';
 import type { GroupColumn, MergedAggregate, MergeSpec, MergeSpecBase, ShardColumn, SortKey } from './merge-spec.js';
-import type { OrderItem } from './parse-expression.js';
+import { type OrderItem, refuseUnknownFunctions } from './parse-expression.js';
 import { printExpression } from './print-expression.js';
 import type { Selection } from './read-clauses.js';
 
@@ -46,9 +46,12 @@ export function planAggregate(query: AggregateQuery, rules: AggregateRules, base
     return { name: item.output, expr: merged.resolve(item.expr, 'select', []) };
   });
   const having = query.having && merged.resolve(query.having, 'having', outputs);
+  // What the merge computes (not what a shard computes: grouped expressions, aggregate arguments).
+  for (const expr of [...outputs.map((output) => output.expr), ...(having ? [having] : [])]) refuseUnknownFunctions(merged.computed(expr), 'the result');
   const sortValues: { key: string; expr: Expr }[] = [];
   const orderBy = query.order.map((item): SortKey => {
     const expr = merged.resolve(item.expr, 'order', outputs);
+    refuseUnknownFunctions(merged.computed(expr), 'how its values compare');
     let column: string;
     if (expr.kind === 'ref') column = expr.key;
     else {
@@ -111,6 +114,11 @@ class MergedValues {
     for (const group of groups) {
       if (containsAggregate(group.expression)) throw new UnsupportedQueryError('groupBy', 'GROUP BY an aggregate is not valid SQL');
     }
+  }
+
+  /** The part of a resolved expression the merge evaluates: without the values shards computed. */
+  computed(expr: Expr): Expr {
+    return rewrite(expr, (node) => (node.kind === 'ref' ? { kind: 'literal', value: null, type: 'null' } : undefined));
   }
 
   /** `expr` over the merged values; refused where it uses anything that is not one. */

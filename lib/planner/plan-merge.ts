@@ -21,6 +21,7 @@ import { type AnyQueryBuilder, type BuilderMethod, internalsOf, type Statement }
 import { containsAggregate, type Expr } from './expression.js';
 import type { MergeSpec, MergeSpecBase, ShardColumn, SortKey } from './merge-spec.js';
 import { planAggregate, sameExpression, sortKeyOf } from './plan-aggregate.js';
+import { refuseUnknownFunctions } from './parse-expression.js';
 import { printExpression } from './print-expression.js';
 import { lastSegment, readGroups, readHaving, readOrder, readSelection, type Selection, splitAlias } from './read-clauses.js';
 
@@ -66,6 +67,7 @@ export function planMerge(builder: AnyQueryBuilder, rules: MergeRules): MergeSpe
   const addColumns: ShardColumn[] = [];
   const orderBy = order.map((item, index): SortKey => {
     if (!aggregates && containsAggregate(item.expr)) throw new UnsupportedQueryError('orderBy', 'ORDER BY an aggregate needs GROUP BY or an aggregate select');
+    refuseUnknownFunctions(item.expr, 'how its values compare');
     const output = outputFor(item.expr, selection, rules.tables);
     if (output) return sortKeyOf(output.name, output.expr, item, rules.family);
     const alias = `__sk_o${index}`;

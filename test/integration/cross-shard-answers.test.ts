@@ -199,5 +199,15 @@ for (const target of TARGETS) {
       expect(plan.lookupJoin).to.include({ strategy: 'lookup', type: 'inner' });
       expect(plan.lookupJoin?.inner).to.deep.equal({ table: 'users', qualifier: 'u', column: 'id' });
     });
+
+    it('passes through scalar functions it does not know, and refuses to sort by them or to merge unknown aggregates', async () => {
+      await expectSame((table, raw) => table('users as u').select('id', raw('md5(name) as digest'), raw('upper(name) as shout')).orderBy('id').limit(20));
+      const refusals = await Promise.all(
+        [kit.table('users').orderByRaw('md5(name)'), kit.table('users').select(oracle.raw("string_agg(name, ',') as names"))].map((query) =>
+          query.then(() => undefined, (error: unknown) => error),
+        ),
+      );
+      expect(refusals.map((error) => (error as { construct?: string }).construct)).to.deep.equal(['md5', 'string_agg']);
+    });
   });
 }

@@ -127,8 +127,13 @@ function callType(name: string, args: SqlType[]): SqlType {
       return args[0] ?? 'other';
     case 'nullif':
       return args[0] ?? 'other';
-    default:
+    case 'coalesce':
+    case 'greatest':
+    case 'least':
       return commonType(args);
+    default:
+      // A function the merge does not know: its values pass through, compared as they come.
+      return 'other';
   }
 }
 
