@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'UNSUPPORTED_QUERY',
   'MERGE_LIMIT',
   'ID_UNAVAILABLE',
+  'CROSS_SHARD_TRANSACTION',
   'QUERY_FAILED',
   'SCATTER_FAILED',
   'DRIVER_MISSING',
@@ -196,6 +197,21 @@ export class IdUnavailableError extends ShardKitError {
   constructor(detail: string, retryAfterMs: number, retryable = true) {
     super(`cannot make a global id: ${detail}`, { retryable });
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A statement inside a routed transaction would touch another shard than the transaction's. */
+export class CrossShardTransactionError extends ShardKitError {
+  readonly code = 'CROSS_SHARD_TRANSACTION';
+  /** The shard the transaction runs on. */
+  readonly transactionShard: string;
+  /** The other shards the statement would touch. */
+  readonly otherShards: readonly string[];
+
+  constructor(table: string, transactionShard: string, otherShards: readonly string[], why = `its rows live on ${otherShards.join(', ')}`) {
+    super(`a statement on "${table}" cannot run in the transaction on shard ${transactionShard}: ${why}`, { shard: transactionShard });
+    this.transactionShard = transactionShard;
+    this.otherShards = otherShards;
   }
 }
 

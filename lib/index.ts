@@ -26,6 +26,7 @@ export { HashRing, type RingShard } from './hashing/hash-ring.js';
 export type { IdGenerator } from './ids/id-generator.js';
 export { decomposeId, type IdFormat, layoutOf } from './ids/id-layout.js';
 export type { IdOptions } from './kit/global-ids.js';
+export type { IsolationLevel, RoutedTransaction, TransactionOptions } from './kit/routed-transaction.js';
 export { normalizeShardKey, type ShardKey } from './hashing/shard-key.js';
 export type { MigrationStatus } from './migrations/online/migration-runner.js';
 export { OnlineMigrationRunner } from './migrations/online/migration-runner.js';

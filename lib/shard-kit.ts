@@ -12,6 +12,7 @@ import { resolveConfig } from './config/resolve-config.js';
 import { ColumnTypes } from './engine/column-types.js';
 import type { IdGenerator } from './ids/id-generator.js';
 import { GlobalIds, type IdOptions } from './kit/global-ids.js';
+import { type RoutedTransaction, runTransaction, type TransactionOptions, type TransactionParts, type TransactionTarget } from './kit/routed-transaction.js';
 import { KeyTypes } from './engine/key-types.js';
 import type { Engine } from './engine/execute-plan.js';
 import { applyKeyset, type Page, type PageOptions, toPage } from './engine/keyset-pagination.js';
@@ -48,7 +49,7 @@ export type { ShardKitEvents } from './kit/kit-events.js';
 function refuseTransacting(): never {
   throw new UnsupportedQueryError(
     'transacting',
-    'a routed builder cannot join a transaction: use kit.forKey(key).transaction(async (trx) => trx(table)...)',
+    'a routed builder cannot join a knex transaction: use kit.transaction(key, async (trx) => trx.table(name)...)',
   );
 }
 
@@ -91,6 +92,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly follower: RebalanceFollower;
   private readonly runners: RunnerSources;
   private readonly globalIds: GlobalIds;
+  private readonly transactionParts: TransactionParts;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -146,6 +148,17 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       stream: (builder) => this.stream(builder),
     });
     this.globalIds = new GlobalIds(topology.shard(config.migrations.controlShard).primary.knex);
+    this.transactionParts = {
+      config,
+      topology,
+      maxParameters: engine.maxParameters,
+      builder: (table, transaction) => this.routedBuilder(table, { transaction }),
+      movingTables: (table) =>
+        this.migrationCoordinator
+          .involvement(table)
+          .filter((involved) => involved.phase !== 'pending')
+          .map((involved) => ({ name: involved.tables.migration.name, phase: involved.phase })),
+    };
     this.runners = {
       config,
       topology,
@@ -219,6 +232,24 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   async ids(options: IdOptions = {}): Promise<IdGenerator> {
     this.assertOpen();
     return this.globalIds.generator(options.format);
+  }
+
+  /**
+   * A transaction on the shard that owns `key` (or `{ shard: name }`), with routed builders:
+   *
+   *     await kit.transaction(userId, async (trx) => {
+   *       await trx.table('orders').insert({ user_id: userId, id: orderId, amount_cents: 1200 });
+   *       await trx.table('users').where('id', userId).update({ name: 'Ada' });
+   *     }, { isolation: 'serializable', retries: 3 });
+   *
+   * A statement that would touch another shard is refused (CROSS_SHARD_TRANSACTION); see
+   * kit/routed-transaction.ts for savepoints, retries, deadlines and migrating tables.
+   */
+  transaction<T>(target: unknown, fn: (trx: RoutedTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.assertOpen();
+    const where: TransactionTarget =
+      typeof target === 'object' && target !== null && 'shard' in target ? { shard: String((target as { shard: unknown }).shard) } : { key: target };
+    return runTransaction(this.transactionParts, where, fn, options);
   }
 
   /** The plan a builder from table() would run, without running it. */

@@ -10,6 +10,7 @@ import { rebalanceBenchmark } from './benchmarks/rebalance-benchmark.js';
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
 import { routingBenchmark } from './benchmarks/routing-benchmark.js';
 import { scatterBenchmark } from './benchmarks/scatter-benchmark.js';
+import { transactionsBenchmark } from './benchmarks/transactions-benchmark.js';
 
 export interface Benchmark {
   name: string;
@@ -17,7 +18,7 @@ export interface Benchmark {
   run(): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark, transactionsBenchmark];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const unknown = wanted.filter((name) => !BENCHMARKS.some((benchmark) => benchmark.name === name));

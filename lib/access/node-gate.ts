@@ -119,6 +119,12 @@ export class NodeGate implements ClientGuard<CallScope> {
     const scope = this.checkouts.get(connection)?.scope ?? NO_SCOPE;
     const deadline = this.deadlineOf(scope);
     const started = performance.now();
+    // A statement whose deadline has passed (the next one of a slow transaction) is not sent.
+    if (deadline <= started) {
+      const late = new QueryTimeoutError(this.subject.shard, this.subject.node, 'statement', 0);
+      this.emit(scope, started, late);
+      throw late;
+    }
     try {
       const result = await this.breaker.run(() => this.bounded(connection, run(), deadline, scope.signal, sql));
       this.emit(scope, started, undefined);

@@ -13,7 +13,7 @@ import type { NodeRole } from '../config/config-types.js';
 import type { ShardKitError } from '../errors.js';
 import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../knex/builder-internals.js';
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
-import type { ReadSession } from '../replicas/read-session.js';
+import { recordWritePosition } from '../replicas/write-position.js';
 import type { NodeHandle, ShardHandle, Topology } from '../topology/topology.js';
 import type { QueryIntent, ShardAccess, ShardRequest, TransactOutcome } from './shard-access.js';
 
@@ -52,7 +52,7 @@ export class RoutedShardAccess implements ShardAccess {
     const { routing } = request;
     if (request.intent === 'write') {
       const result = await this.runOn(shard.primary, request, query, { node: shard.primary });
-      if (routing.session) await this.recordPosition(shard, routing.session, routing.deadline);
+      if (routing.session) await recordWritePosition(shard, routing.session, routing.deadline);
       return result;
     }
     const choice = await this.chooseReader(shard, request);
@@ -72,7 +72,7 @@ export class RoutedShardAccess implements ShardAccess {
     const { priority, deadline } = request.routing;
     const outcome = await withScope({ priority, deadline, purpose: 'query' }, () => transactOn(primary, queries));
     this.report(primary, request, { node: primary }, started, outcome.committed === true ? undefined : outcome.error);
-    if (outcome.committed === true && request.routing.session) await this.recordPosition(this.topology.shard(shardName), request.routing.session, deadline);
+    if (outcome.committed === true && request.routing.session) await recordWritePosition(this.topology.shard(shardName), request.routing.session, deadline);
     return outcome;
   }
 
@@ -133,20 +133,6 @@ export class RoutedShardAccess implements ShardAccess {
       durationMs: performance.now() - started,
       ...(error ? { error: error.code } : {}),
     });
-  }
-
-  /**
-   * The primary's position after a write: a read carrying it sees the write. The write has
-   * committed either way, so a position that cannot be read pins the session to the primary
-   * instead of failing the write.
-   */
-  private async recordPosition(shard: ShardHandle, session: ReadSession, deadline: number): Promise<void> {
-    const signals = shard.primary.dialect.replication;
-    if (!signals || shard.replicas.length === 0) return;
-    // Within the write's deadline: a position that cannot be read in time pins the session instead.
-    const state = await withScope({ priority: 'critical', deadline, purpose: 'query' }, () => signals.primaryState(shard.primary.knex)).catch(() => undefined);
-    if (state?.position === undefined) session.requirePrimary(shard.name);
-    else session.record(shard.name, state.position);
   }
 }
 

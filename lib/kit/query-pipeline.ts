@@ -25,6 +25,7 @@ import type { ReadFrom, ReplicaFallback } from '../config/config-types.js';
 import { inlineSubqueries } from './inline-subqueries.js';
 import { runLookupJoin } from './lookup-join.js';
 import type { KitEventSink } from './kit-events.js';
+import type { TransactionBinding } from './routed-transaction.js';
 
 const READ_METHODS = new Set(['select', 'first', 'pluck']);
 
@@ -46,6 +47,8 @@ export interface TableOptions {
 
 export interface BuilderOptions extends TableOptions {
   allShards?: boolean;
+  /** The routed transaction the builder runs in (kit.transaction's trx.table()). */
+  transaction?: TransactionBinding;
 }
 
 export interface PipelineParts {
@@ -85,6 +88,7 @@ export class QueryPipeline {
     const { config, engine, coordinator } = this.parts;
     const options = this.optionsOf(builder);
     const routing = this.routing(options);
+    if (options.transaction) return { result: await this.inTransaction(builder, options.transaction, routing), missing: [] };
     const { plan, query } = await this.prepare(builder, routing, options);
     if (plan.lookupJoin) return { result: await this.lookupJoin(query, plan.lookupJoin, routing, options), missing: [] };
     const statement = this.withoutSecondCopies(plan, query);
@@ -113,6 +117,11 @@ export class QueryPipeline {
   async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
     const options = this.optionsOf(builder);
     const routing = this.routing(options);
+    if (options.transaction) {
+      // Inside a transaction the rows come on its connection, whole.
+      yield* (await this.inTransaction(builder, options.transaction, routing)) as Record<string, unknown>[];
+      return;
+    }
     const { plan, query } = await this.prepare(builder, routing, options);
     if (plan.lookupJoin) {
       // A lookup join is joined in memory (bounded by scatter.maxJoinRows) before its first row.
@@ -120,6 +129,12 @@ export class QueryPipeline {
       return;
     }
     yield* streamPlan(plan, this.withoutSecondCopies(plan, query), this.parts.engine, routing);
+  }
+
+  /** A routed transaction's statement: planned as any, run on the transaction's connection. */
+  private async inTransaction(builder: AnyQueryBuilder, transaction: TransactionBinding, routing: RoutingOptions): Promise<unknown> {
+    await this.parts.keyTypes.learn(parseTableRef(internalsOf(builder)._single.table).name, routing.deadline);
+    return transaction.execute(this.plan(builder), builder);
   }
 
   /** Runs a lookup join's queries through the kit, within the call's deadline. */
