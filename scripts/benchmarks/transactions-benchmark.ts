@@ -4,6 +4,8 @@
  *
  *   routed      kit.transaction(key, ...) with 3 statements (insert, update, select) through
  *               trx.table(): planned, checked and guarded
+ *   guarded     kit.forKey(key).transaction(): the same statements through the guarded seam only
+ *               (breaker, admission, deadlines, events), not planned: splits the overhead
  *   baseline    knex.transaction() with the same 3 statements on a plain knex of that primary
  *   2PC         not built yet: reported as null
  *   ids         kit.ids() per second in one process, the default (53-bit) and the 64-bit layout
@@ -64,6 +66,12 @@ export const transactionsBenchmark: Benchmark = {
                 await trx.table('users').where('id', KEY).update({ name: 'routed' });
                 return trx.table('orders').where('user_id', KEY).where('id', nextId - 1).first();
               }),
+            guarded: () =>
+              kit.forKey(KEY).transaction(async (trx) => {
+                await trx('orders').insert({ user_id: KEY, id: nextId++, amount_cents: 1 });
+                await trx('users').where('id', KEY).update({ name: 'guarded' });
+                return trx('orders').where('user_id', KEY).where('id', nextId - 1).first();
+              }),
             knex: () =>
               plain.transaction(async (trx) => {
                 await trx('orders').insert({ user_id: KEY, id: nextId++, amount_cents: 1 });
@@ -85,6 +93,7 @@ export const transactionsBenchmark: Benchmark = {
             ['measure', 'value', 'baseline', 'ratio'],
             [
               ['routed transaction p50 ms (3 statements)', routedP50.toFixed(3), `${knexP50.toFixed(3)} (knex)`, ratio.toFixed(3)],
+              ['guarded (forKey) transaction p50 ms', percentile(samples.guarded!, 0.5).toFixed(3), `${knexP50.toFixed(3)} (knex)`, (percentile(samples.guarded!, 0.5) / knexP50).toFixed(3)],
               ['routed transaction p99 ms', percentile(samples.routed!, 0.99).toFixed(3), percentile(samples.knex!, 0.99).toFixed(3), '-'],
               ['2PC over 2 shards', 'not built', '-', '-'],
               ['ids/s, number (53-bit, 64 per ms)', Math.round(idsNumber).toLocaleString('en'), '-', '-'],
