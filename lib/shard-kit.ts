@@ -158,6 +158,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
           .involvement(table)
           .filter((involved) => involved.phase !== 'pending')
           .map((involved) => ({ name: involved.tables.migration.name, phase: involved.phase })),
+      trackWrite: (write) => this.migrationCoordinator.trackWrite(write),
     };
     this.runners = {
       config,

@@ -23,6 +23,11 @@ import type { ClientGuard, PendingConnection } from '../knex/guarded-client.js';
 import type { CallScope, GuardPriority, Purpose } from './call-scope.js';
 import { connectionFailure, type NodeSubject, statementFailure } from './statement-errors.js';
 
+const ROLLBACK = /^\s*rollback\b/i;
+const COMMIT = /^\s*commit\b/i;
+/** How long a ROLLBACK past its deadline may take before its connection is given up. */
+const ROLLBACK_BOUND_MS = 2000;
+
 /** What `kit.on('statement', ...)` receives for every statement a node ran. */
 export interface StatementEvent {
   shard: string;
@@ -117,13 +122,21 @@ export class NodeGate implements ClientGuard<CallScope> {
     const givenUp = this.givenUp.get(connection as object);
     if (givenUp) throw givenUp;
     const scope = this.checkouts.get(connection)?.scope ?? NO_SCOPE;
-    const deadline = this.deadlineOf(scope);
     const started = performance.now();
-    // A statement whose deadline has passed (the next one of a slow transaction) is not sent.
+    let deadline = this.deadlineOf(scope);
     if (deadline <= started) {
-      const late = new QueryTimeoutError(this.subject.shard, this.subject.node, 'statement', 0);
-      this.emit(scope, started, late);
-      throw late;
+      // Past the deadline a ROLLBACK still goes, within its own short bound, so that a slow
+      // transaction's connection goes back to the pool clean; any other statement is not sent.
+      // A late COMMIT is not sent: the connection is destroyed, so the server rolls back. Where
+      // there is no socket to destroy (PGlite, in-process), it commits within the same short bound
+      // instead, so that no transaction stays open on a pooled connection and the outcome is told.
+      const ending = ROLLBACK.test(sql) || (COMMIT.test(sql) && !this.disposeNow(connection));
+      if (ending) deadline = started + Math.min(this.timeouts.acquireMs, ROLLBACK_BOUND_MS);
+      else {
+        const late = new QueryTimeoutError(this.subject.shard, this.subject.node, 'statement', 0);
+        this.emit(scope, started, late);
+        throw late;
+      }
     }
     try {
       const result = await this.breaker.run(() => this.bounded(connection, run(), deadline, scope.signal, sql));
@@ -258,6 +271,13 @@ export class NodeGate implements ClientGuard<CallScope> {
         },
       );
     });
+  }
+
+  /** Gives up a connection that ran out of time; false where it cannot be destroyed (no socket). */
+  private disposeNow(connection: unknown): boolean {
+    const late = new QueryTimeoutError(this.subject.shard, this.subject.node, 'statement', 0);
+    this.dispose(connection, late);
+    return this.givenUp.get(connection as object) === late;
   }
 
   private dispose(connection: unknown, reason: ShardKitError): void {

@@ -87,6 +87,7 @@ export class WorkerLeases {
   }
 
   private async renew(): Promise<void> {
+    if (this.closed) return;
     const lease = this.current;
     if (!lease) return this.claim();
     // Never lower a bound already handed to the generator: IDs below it may exist.
@@ -100,7 +101,7 @@ export class WorkerLeases {
     }
     // Someone took the worker after the lease lapsed: its IDs start at our old bound.
     this.current = undefined;
-    await this.claim();
+    if (!this.closed) await this.claim();
   }
 
   /** The next lease bound: a lease period past now or past the last time used, whichever is later. */
@@ -143,7 +144,8 @@ export class WorkerLeases {
       );
       if (Number(claimed) === 1) return this.take(worker, expiresAt, Math.max(bound, expiresAt + this.leaseMs));
     }
-    throw new IdUnavailableError(`all ${maxWorkers(this.layout)} worker ids of the ${space} layout are leased; use the 'bigint' or 'string' format for more`, this.leaseMs, this.layout.format === 'number');
+    // Leases of dead processes lapse, so a later try can succeed.
+    throw new IdUnavailableError(`all ${maxWorkers(this.layout)} worker ids of the ${space} layout are leased; use the 'bigint' or 'string' format for more`, this.leaseMs);
   }
 
   private take(worker: number, floor: number, validUntil: number): void {

@@ -56,6 +56,8 @@ export async function runLookupJoin(builder: AnyQueryBuilder, spec: LookupJoinSp
     const found = value === null || value === undefined ? undefined : matches.get(keyOf(value));
     if (found) for (const inner of found) joined.push({ outer, inner });
     else if (spec.type === 'left') joined.push({ outer, inner: undefined });
+    // Many rows on both sides of one value multiply: the joined rows are bounded too.
+    if (joined.length > spec.maxRows) throw new MergeLimitError(spec.maxRows, `a lookup join produced more than ${spec.maxRows} joined rows (scatter.maxJoinRows)`);
   }
   const sorted = sortJoined(joined, internals._statements, spec, types, parts.family);
   const offset = internals._single.offset ?? 0;
@@ -150,10 +152,15 @@ async function projection(statements: readonly Statement[], spec: LookupJoinSpec
     for (const column of columns) out[column] = row[side]?.[column] ?? null;
   };
   const parts: Part[] = [];
-  const values = statements.filter((statement) => statement.grouping === 'columns').flatMap((statement) => [statement.value].flat());
+  // select('o.id as id'), select({ id: 'o.id' }): [source, alias] pairs in select order.
+  const values = statements
+    .filter((statement) => statement.grouping === 'columns')
+    .flatMap((statement) => [statement.value].flat())
+    .flatMap((value): [string, string | undefined][] =>
+      typeof value === 'object' && value !== null ? Object.entries(value as Record<string, unknown>).map(([alias, source]) => [String(source), alias]) : [splitAlias(String(value))],
+    );
   if (values.length === 0) parts.push(whole('outer', outerColumns), whole('inner', innerColumns));
-  for (const value of values) {
-    const [source, alias] = splitAlias(String(value));
+  for (const [source, alias] of values) {
     const dot = source.lastIndexOf('.');
     const qualifier = source.slice(0, dot);
     const column = source.slice(dot + 1);

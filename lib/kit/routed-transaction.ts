@@ -61,6 +61,8 @@ export interface TransactionParts {
   builder(table: string, binding: TransactionBinding): Knex.QueryBuilder;
   /** The online migrations or rebalance moving the table, which a transaction must not bypass. */
   movingTables(table: string): { name: string; phase: string }[];
+  /** Lets the migration coordinator wait for the transaction before it acknowledges a phase. */
+  trackWrite<T>(write: Promise<T>): Promise<T>;
 }
 
 const CONFLICT_CODES = new Set(['40001', '40P01', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
@@ -73,9 +75,16 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
   const retries = Math.max(0, Math.floor(options.retries ?? 0));
   for (let attempt = 0; ; attempt++) {
     try {
-      const result = await withScope({ priority: options.priority ?? 'normal', deadline, purpose: 'transaction' }, () =>
-        shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx)), options.isolation ? { isolationLevel: options.isolation } : {}),
+      const attempt = withScope({ priority: options.priority ?? 'normal', deadline, purpose: 'transaction' }, () =>
+        shard.primary.knex.transaction(async (trx) => {
+          const touched = new Set<string>();
+          const result = await fn(routedTransaction(parts, shard.name, trx, touched));
+          // A migration may have started while the function ran: its tables must not commit unseen.
+          for (const table of touched) refuseMoving(parts, table);
+          return result;
+        }, options.isolation ? { isolationLevel: options.isolation } : {}),
       );
+      const result = await parts.trackWrite(attempt);
       const session = currentSession();
       if (session) await recordWritePosition(shard, session, deadline);
       return result;
@@ -87,23 +96,28 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
   }
 }
 
-function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction): RoutedTransaction {
+function refuseMoving(parts: TransactionParts, table: string): void {
+  const [moving] = parts.movingTables(table);
+  if (moving) {
+    throw new MigrationPhaseError(moving.name, table, moving.phase, 'inside kit.transaction() its statements would not be carried to the other table; use kit.table() until it completes');
+  }
+}
+
+function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction, touched: Set<string>): RoutedTransaction {
   let open = true;
   trx.executionPromise.finally(() => (open = false)).catch(() => undefined);
   const binding: TransactionBinding = {
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
-      const [moving] = parts.movingTables(plan.table);
-      if (moving) {
-        throw new MigrationPhaseError(moving.name, plan.table, moving.phase, 'inside kit.transaction() its statements would not be carried to the other table; use kit.table() until it completes');
-      }
+      refuseMoving(parts, plan.table);
+      touched.add(plan.table);
       return executeInTransaction(plan, builder, shard, trx, parts.maxParameters);
     },
   };
   return {
     shard,
     table: (name) => parts.builder(name, binding),
-    transaction: (inner) => trx.transaction((savepoint) => inner(routedTransaction(parts, shard, savepoint))),
+    transaction: (inner) => trx.transaction((savepoint) => inner(routedTransaction(parts, shard, savepoint, touched))),
   };
 }
 

@@ -93,7 +93,12 @@ export interface MergedAggregate {
 export type MergeSpec =
   | (MergeSpecBase & { kind: 'concat' })
   | (MergeSpecBase & { kind: 'sort' })
-  | (MergeSpecBase & { kind: 'distinct'; columns: string[] })
+  | (MergeSpecBase & {
+      kind: 'distinct';
+      columns: string[];
+      /** What each column holds, to know which values are equal (1.0 and 1.00 are). */
+      expressions: Expr[];
+    })
   | (MergeSpecBase & {
       kind: 'aggregate';
       groups: GroupColumn[];

@@ -67,6 +67,22 @@ const UNMERGED_AGGREGATES = new Set([
   'mode', 'any_value', 'range_agg', 'range_intersect_agg',
 ]);
 
+/**
+ * Functions known to be scalar (one value per row), which a multi-shard select may pass through
+ * unmerged. Any other function might be an aggregate (user-defined ones included), which would
+ * give one row per shard: it is refused rather than guessed at.
+ */
+const SCALAR_FUNCTIONS = new Set([
+  'md5', 'sha1', 'sha2', 'sha224', 'sha256', 'sha384', 'sha512', 'now', 'current_timestamp', 'current_date', 'localtimestamp',
+  'random', 'rand', 'pg_sleep', 'sleep', 'to_char', 'to_date', 'to_timestamp', 'date_trunc', 'date_part', 'date_format', 'substr',
+  'substring', 'replace', 'left', 'right', 'lpad', 'rpad', 'ltrim', 'rtrim', 'btrim', 'concat_ws', 'strpos', 'instr', 'locate',
+  'reverse', 'repeat', 'split_part', 'initcap', 'format', 'sign', 'sqrt', 'power', 'pow', 'exp', 'ln', 'log', 'log10', 'mod',
+  'trunc', 'truncate', 'if', 'ifnull', 'nvl', 'json_extract', 'json_build_object', 'jsonb_build_object', 'to_json', 'to_jsonb',
+  'array_length', 'cardinality', 'gen_random_uuid', 'uuid', 'octet_length', 'bit_length', 'ascii', 'chr', 'char', 'hex', 'unhex',
+  'encode', 'decode', 'age', 'date_add', 'date_sub', 'datediff', 'timestampdiff', 'unix_timestamp', 'from_unixtime', 'year',
+  'month', 'day', 'hour', 'minute', 'second', 'week', 'weekday', 'dayofweek', 'quarter',
+]);
+
 /** Functions the merge knows the result of (see engine/merge/expression-types.ts). */
 export const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set([
   'coalesce',
@@ -194,7 +210,7 @@ function toExpr(node: Node, bindings: readonly unknown[], family: SqlFamily): Ex
       return { kind: 'value', value: bindings[index] };
     }
     case 'column_ref':
-      return columnOf(node);
+      return columnOf(node, family);
     case 'aggr_func':
       return aggregateOf(node, again);
     case 'function':
@@ -210,10 +226,14 @@ function toExpr(node: Node, bindings: readonly unknown[], family: SqlFamily): Ex
   throw new UnsupportedQueryError(String(node.type ?? 'expression'), `${describe(node)} is not an expression the merge evaluates`);
 }
 
-function columnOf(node: Node): Expr {
-  const column = typeof node.column === 'string' ? node.column : node.column?.expr?.value;
-  if (typeof column !== 'string' || column === '*') throw new UnsupportedQueryError('raw column', 'a star inside an expression cannot be merged');
-  return { kind: 'column', table: typeof node.table === 'string' ? node.table : undefined, name: column };
+function columnOf(node: Node, family: SqlFamily): Expr {
+  const written = typeof node.column === 'string' ? node.column : node.column?.expr?.value;
+  if (typeof written !== 'string' || written === '*') throw new UnsupportedQueryError('raw column', 'a star inside an expression cannot be merged');
+  // PostgreSQL folds unquoted names to lower case; the column is printed back quoted, so fold it here.
+  const quoted = typeof node.column === 'object' && node.column?.expr?.type !== 'default';
+  const name = family === 'postgres' && !quoted ? written.toLowerCase() : written;
+  const table = typeof node.table === 'string' ? (family === 'postgres' ? node.table.toLowerCase() : node.table) : undefined;
+  return { kind: 'column', table, name };
 }
 
 function aggregateOf(node: Node, again: (child: Node) => Expr): Expr {
@@ -279,4 +299,25 @@ export function unknownFunction(expr: Expr): string | undefined {
 export function refuseUnknownFunctions(expr: Expr, why: string): void {
   const name = unknownFunction(expr);
   if (name) throw new UnsupportedQueryError(name, `${name}() is not a function the merge knows ${why} of (known: ${[...KNOWN_FUNCTIONS].join(', ')})`);
+}
+
+/** Functions the merge itself evaluates over merged values (engine/merge/evaluate-expression.ts). */
+export const EVALUATED_FUNCTIONS: ReadonlySet<string> = new Set(['coalesce', 'nullif', 'abs']);
+
+/** What the merge computes after combining groups may use only the functions it evaluates. */
+export function refuseUnevaluated(expr: Expr): void {
+  for (const node of nodesOf(expr)) {
+    if (node.kind === 'call' && !EVALUATED_FUNCTIONS.has(node.name)) {
+      throw new UnsupportedQueryError(node.name, `${node.name}() over merged aggregates is not evaluated by the merge (it evaluates ${[...EVALUATED_FUNCTIONS].join(', ')}); select the aggregate and apply it in the application`);
+    }
+  }
+}
+
+/** A function in `expr` not known to be scalar: it might aggregate, so a multi-shard select refuses it. */
+export function refuseUnknownAggregates(expr: Expr): void {
+  for (const node of nodesOf(expr)) {
+    if (node.kind === 'call' && !KNOWN_FUNCTIONS.has(node.name) && !SCALAR_FUNCTIONS.has(node.name)) {
+      throw new UnsupportedQueryError(node.name, `cannot tell whether ${node.name}() aggregates (one row per shard would be wrong); run it on one shard with kit.forKey(key)`);
+    }
+  }
 }

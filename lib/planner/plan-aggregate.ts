@@ -18,7 +18,7 @@ import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
 import { containsAggregate, type Expr, expressionKey, rewrite } from './expression.js';
 import type { GroupColumn, MergedAggregate, MergeSpec, MergeSpecBase, ShardColumn, SortKey } from './merge-spec.js';
-import { type OrderItem, refuseUnknownFunctions } from './parse-expression.js';
+import { type OrderItem, refuseUnevaluated } from './parse-expression.js';
 import { printExpression } from './print-expression.js';
 import type { Selection } from './read-clauses.js';
 
@@ -47,11 +47,11 @@ export function planAggregate(query: AggregateQuery, rules: AggregateRules, base
   });
   const having = query.having && merged.resolve(query.having, 'having', outputs);
   // What the merge computes (not what a shard computes: grouped expressions, aggregate arguments).
-  for (const expr of [...outputs.map((output) => output.expr), ...(having ? [having] : [])]) refuseUnknownFunctions(merged.computed(expr), 'the result');
+  for (const expr of [...outputs.map((output) => output.expr), ...(having ? [having] : [])]) refuseUnevaluated(merged.computed(expr));
   const sortValues: { key: string; expr: Expr }[] = [];
   const orderBy = query.order.map((item): SortKey => {
     const expr = merged.resolve(item.expr, 'order', outputs);
-    refuseUnknownFunctions(merged.computed(expr), 'how its values compare');
+    refuseUnevaluated(merged.computed(expr));
     let column: string;
     if (expr.kind === 'ref') column = expr.key;
     else {
@@ -123,12 +123,13 @@ class MergedValues {
 
   /** `expr` over the merged values; refused where it uses anything that is not one. */
   resolve(expr: Expr, clause: Clause, outputs: readonly { name: string; expr: Expr }[]): Expr {
+    if (clause === 'order' && expr.kind === 'column' && expr.table === undefined) {
+      // ORDER BY a bare name means the select alias first, in both dialects; inside an
+      // expression a name is a column (PostgreSQL reads aliases only as the whole item).
+      const output = outputs.find((candidate) => candidate.name === expr.name);
+      if (output) return output.expr;
+    }
     return rewrite(expr, (node) => {
-      if (clause === 'order' && node.kind === 'column' && node.table === undefined) {
-        // ORDER BY a bare name means the select alias first, in both dialects.
-        const output = outputs.find((candidate) => candidate.name === node.name);
-        if (output) return output.expr;
-      }
       const group = this.groups.find((candidate) => sameExpression(candidate.expression, node));
       if (group) return { kind: 'ref', key: group.partial, source: { kind: 'group', expression: group.expression } };
       if (node.kind === 'aggregate') return this.aggregateRef(node);

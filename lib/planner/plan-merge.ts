@@ -83,7 +83,8 @@ export function planMerge(builder: AnyQueryBuilder, rules: MergeRules): MergeSpe
     const shard = { addColumns, dropOrder: false, dropHaving: false, limit };
     if (selection.items.some((item) => item.output === undefined)) throw new UnsupportedQueryError('distinct', 'give every raw select expression an alias');
     const columns = selection.items.map((item) => item.output!);
-    return { kind: 'distinct', columns, shard, orderBy, hidden, ...base, maxShardRows: rules.maxShardRows };
+    const expressions = selection.items.map((item) => item.expr);
+    return { kind: 'distinct', columns, expressions, shard, orderBy, hidden, ...base, maxShardRows: rules.maxShardRows };
   }
   const shard = { addColumns, dropOrder: false, dropHaving: false, ...(shardLimit === undefined ? {} : { limit: shardLimit }) };
   return { kind: orderBy.length > 0 ? 'sort' : 'concat', shard, orderBy, hidden, ...base };

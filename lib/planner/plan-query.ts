@@ -7,9 +7,10 @@
  *   kit.table('users').where('active', true)          -> all    (concatenated)
  *   kit.table('users').insert([{ id: 1 }, { id: 2 }]) -> one insert per owning shard
  *
- * Refused: unpinned update/delete/truncate unless the caller opted in (ShardKeyRequiredError);
- * multi-shard selects that need merging (ORDER BY, aggregates, GROUP BY, DISTINCT, ...),
- * subqueries, and joins that are not co-located on the shard key (UnsupportedQueryError).
+ * A select on several shards gets a merge plan (plan-merge.ts); subqueries are co-located,
+ * inlined or refused (plan-subqueries.ts); a join not on both shard keys is a lookup join
+ * (plan-lookup-join.ts). Refused: unpinned update/delete/truncate unless the caller opted in
+ * (ShardKeyRequiredError), and whatever cannot be answered exactly (UnsupportedQueryError).
  */
 import { ShardKeyRequiredError, ShardKeyUpdateError, UnknownTableError, UnsupportedQueryError } from '../errors.js';
 import { canonicalKey, type KeyColumn } from '../hashing/key-canonical.js';

@@ -70,6 +70,10 @@ function colocated(subquery: Extract<SubqueryRef, { kind: 'in' | 'exists' }>, ou
   const outerKey = outer.shardKey;
   const innerKey = rules.shardKeyOf(shape.table.name);
   if (!innerKey || rules.isGlobal(shape.table.name) || shape.joins.length > 0 || shape.subqueries.length > 0) return false;
+  // An OR at the top of its WHERE, or a union, lets rows of other keys (other shards) in.
+  if (shape.mergeConstructs.includes('union') || internalsOf(subquery.query)._statements.some((statement) => statement.grouping === 'where' && statement.bool === 'or')) {
+    return false;
+  }
   const isInnerKey = (expr: Expr) => isColumn(expr, innerKey, [undefined, shape.table.qualifier, shape.table.name]);
   const isOuterKey = (expr: Expr, bare: boolean) => isColumn(expr, outerKey, bare ? [undefined, outer.table.qualifier, outer.table.name] : [outer.table.qualifier, outer.table.name]);
   const { _statements: statements } = internalsOf(subquery.query);

@@ -214,9 +214,17 @@ function subqueriesOf(statement: Statement, index: number | undefined, client: K
   }
   const values = Array.isArray(statement.value) ? statement.value : [statement.value];
   if (values.some(isSubquery) || isSubquery(statement.column)) return [{ kind: 'other', construct: `subquery in ${statement.grouping}` }];
-  // A raw fragment that selects is a subquery shardkit cannot see into.
-  if (values.some((value) => /\bselect\b/i.test(rawOf(value)?.sql ?? ''))) return [{ kind: 'other', construct: 'subquery in raw SQL' }];
+  // A raw fragment that selects, or binds a query, is a subquery shardkit cannot see into.
+  if (values.some(rawHoldsSubquery) || rawHoldsSubquery(statement.column)) return [{ kind: 'other', construct: 'subquery in raw SQL' }];
   return (statement.clauses ?? []).flatMap((clause) => subqueriesOf(clause, undefined, client));
+}
+
+function rawHoldsSubquery(value: unknown): boolean {
+  const raw = rawOf(value);
+  if (!raw) return false;
+  if (/\bselect\b/i.test(raw.sql)) return true;
+  const bindings = Array.isArray(raw.bindings) ? raw.bindings : raw.bindings && typeof raw.bindings === 'object' ? Object.values(raw.bindings) : [];
+  return bindings.some((binding) => typeof binding === 'function' || isSubquery(binding) || rawHoldsSubquery(binding));
 }
 
 /** A subquery given as a builder, or as a function knex calls on a fresh builder. */

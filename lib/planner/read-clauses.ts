@@ -11,7 +11,7 @@ import { UnsupportedQueryError } from '../errors.js';
 import { rawOf, type Statement } from '../knex/builder-internals.js';
 import type { Expr } from './expression.js';
 import type { AggregateFunction } from './merge-spec.js';
-import { columnExpr, parseCondition, parseOrderItems, parseSelectItems, type OrderItem } from './parse-expression.js';
+import { columnExpr, type OrderItem, parseCondition, parseOrderItems, parseSelectItems, refuseUnknownAggregates } from './parse-expression.js';
 
 const AGGREGATES = new Set<AggregateFunction>(['count', 'sum', 'min', 'max', 'avg']);
 
@@ -34,6 +34,7 @@ export function readSelection(statements: readonly Statement[], client: Knex.Cli
   for (const statement of statements) {
     if (statement.grouping !== 'columns') continue;
     if (statement.type === 'analytic') throw new UnsupportedQueryError('window function', 'window functions need every row of a partition on one shard');
+    if ((statement as { distinctOn?: boolean }).distinctOn) throw new UnsupportedQueryError('distinctOn', 'DISTINCT ON keeps one row per key of every shard; it is not merged across shards');
     if (statement.distinct) selection.distinct = true;
     if (statement.type === 'aggregate' || statement.type === 'aggregateRaw') {
       listsColumns = true;
@@ -54,6 +55,7 @@ function readSelectValue(value: unknown, selection: Selection, family: SqlFamily
   const raw = rawOf(value);
   if (raw) {
     for (const item of parseSelectItems(raw, family)) {
+      refuseUnknownAggregates(item.expr);
       selection.items.push({ output: item.alias ?? (item.expr.kind === 'column' ? item.expr.name : undefined), expr: item.expr });
     }
     return;
@@ -132,12 +134,14 @@ export function readOrder(statements: readonly Statement[], family: SqlFamily): 
       const direction = String(statement.direction ?? '').toLowerCase() === 'desc' ? 'desc' : statement.direction === undefined ? undefined : 'asc';
       const nulls = statement.nulls === 'first' || statement.nulls === 'last' ? statement.nulls : undefined;
       if (statement.type === 'orderByRaw' || raw) {
-        return parseOrderItems(raw ?? { sql: String(statement.value) }, family).map((item) => ({
-          ...item,
-          direction: item.direction ?? direction,
-          knexNulls: false,
-        }));
+        return parseOrderItems(raw ?? { sql: String(statement.value) }, family).map((item) => {
+          if (item.expr.kind === 'literal' && item.expr.type === 'number') {
+            throw new UnsupportedQueryError('orderBy', 'ORDER BY a column position is not merged; order by the column or its alias');
+          }
+          return { ...item, direction: item.direction ?? direction, knexNulls: false };
+        });
       }
+      if (typeof statement.value === 'number') throw new UnsupportedQueryError('orderBy', 'ORDER BY a column position is not merged; order by the column or its alias');
       if (typeof statement.value !== 'string') throw new UnsupportedQueryError('orderBy', 'ORDER BY a subquery cannot be merged');
       return [{ expr: columnExpr(statement.value), direction, nulls, knexNulls: nulls !== undefined }];
     });

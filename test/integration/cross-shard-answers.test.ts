@@ -209,5 +209,22 @@ for (const target of TARGETS) {
       );
       expect(refusals.map((error) => (error as { construct?: string }).construct)).to.deep.equal(['md5', 'string_agg']);
     });
+
+    it('answers or refuses what a review found wrong: column positions, OR in a correlated EXISTS, dates in HAVING, bound subqueries, DISTINCT ON, unknown aggregates, aliases as objects, unquoted names', async () => {
+      await expectSame((table) => table('orders as o').select('status').max('created_at as latest').groupBy('status').havingRaw('max(created_at) > ?', ['2026-02-01T05:00:00Z']).orderBy('status'));
+      await expectSame((table) => table('orders as o').select('status').min('created_at as first').groupBy('status').havingRaw('min(created_at) < ?', [new Date('2026-02-01T00:02:00Z')]).orderBy('status'));
+      await expectSame((table) => table('orders as o').join(table.tableName('users as u'), 'u.id', 'o.id').select({ oid: 'o.id', who: 'u.name' }).orderBy('o.id').limit(5));
+      await expectSame((table) => table('orders as o').select('status').sum('amount_cents as total').groupBy('status').havingRaw('SUM(AMOUNT_CENTS) > ?', [0]).orderBy('status'));
+      const refusals = await Promise.all(
+        [
+          kit.table('orders').select('status', 'id').orderByRaw('2 desc').limit(3),
+          kit.table('users as u').whereExists(withColumn(kit.table('orders as o').select(1), 'o.user_id', 'u.id').orWhere('o.status', 'void')),
+          kit.table('users').where('id', 1).select('id', oracle.raw('(?) as total', [oracle('orders').count('*')])),
+          kit.table('orders').distinctOn('status').select('status', 'id'),
+          kit.table('orders').select(oracle.raw('my_own_agg(id) as x')),
+        ].map((query) => query.then(() => undefined, (error: unknown) => error)),
+      );
+      expect(refusals.map((error) => (error as { construct?: string }).construct)).to.deep.equal(['orderBy', 'exists subquery', 'subquery in raw SQL', 'distinctOn', 'my_own_agg']);
+    });
   });
 }

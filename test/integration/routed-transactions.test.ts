@@ -104,6 +104,44 @@ for (const target of TARGETS) {
       expect(error).to.be.instanceOf(QueryTimeoutError);
       expect(performance.now() - started).to.be.below(2000);
     });
+
+    it('rolls back what a transaction wrote before it ran out of time, never leaving it open on a pooled connection', async () => {
+      const error = await kit
+        .transaction(
+          key,
+          async (trx) => {
+            await trx.table('orders').insert({ user_id: key, id: 500, amount_cents: 1 });
+            await new Promise((resolve) => setTimeout(resolve, 400));
+            return trx.table('orders').where('user_id', key).first();
+          },
+          { timeoutMs: 300 },
+        )
+        .catch((caught: unknown) => caught);
+      expect(error).to.be.instanceOf(QueryTimeoutError);
+      // A later transaction on the same shard commits only its own row.
+      await kit.transaction(key, (trx) => trx.table('orders').insert({ user_id: key, id: 501, amount_cents: 1 }));
+      const ids = (await kit.table('orders').where('user_id', key).whereIn('id', [500, 501]).pluck('id')).map(Number);
+      expect(ids).to.deep.equal([501]);
+    });
+
+    it('does not commit a transaction whose function finished after its deadline (in-process PGlite commits and says so)', async () => {
+      const outcome = await kit
+        .transaction(
+          key,
+          async (trx) => {
+            await trx.table('orders').insert({ user_id: key, id: 502, amount_cents: 1 });
+            await new Promise((resolve) => setTimeout(resolve, 400));
+          },
+          { timeoutMs: 300 },
+        )
+        .then(() => 'committed', (error: unknown) => error);
+      const stored = (await kit.table('orders').where('user_id', key).where('id', 502).pluck('id')).length;
+      if (target.name === 'pglite') expect([outcome, stored]).to.deep.equal(['committed', 1]);
+      else {
+        expect(outcome).to.be.instanceOf(QueryTimeoutError);
+        expect(stored, 'the server rolled it back').to.equal(0);
+      }
+    });
   });
 }
 

@@ -46,7 +46,8 @@ export function extremePartial(a: unknown, b: unknown, fn: 'min' | 'max', valueC
 /** The value of AVG from its merged SUM and COUNT partials. */
 export function finishAverage(sum: unknown, count: unknown, valueClass: ValueClass, family: SqlFamily): unknown {
   if (sum === null || sum === undefined || Number(count) === 0) return null;
-  if (valueClass === 'approximate') return Number(sum) / Number(count);
+  // A float column, or an expression of unknown type the driver returned as a number (sqrt()).
+  if (valueClass === 'approximate' || (valueClass === 'other' && typeof sum === 'number')) return Number(sum) / Number(count);
   const dividend = parseDecimal(decimalText(sum));
   const divisor = BigInt(decimalText(count));
   const scale =

@@ -296,10 +296,21 @@ function compareTyped(a: Value, aType: SqlType, b: Value, bType: SqlType): numbe
     if (left && right) return compareDecimals(left, right);
     return Math.sign(toComparableNumber(a, aType) - toComparableNumber(b, bType));
   }
+  if (aType === 'temporal' || bType === 'temporal') {
+    // A date or timestamp against a bound value: as the database casts the value to the column's type.
+    const left = asTime(a);
+    const right = asTime(b);
+    if (left === undefined || right === undefined) throw new UnsupportedQueryError('having', 'a date or time is compared with a value that is not one');
+    return Math.sign(left - right);
+  }
   if (typeof a === 'string' && typeof b === 'string') return Math.sign(compareCodePoints(a, b));
-  if (a instanceof Date && b instanceof Date) return Math.sign(a.getTime() - b.getTime());
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
   return Math.sign(compareCodePoints(String(a), String(b)));
+}
+
+function asTime(value: Value): number | undefined {
+  const time = value instanceof Date ? value.getTime() : typeof value === 'string' || typeof value === 'number' ? new Date(value).getTime() : Number.NaN;
+  return Number.isNaN(time) ? undefined : time;
 }
 
 /** An exact value as a decimal; undefined for floats and text that is not a number. */

@@ -83,7 +83,7 @@ async function* ordered(spec: MergeSpec, sources: readonly AsyncIterable<Row>[],
       yield* mergeSorted(sources, comparator());
       return;
     case 'distinct':
-      yield* sortInMemory(await distinctRows(spec, sources), spec, comparator);
+      yield* sortInMemory(await distinctRows(spec, sources, context), spec, comparator);
       return;
     case 'aggregate':
       yield* sortInMemory(await aggregateRows(spec, sources, context), spec, comparator);
@@ -96,13 +96,13 @@ function sortInMemory(rows: Row[], spec: MergeSpec, comparator: () => (a: Row, b
   return rows.sort(comparator());
 }
 
-async function distinctRows(spec: Extract<MergeSpec, { kind: 'distinct' }>, sources: readonly AsyncIterable<Row>[]) {
+async function distinctRows(spec: Extract<MergeSpec, { kind: 'distinct' }>, sources: readonly AsyncIterable<Row>[], context: EvaluationContext) {
   const seen = new Set<string>();
   const rows: Row[] = [];
+  const classes = spec.expressions.map((expr) => classOfSqlType(typeOfExpression(expr, context)));
   for (const source of sources) {
     for await (const row of source) {
-      const columns = spec.columns.length > 0 ? spec.columns : Object.keys(row).filter((key) => !spec.hidden.includes(key));
-      const key = columns.map((column) => canonicalValue(row[column], 'other')).join('\u0000');
+      const key = spec.columns.map((column, index) => canonicalValue(row[column], classes[index]!)).join('\u0000');
       if (seen.has(key)) continue;
       seen.add(key);
       rows.push(row);
