@@ -33,7 +33,9 @@ export type Expr =
   | { kind: 'isNull'; operand: Expr; negated: boolean }
   | { kind: 'in'; operand: Expr; list: Expr[]; negated: boolean }
   | { kind: 'between'; operand: Expr; low: Expr; high: Expr; negated: boolean }
-  | { kind: 'call'; name: string; args: Expr[] };
+  | { kind: 'call'; name: string; args: Expr[] }
+  /** CAST(operand AS type), the type as written (`text`, `char`, `numeric(10,2)`). */
+  | { kind: 'cast'; operand: Expr; type: string };
 
 /** Every node of `expr`, depth first. */
 export function* nodesOf(expr: Expr): Generator<Expr> {
@@ -46,6 +48,7 @@ export function childrenOf(expr: Expr): Expr[] {
     case 'negate':
     case 'not':
     case 'isNull':
+    case 'cast':
       return [expr.operand];
     case 'arithmetic':
     case 'compare':
@@ -74,6 +77,7 @@ export function rewrite(expr: Expr, replace: (node: Expr) => Expr | undefined): 
     case 'not':
       return { ...expr, operand: again(expr.operand) };
     case 'isNull':
+    case 'cast':
       return { ...expr, operand: again(expr.operand) };
     case 'arithmetic':
     case 'compare':

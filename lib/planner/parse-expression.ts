@@ -105,17 +105,17 @@ export const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set([
 const cache = new Map<string, unknown>();
 
 export function parseSelectItems(raw: RawSql, family: SqlFamily): SelectItem[] {
-  const ast = parseStatement(`select ${withParameters(raw)}`, family, 'raw select') as { columns: { expr: Node; as: unknown }[] };
+  const ast = parseStatement(`select ${withParameters(raw, family)}`, family, 'raw select') as { columns: { expr: Node; as: unknown }[] };
   return ast.columns.map((column) => ({ expr: toExpr(column.expr, bindingsOf(raw), family), alias: aliasOf(column.as) }));
 }
 
 export function parseCondition(raw: RawSql, family: SqlFamily): Expr {
-  const ast = parseStatement(`select 1 from t having ${withParameters(raw)}`, family, 'raw having') as { having: Node };
+  const ast = parseStatement(`select 1 from t having ${withParameters(raw, family)}`, family, 'raw having') as { having: Node };
   return toExpr(ast.having, bindingsOf(raw), family);
 }
 
 export function parseOrderItems(raw: RawSql, family: SqlFamily): OrderItem[] {
-  const ast = parseStatement(`select 1 from t order by ${withParameters(raw)}`, family, 'raw orderBy') as {
+  const ast = parseStatement(`select 1 from t order by ${withParameters(raw, family)}`, family, 'raw orderBy') as {
     orderby: { expr: Node; type: string | null; nulls?: string | null }[];
   };
   return ast.orderby.map((item) => {
@@ -156,26 +156,36 @@ function bindingsOf(raw: RawSql): unknown[] {
  * `fn(distinct x)` written as `fn__distinct(x)`, because node-sql-parser reads DISTINCT only
  * inside COUNT and only before an unqualified column. Quoted text is left alone.
  */
-function withParameters(raw: RawSql): string {
+function withParameters(raw: RawSql, family: SqlFamily): string {
   if (raw.bindings !== undefined && !Array.isArray(raw.bindings)) {
     throw new UnsupportedQueryError('raw bindings', 'named bindings in a raw fragment are not read by the merge; use positional ? bindings');
   }
+  const bindings = bindingsOf(raw);
   let index = 0;
   const unquoted = (text: string) =>
     text
       .replace(/\b(count|sum|avg|min|max)\s*\(\s*distinct\b/gi, (_match, fn: string) => `${fn}${DISTINCT_SUFFIX}(`)
       .replace(/\\?\?\??/g, (placeholder) => {
-        if (placeholder !== '?') {
-          throw new UnsupportedQueryError('raw bindings', 'identifier bindings (??) and escaped ? in a raw fragment are not read by the merge');
-        }
+        if (placeholder === '??') return quoteIdentifier(bindings[index++], family);
+        if (placeholder !== '?') throw new UnsupportedQueryError('raw bindings', 'an escaped ? in a raw fragment is not read by the merge');
         return `:p${index++}`;
       });
   // Quoted strings and identifiers are copied as they are; everything between them is rewritten.
   const out = raw.sql.replace(/('(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`)|([^'"`]+)/g, (_match, quoted: string | undefined, text: string | undefined) =>
     quoted ?? unquoted(text ?? ''),
   );
-  if (index !== bindingsOf(raw).length) throw new UnsupportedQueryError('raw bindings', `the raw fragment has ${index} placeholders and ${bindingsOf(raw).length} bindings`);
+  if (index !== bindings.length) throw new UnsupportedQueryError('raw bindings', `the raw fragment has ${index} placeholders and ${bindings.length} bindings`);
   return out;
+}
+
+/** An identifier binding (??) as knex writes it: each dotted part quoted for the dialect. */
+function quoteIdentifier(binding: unknown, family: SqlFamily): string {
+  if (typeof binding !== 'string') throw new UnsupportedQueryError('raw bindings', 'an identifier binding (??) must be a string');
+  const quote = family === 'postgres' ? '"' : '`';
+  return binding
+    .split('.')
+    .map((part) => `${quote}${part.replaceAll(quote, quote + quote)}${quote}`)
+    .join('.');
 }
 
 const DISTINCT_SUFFIX = '__distinct';
@@ -222,6 +232,8 @@ function toExpr(node: Node, bindings: readonly unknown[], family: SqlFamily): Ex
       break;
     case 'binary_expr':
       return binaryOf(node, again);
+    case 'cast':
+      return castOf(node, again);
   }
   throw new UnsupportedQueryError(String(node.type ?? 'expression'), `${describe(node)} is not an expression the merge evaluates`);
 }
@@ -261,6 +273,16 @@ function callOf(node: Node, again: (child: Node) => Expr): Expr {
   if (UNMERGED_AGGREGATES.has(name) || name.startsWith('regr_')) throw new UnsupportedQueryError(name, `${name}() across shards is not merged`);
   if (!/^[a-z_][a-z0-9_$.]*$/.test(name)) throw new UnsupportedQueryError('raw expression', `cannot read the function name "${name.slice(0, 40)}"`);
   return { kind: 'call', name, args: args.map(again) };
+}
+
+function castOf(node: Node, again: (child: Node) => Expr): Expr {
+  const [target] = (node.target ?? []) as Node[];
+  const type = String(target?.dataType ?? '').toLowerCase();
+  const size = [target?.length, target?.scale].filter((part) => part !== undefined && part !== null);
+  if ((node.target ?? []).length !== 1 || !/^[a-z][a-z ]*$/.test(type) || size.some((part) => !Number.isInteger(Number(part)))) {
+    throw new UnsupportedQueryError('cast', 'a cast to this type is not read by the merge');
+  }
+  return { kind: 'cast', operand: again(node.expr), type: size.length > 0 ? `${type}(${size.join(', ')})` : type };
 }
 
 function binaryOf(node: Node, again: (child: Node) => Expr): Expr {
@@ -307,6 +329,7 @@ export const EVALUATED_FUNCTIONS: ReadonlySet<string> = new Set(['coalesce', 'nu
 /** What the merge computes after combining groups may use only the functions it evaluates. */
 export function refuseUnevaluated(expr: Expr): void {
   for (const node of nodesOf(expr)) {
+    if (node.kind === 'cast') throw new UnsupportedQueryError('cast', 'a cast over merged aggregates is not evaluated by the merge');
     if (node.kind === 'call' && !EVALUATED_FUNCTIONS.has(node.name)) {
       throw new UnsupportedQueryError(node.name, `${node.name}() over merged aggregates is not evaluated by the merge (it evaluates ${[...EVALUATED_FUNCTIONS].join(', ')}); select the aggregate and apply it in the application`);
     }

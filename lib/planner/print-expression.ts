@@ -48,6 +48,8 @@ export function printExpression(expr: Expr): PrintedSql {
         return `(${print(node.operand)} ${node.negated ? 'not ' : ''}between ${print(node.low)} and ${print(node.high)})`;
       case 'call':
         return `${node.name}(${node.args.map(print).join(', ')})`;
+      case 'cast':
+        return `cast(${print(node.operand)} as ${node.type})`;
     }
   };
   const sql = print(expr);

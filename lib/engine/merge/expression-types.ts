@@ -78,6 +78,8 @@ export function typeOfExpression(expr: Expr, context: TypeContext): SqlType {
       return arithmeticType(expr.op, typeOf(expr.left), typeOf(expr.right), context.family);
     case 'call':
       return callType(expr.name, expr.args.map(typeOf));
+    case 'cast':
+      return sqlTypeOf(expr.type.replace(/\(.*$/, ''));
     default:
       return 'boolean';
   }
