@@ -215,6 +215,12 @@ export class CrossShardTransactionError extends ShardKitError {
   }
 }
 
+/** The driver's own code of an error: a QueryFailedError's `driverCode`, or a raw driver error's `code`. */
+export function driverCodeOf(error: unknown): string | undefined {
+  const code = (error as { driverCode?: unknown } | null)?.driverCode ?? (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 export class QueryFailedError extends ShardKitError {
   readonly code = 'QUERY_FAILED';
   /** The driver's own error code (PostgreSQL SQLSTATE such as '23505', MySQL 'ER_DUP_ENTRY'). */

@@ -7,12 +7,11 @@
 import type { Knex } from 'knex';
 import { CrossShardTransactionError } from '../errors.js';
 import { countInsertedRows } from '../knex/guarded-client.js';
-import { type AnyQueryBuilder, bindToClient, internalsOf } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, bindToClient, internalsOf, READ_METHODS } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { combineWriteResults, emptyResult } from './combine-results.js';
 import { shardQuery, shardStatements } from './shard-query.js';
 
-const READS = new Set(['select', 'first', 'pluck', 'columnInfo']);
 
 export async function executeInTransaction(plan: QueryPlan, builder: AnyQueryBuilder, shard: string, trx: Knex.Transaction, maxParameters: number): Promise<unknown> {
   if (plan.merge || plan.lookupJoin || plan.inline) {
@@ -24,7 +23,7 @@ export async function executeInTransaction(plan: QueryPlan, builder: AnyQueryBui
   const returning = internalsOf(builder)._single.returning !== undefined;
   if (shards.length === 0) return emptyResult(plan.method, returning);
   const onTransaction = (query: AnyQueryBuilder) => bindToClient(query, trx.client as unknown as Knex.Client);
-  if (READS.has(plan.method)) return await onTransaction(shardQuery(builder, plan, shard));
+  if (READ_METHODS.has(plan.method)) return await onTransaction(shardQuery(builder, plan, shard));
   const results: unknown[] = [];
   for (const statement of shardStatements(builder, plan, shard, maxParameters)) {
     results.push(await onTransaction(returning ? statement : countInsertedRows(statement)));

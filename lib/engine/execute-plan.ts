@@ -9,7 +9,7 @@
  */
 import type { SqlFamily } from '../config/config-types.js';
 import { QueryCancelledError, QueryFailedError, ScatterError, type ShardFailure, ShardKitError } from '../errors.js';
-import { type AnyQueryBuilder, internalsOf } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, internalsOf, READ_METHODS } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 import type { ColumnClassifier } from './column-types.js';
@@ -20,7 +20,6 @@ import { mergeArrays } from './merge/merge-rows.js';
 import type { QueryIntent, RoutingOptions, ShardAccess, ShardRequest } from './shard-access.js';
 import { shardQuery } from './shard-query.js';
 
-const READS = new Set(['select', 'first', 'pluck', 'columnInfo']);
 
 export interface Engine {
   access: ShardAccess;
@@ -55,7 +54,7 @@ export async function executePlan(
 ): Promise<Execution> {
   const shards = targetShards(plan.route);
   if (shards.length === 0) return { result: emptyResult(plan.method, internalsOf(builder)._single.returning !== undefined), missing: [] };
-  const intent: QueryIntent = READS.has(plan.method) ? 'read' : 'write';
+  const intent: QueryIntent = READ_METHODS.has(plan.method) ? 'read' : 'write';
   if (intent === 'write') return executeWrite(plan, builder, engine, routing, options);
   if (options.signal?.aborted) throw new QueryCancelledError(options.signal.reason);
   const request: ShardRequest = { intent, table: plan.table, method: plan.method, routing };

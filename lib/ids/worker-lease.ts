@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { withScope } from '../access/call-scope.js';
-import { IdUnavailableError } from '../errors.js';
+import { driverCodeOf, IdUnavailableError } from '../errors.js';
 import type { WorkerLease } from './id-generator.js';
 import { type IdLayout, maxWorkers, workerSpace } from './id-layout.js';
 
@@ -180,6 +180,6 @@ export class WorkerLeases {
 }
 
 function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { driverCode?: unknown; code?: unknown }).driverCode ?? (error as { code?: unknown }).code;
+  const code = driverCodeOf(error);
   return code === '23505' || code === 'ER_DUP_ENTRY';
 }

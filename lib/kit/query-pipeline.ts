@@ -11,7 +11,7 @@ import type { RoutingOptions } from '../engine/shard-access.js';
 import { streamPlan } from '../engine/stream-plan.js';
 import { type QueryPriority, TopologySwitchingError } from '../errors.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
-import { type AnyQueryBuilder, copyBuilder, internalsOf } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf, ROW_METHODS } from '../knex/builder-internals.js';
 import { planQuery, type RoutingRules } from '../planner/plan-query.js';
 import type { LookupJoinSpec } from '../planner/plan-lookup-join.js';
 import type { QueryPlan } from '../planner/query-plan.js';
@@ -27,7 +27,6 @@ import { runLookupJoin } from './lookup-join.js';
 import type { KitEventSink } from './kit-events.js';
 import type { TransactionBinding } from './routed-transaction.js';
 
-const READ_METHODS = new Set(['select', 'first', 'pluck']);
 
 /** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
 export interface TableOptions {
@@ -101,10 +100,10 @@ export class QueryPipeline {
     const involved = coordinator.involvement(plan.table);
     if (involved.length === 0) {
       const execution = execute();
-      if (!READ_METHODS.has(plan.method)) coordinator.trackWrite(execution);
+      if (!ROW_METHODS.has(plan.method)) coordinator.trackWrite(execution);
       return this.reportScatter(plan, await execution);
     }
-    if (READ_METHODS.has(plan.method)) {
+    if (ROW_METHODS.has(plan.method)) {
       const execution = this.reportScatter(plan, await execute());
       coordinator.afterRead(plan.table, execution.result);
       return execution;

@@ -18,7 +18,7 @@ import type { Knex } from 'knex';
 import { withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
 import { executeInTransaction } from '../engine/execute-in-transaction.js';
-import { MigrationPhaseError, type QueryPriority, UnknownShardError, UnsupportedQueryError } from '../errors.js';
+import { driverCodeOf, MigrationPhaseError, type QueryPriority, UnknownShardError, UnsupportedQueryError } from '../errors.js';
 import type { AnyQueryBuilder } from '../knex/builder-internals.js';
 import type { QueryPlan } from '../planner/query-plan.js';
 import { currentSession } from '../replicas/read-session.js';
@@ -127,6 +127,6 @@ function shardNamed(topology: Topology, name: string) {
 }
 
 function isConflict(error: unknown): boolean {
-  const code = (error as { driverCode?: unknown; code?: unknown }).driverCode ?? (error as { code?: unknown }).code;
-  return typeof code === 'string' && CONFLICT_CODES.has(code);
+  const code = driverCodeOf(error);
+  return code !== undefined && CONFLICT_CODES.has(code);
 }

@@ -7,6 +7,10 @@ import type { Knex } from 'knex';
 
 export type BuilderMethod = 'select' | 'first' | 'pluck' | 'insert' | 'update' | 'del' | 'truncate' | 'columnInfo';
 
+/** Methods that return rows (select, first, pluck), and every method that only reads (also columnInfo). */
+export const ROW_METHODS: ReadonlySet<string> = new Set<BuilderMethod>(['select', 'first', 'pluck']);
+export const READ_METHODS: ReadonlySet<string> = new Set<BuilderMethod>(['select', 'first', 'pluck', 'columnInfo']);
+
 export interface Statement {
   grouping: string;
   type?: string;

@@ -52,7 +52,8 @@ function parserFor(family: SqlFamily): SqlParser {
   return parser;
 }
 
-const AGGREGATES = new Set(['count', 'sum', 'min', 'max', 'avg']);
+/** The aggregates a merge combines from per-shard partials. */
+export const MERGED_AGGREGATES: ReadonlySet<string> = new Set<AggregateFunction>(['count', 'sum', 'min', 'max', 'avg']);
 const COMPARISONS: Record<string, ComparisonOperator> = { '=': '=', '<>': '<>', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
 const ARITHMETIC = new Set<string>(['+', '-', '*', '/', '%']);
 
@@ -250,7 +251,7 @@ function columnOf(node: Node, family: SqlFamily): Expr {
 
 function aggregateOf(node: Node, again: (child: Node) => Expr): Expr {
   const fn = String(node.name).toLowerCase();
-  if (!AGGREGATES.has(fn)) throw new UnsupportedQueryError(fn, `${fn}() across shards is not merged`);
+  if (!MERGED_AGGREGATES.has(fn)) throw new UnsupportedQueryError(fn, `${fn}() across shards is not merged`);
   const argument = node.args?.expr;
   const distinct = /distinct/i.test(String(node.args?.distinct ?? ''));
   if (node.args?.orderby || node.args?.separator) throw new UnsupportedQueryError(fn, `${fn}() with ORDER BY or SEPARATOR is not merged`);

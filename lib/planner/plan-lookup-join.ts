@@ -16,7 +16,7 @@
  * `maxRows` (rows fetched), beyond which the query fails with MergeLimitError.
  */
 import { UnsupportedQueryError } from '../errors.js';
-import { type AnyQueryBuilder, internalsOf, rawOf, type Statement } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, internalsOf, rawOf, ROW_METHODS, type Statement } from '../knex/builder-internals.js';
 import type { SqlFamily } from '../config/config-types.js';
 import { columnExpr } from './parse-expression.js';
 import type { JoinShape, QueryShape, TableRef } from './query-shape.js';
@@ -50,7 +50,7 @@ export function planLookupJoin(builder: AnyQueryBuilder, shape: QueryShape, join
   if (shape.joins.length !== 1) throw refuse('is answered for one joined table only');
   const type = JOIN_TYPES[join.type];
   if (!type) throw refuse(`runs as INNER or LEFT join only, not ${join.type.toUpperCase()}`);
-  if (!['select', 'first', 'pluck'].includes(shape.method)) throw refuse(`reads rows; ${shape.method} through it is not supported`);
+  if (!ROW_METHODS.has(shape.method)) throw refuse(`reads rows; ${shape.method} through it is not supported`);
   if (join.equalities.length !== 1) throw refuse('needs an ON clause of one equality between a column of each table');
   const [left, right] = join.equalities[0]!.map(columnExpr) as [ReturnType<typeof columnExpr>, ReturnType<typeof columnExpr>];
   const sideOf = (table: TableRef) => (expr: ReturnType<typeof columnExpr>) => expr.kind === 'column' && expr.table === table.qualifier;

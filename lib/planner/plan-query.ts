@@ -16,7 +16,7 @@ import { ShardKeyRequiredError, ShardKeyUpdateError, UnknownTableError, Unsuppor
 import { canonicalKey, type KeyColumn } from '../hashing/key-canonical.js';
 import { shardKeyIdentity } from '../hashing/shard-key.js';
 import type { SqlFamily } from '../config/config-types.js';
-import { type AnyQueryBuilder, isSqlExpression } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, isSqlExpression, ROW_METHODS } from '../knex/builder-internals.js';
 import { aggregatesRows, planMerge } from './plan-merge.js';
 import { type LookupJoinSpec, planLookupJoin } from './plan-lookup-join.js';
 import { planSubqueries } from './plan-subqueries.js';
@@ -42,7 +42,6 @@ export interface PlanOptions {
   allShards: boolean;
 }
 
-const READ_METHODS = new Set(['select', 'first', 'pluck']);
 
 export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options: PlanOptions): QueryPlan {
   const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
@@ -72,7 +71,7 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
 
   const plan = planByKeys(shape, rules);
   assertKeyUnchanged(shape, plan.route, table.shardKey, rules);
-  if (plan.route.kind === 'none' && READ_METHODS.has(shape.method) && aggregatesRows(builder, rules.family)) {
+  if (plan.route.kind === 'none' && ROW_METHODS.has(shape.method) && aggregatesRows(builder, rules.family)) {
     // No row matches, yet an aggregate without GROUP BY answers one row (count 0, sum NULL):
     // any shard gives it exactly, with the driver's types, for its WHERE matches nothing there.
     return { ...plan, route: { kind: 'one', shard: rules.ring.shardNames[0]! } };
@@ -179,7 +178,7 @@ function planMultiShard(
   rules: RoutingRules,
   options: PlanOptions,
 ): QueryPlan {
-  if (READ_METHODS.has(shape.method)) {
+  if (ROW_METHODS.has(shape.method)) {
     const tables = [shape.table, ...shape.joins.map((join) => join.table)].map(({ name, qualifier }) => ({ name, qualifier }));
     return { ...plan, merge: planMerge(builder, { family: rules.family, tables, shardKey, maxShardRows: rules.maxShardRows }) };
   }

@@ -11,9 +11,8 @@ import { UnsupportedQueryError } from '../errors.js';
 import { rawOf, type Statement } from '../knex/builder-internals.js';
 import type { Expr } from './expression.js';
 import type { AggregateFunction } from './merge-spec.js';
-import { columnExpr, type OrderItem, parseCondition, parseOrderItems, parseSelectItems, refuseUnknownAggregates } from './parse-expression.js';
+import { columnExpr, MERGED_AGGREGATES, type OrderItem, parseCondition, parseOrderItems, parseSelectItems, refuseUnknownAggregates } from './parse-expression.js';
 
-const AGGREGATES = new Set<AggregateFunction>(['count', 'sum', 'min', 'max', 'avg']);
 
 export interface SelectedItem {
   /** The key a row carries it under; undefined when the database names it (an unaliased raw expression). */
@@ -80,7 +79,7 @@ function readSelectValue(value: unknown, selection: Selection, family: SqlFamily
 
 function aggregateItems(statement: Statement, client: Knex.Client, family: SqlFamily): SelectedItem[] {
   const fn = statement.method as AggregateFunction;
-  if (!AGGREGATES.has(fn)) throw new UnsupportedQueryError(String(statement.method), `${statement.method}() across shards is not merged`);
+  if (!MERGED_AGGREGATES.has(fn)) throw new UnsupportedQueryError(String(statement.method), `${statement.method}() across shards is not merged`);
   const distinct = statement.aggregateDistinct === true;
   const raw = rawOf(statement.value);
   if (raw) {

@@ -16,12 +16,9 @@
  */
 import type { SqlFamily } from '../../config/config-types.js';
 import { type ValueClass, compareValues } from './compare-values.js';
-import { addDecimals, type Decimal, divideDecimal, formatDecimal, parseDecimal, postgresDivisionScale } from './decimal.js';
+import { addDecimals, type Decimal, divideDecimal, divisionScale, formatDecimal, parseDecimal } from './decimal.js';
 import { type EvaluationContext, present } from './evaluate-expression.js';
 import { aggregateType, type SqlType } from './expression-types.js';
-
-const MYSQL_DIV_PRECISION_INCREMENT = 4;
-const MYSQL_MAX_SCALE = 30;
 
 /** a + b as the driver would have returned the total; NULL counts as nothing. */
 export function addPartials(a: unknown, b: unknown): unknown {
@@ -50,11 +47,7 @@ export function finishAverage(sum: unknown, count: unknown, valueClass: ValueCla
   if (valueClass === 'approximate' || (valueClass === 'other' && typeof sum === 'number')) return Number(sum) / Number(count);
   const dividend = parseDecimal(decimalText(sum));
   const divisor = BigInt(decimalText(count));
-  const scale =
-    family === 'postgres'
-      ? postgresDivisionScale(dividend, divisor)
-      : Math.min(dividend.scale + MYSQL_DIV_PRECISION_INCREMENT, MYSQL_MAX_SCALE);
-  return formatDecimal(divideDecimal(dividend, divisor, scale));
+  return formatDecimal(divideDecimal(dividend, divisor, divisionScale(family, dividend, divisor)));
 }
 
 /** COUNT, SUM or AVG (DISTINCT) of the distinct non-NULL values of a group's argument. */

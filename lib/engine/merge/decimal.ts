@@ -4,6 +4,8 @@
  * single database would print. A decimal is an unscaled BigInt and a scale:
  * '-12.50' = { units: -1250n, scale: 2 }.
  */
+import type { SqlFamily } from '../../config/config-types.js';
+
 export interface Decimal {
   units: bigint;
   scale: number;
@@ -78,6 +80,14 @@ export function remainderDecimal(a: Decimal, b: Decimal): Decimal {
 
 function asDecimal(value: Decimal | bigint): Decimal {
   return typeof value === 'bigint' ? { units: value, scale: 0 } : value;
+}
+
+const MYSQL_DIV_PRECISION_INCREMENT = 4;
+const MYSQL_MAX_SCALE = 30;
+
+/** The scale a decimal division gets: PostgreSQL's select_div_scale, MySQL's dividend scale + div_precision_increment. */
+export function divisionScale(family: SqlFamily, dividend: Decimal, divisor: Decimal | bigint): number {
+  return family === 'postgres' ? postgresDivisionScale(dividend, divisor) : Math.min(dividend.scale + MYSQL_DIV_PRECISION_INCREMENT, MYSQL_MAX_SCALE);
 }
 
 /**

@@ -14,12 +14,12 @@ import {
   compareDecimals,
   type Decimal,
   divideDecimal,
+  divisionScale,
   formatDecimal,
   isDecimalText,
   multiplyDecimals,
   negateDecimal,
   parseDecimal,
-  postgresDivisionScale,
   remainderDecimal,
 } from './decimal.js';
 import { isInteger, isNumeric, type SqlType, type TypeContext, typeOfExpression } from './expression-types.js';
@@ -44,9 +44,6 @@ export interface CompiledExpression {
   /** True, false or null (unknown), for HAVING. */
   test(row: Row): boolean | null;
 }
-
-const MYSQL_DIV_PRECISION_INCREMENT = 4;
-const MYSQL_MAX_SCALE = 30;
 
 export function compileExpression(expr: Expr, context: EvaluationContext): CompiledExpression {
   const compiled = compile(expr, context);
@@ -263,8 +260,7 @@ function decimalArithmetic(op: string, a: Decimal, b: Decimal, family: SqlFamily
     case '*':
       return multiplyDecimals(a, b);
     case '/': {
-      const scale = family === 'postgres' ? postgresDivisionScale(a, b) : Math.min(a.scale + MYSQL_DIV_PRECISION_INCREMENT, MYSQL_MAX_SCALE);
-      return divideDecimal(a, b, scale);
+      return divideDecimal(a, b, divisionScale(family, a, b));
     }
     default:
       return remainderDecimal(a, b);
