@@ -224,9 +224,9 @@ function arithmetic(op: string, type: SqlType, left: Value, right: Value, family
     if (family === 'mysql') return null;
     throw new QueryFailedError('division by zero in an expression evaluated after the merge', { driverCode: '22012', retryable: false });
   }
-  if (type === 'float') return floatArithmetic(op, left as number, right as number);
+  if (type === 'float') return plainArithmetic(op, left as number, right as number);
   if (type === 'decimal') return decimalArithmetic(op, left as Decimal, right as Decimal, family);
-  if (isInteger(type)) return integerArithmetic(op, left as bigint, right as bigint);
+  if (isInteger(type)) return plainArithmetic(op, left as bigint, right as bigint);
   throw new UnsupportedQueryError(op, `arithmetic on ${type} values is not evaluated by the merge`);
 }
 
@@ -234,21 +234,6 @@ function isZero(value: Value, type: SqlType): boolean {
   if (isInteger(type)) return value === 0n;
   if (type === 'decimal') return (value as Decimal).units === 0n;
   return value === 0;
-}
-
-function floatArithmetic(op: string, a: number, b: number): number {
-  switch (op) {
-    case '+':
-      return a + b;
-    case '-':
-      return a - b;
-    case '*':
-      return a * b;
-    case '/':
-      return a / b;
-    default:
-      return a % b;
-  }
 }
 
 function decimalArithmetic(op: string, a: Decimal, b: Decimal, family: SqlFamily): Decimal {
@@ -267,19 +252,24 @@ function decimalArithmetic(op: string, a: Decimal, b: Decimal, family: SqlFamily
   }
 }
 
-/** PostgreSQL's integer arithmetic: `/` truncates toward zero, `%` takes the dividend's sign (as BigInt does). */
-function integerArithmetic(op: string, a: bigint, b: bigint): bigint {
+/**
+ * + - * / % of two floats or two integers. On BigInts `/` truncates toward zero and `%` takes the
+ * dividend's sign, which is PostgreSQL's integer arithmetic.
+ */
+function plainArithmetic<T extends number | bigint>(op: string, a: T, b: T): T {
+  // The same operators on either type; TypeScript cannot type them over the union.
+  const [x, y] = [a as unknown as number, b as unknown as number];
   switch (op) {
     case '+':
-      return a + b;
+      return (x + y) as unknown as T;
     case '-':
-      return a - b;
+      return (x - y) as unknown as T;
     case '*':
-      return a * b;
+      return (x * y) as unknown as T;
     case '/':
-      return a / b;
+      return (x / y) as unknown as T;
     default:
-      return a % b;
+      return (x % y) as unknown as T;
   }
 }
 
