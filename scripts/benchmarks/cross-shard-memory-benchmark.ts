@@ -22,6 +22,7 @@
  * with the defaults (200k / 100k) shows which cases the bounds refuse (MERGE_LIMIT) instead.
  */
 import { renderTable } from '../../lib/cli/render-table.js';
+import { fmix32 } from '../../lib/hashing/slot-table.js';
 import { createShardKit, type ShardKit, type ShardKitConfig, type ShardKitError } from '../../lib/index.js';
 import clusterConfig from '../../shards.cluster.config.js';
 import type { Benchmark } from '../bench.js';
@@ -47,15 +48,9 @@ const PRODUCT_COLUMNS = ['id', 'name', 'price'];
 const MB = 1024 * 1024;
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
 
-/** A 32-bit integer hash (murmur3's finalizer): spreads ids over users, products and categories. */
+/** A 32-bit integer hash (the ring's murmur3 finalizer over a seeded product): spreads ids over users, products and categories. */
 function mix(value: number, seed: number): number {
-  let hash = Math.imul(value ^ seed, 0x9e3779b1);
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return hash >>> 0;
+  return fmix32(Math.imul(value ^ seed, 0x9e3779b1));
 }
 
 const categoryName = (index: number) => `category-${String(index).padStart(2, '0')}`;
