@@ -138,7 +138,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       new ControlStore(control.knex, control.dialect.changeFeed, (name) => (name === REBALANCE_NAME ? REBALANCE_TITLE : `online migration "${name}"`)),
       config.onlineMigrations.map((migration) => migrationTables(migration, config, topology)),
       topology,
-      config.migrations,
+      { ...config.migrations, maxParameters: engine.maxParameters },
       (event) => this.emit('phase', event),
       this.follower,
     );
@@ -153,12 +153,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       topology,
       maxParameters: engine.maxParameters,
       builder: (table, transaction) => this.routedBuilder(table, { transaction }),
-      movingTables: (table) =>
-        this.migrationCoordinator
-          .involvement(table)
-          .filter((involved) => involved.phase !== 'pending')
-          .map((involved) => ({ name: involved.tables.migration.name, phase: involved.phase })),
-      trackWrite: (write) => this.migrationCoordinator.trackWrite(write),
+      migrations: this.migrationCoordinator,
     };
     this.runners = {
       config,

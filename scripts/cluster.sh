@@ -100,6 +100,9 @@ wal_keep_size = '256MB'
 hot_standby = on
 hot_standby_feedback = on
 max_connections = 100
+# Two-phase commit (kit.transaction({ shards }, ..., { atomic: true })): PREPARE TRANSACTION
+# needs slots; a hot standby must have at least as many as its primary (it copies this file).
+max_prepared_transactions = 32
 shared_buffers = '32MB'
 # Fast but crash-safe for a killed server: without fsync only an OS crash can lose data;
 # synchronous_commit stays on, so a commit is in the WAL before it is acknowledged.
@@ -212,7 +215,8 @@ maria_start() {
     --bind-address=127.0.0.1 --socket="$RUN_DIR/$name.sock" --pid-file="$RUN_DIR/$name.pid" \
     --log-error="$LOG_DIR/$name.log" --server-id="$server_id" --log-bin=mysql-bin \
     --binlog-format=ROW --log-slave-updates=ON --skip-name-resolve --innodb-buffer-pool-size=64M \
-    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-log-file-size=48M "${role_args[@]}" \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-log-file-size=48M \
+    --log-bin-trust-function-creators=ON "${role_args[@]}" \
     </dev/null >/dev/null 2>&1 &
   local tries=0
   until maria_answers "$port"; do

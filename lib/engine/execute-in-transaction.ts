@@ -14,14 +14,9 @@ import { shardQuery, shardStatements } from './shard-query.js';
 
 
 export async function executeInTransaction(plan: QueryPlan, builder: AnyQueryBuilder, shard: string, trx: Knex.Transaction, maxParameters: number): Promise<unknown> {
-  if (plan.merge || plan.lookupJoin || plan.inline) {
-    throw new CrossShardTransactionError(plan.table, shard, targetShards(plan.route).filter((other) => other !== shard), 'it reads several shards');
-  }
-  const shards = targetShards(plan.route);
-  const others = shards.filter((other) => other !== shard);
-  if (others.length > 0) throw new CrossShardTransactionError(plan.table, shard, others);
+  refuseOtherShards(plan, shard);
   const returning = internalsOf(builder)._single.returning !== undefined;
-  if (shards.length === 0) return emptyResult(plan.method, returning);
+  if (targetShards(plan.route).length === 0) return emptyResult(plan.method, returning);
   const onTransaction = (query: AnyQueryBuilder) => bindToClient(query, trx.client as unknown as Knex.Client);
   if (READ_METHODS.has(plan.method)) return await onTransaction(shardQuery(builder, plan, shard));
   const results: unknown[] = [];
@@ -29,4 +24,11 @@ export async function executeInTransaction(plan: QueryPlan, builder: AnyQueryBui
     results.push(await onTransaction(returning ? statement : countInsertedRows(statement)));
   }
   return combineWriteResults(plan.method, returning, results);
+}
+
+/** Refuses a plan that reaches a shard other than the transaction's, naming both. */
+export function refuseOtherShards(plan: QueryPlan, shard: string): void {
+  const others = targetShards(plan.route).filter((other) => other !== shard);
+  if (plan.merge || plan.lookupJoin || plan.inline) throw new CrossShardTransactionError(plan.table, shard, others, 'it reads several shards');
+  if (others.length > 0) throw new CrossShardTransactionError(plan.table, shard, others);
 }

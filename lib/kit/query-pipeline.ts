@@ -9,7 +9,7 @@ import { type Engine, type Execution, executePlan } from '../engine/execute-plan
 import type { KeyTypes } from '../engine/key-types.js';
 import type { RoutingOptions } from '../engine/shard-access.js';
 import { streamPlan } from '../engine/stream-plan.js';
-import { type QueryPriority, TopologySwitchingError } from '../errors.js';
+import type { QueryPriority } from '../errors.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import { type AnyQueryBuilder, copyBuilder, internalsOf, ROW_METHODS } from '../knex/builder-internals.js';
 import { planQuery, type RoutingRules } from '../planner/plan-query.js';
@@ -108,9 +108,9 @@ export class QueryPipeline {
       coordinator.afterRead(plan.table, execution.result);
       return execution;
     }
-    if (coordinator.writesPaused(plan.table)) throw new TopologySwitchingError(plan.table, config.migrations.pollIntervalMs);
-    const write = coordinator.write(plan, statement, involved, async () => (await execute()).result, routing);
-    return { result: await coordinator.trackWrite(write), missing: [] };
+    const dualWrites = coordinator.dualWrites(plan);
+    if (dualWrites.length === 0) return this.reportScatter(plan, await coordinator.trackWrite(execute()));
+    return { result: await coordinator.trackWrite(coordinator.write(plan, statement, dualWrites, routing)), missing: [] };
   }
 
   async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {

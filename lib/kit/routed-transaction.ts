@@ -11,16 +11,20 @@
  *     failure or a deadlock (40001/40P01, ER_LOCK_DEADLOCK/ER_LOCK_WAIT_TIMEOUT), with backoff
  *   - after COMMIT the read session (kit.session) records the shard's position, so its reads see
  *     the transaction's writes
- *   - a table in an online migration or a rebalance is refused inside a transaction for now:
- *     its writes would not be dual-written (use kit.table(), which carries them)
+ *   - a write to a table in an online migration or a rebalance carries its copy in the same
+ *     transaction, or records it in the shard's sync outbox there (migrations/online/dual-write.ts);
+ *     the outbox entries are synced after COMMIT. The migration coordinator tracks the whole
+ *     transaction, so a phase change (a ring switch too) waits for it
  */
 import type { Knex } from 'knex';
 import { withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
-import { executeInTransaction } from '../engine/execute-in-transaction.js';
-import { driverCodeOf, MigrationPhaseError, type QueryPriority, UnknownShardError, UnsupportedQueryError } from '../errors.js';
-import type { AnyQueryBuilder } from '../knex/builder-internals.js';
-import type { QueryPlan } from '../planner/query-plan.js';
+import { executeInTransaction, refuseOtherShards } from '../engine/execute-in-transaction.js';
+import { CrossShardTransactionError, driverCodeOf, type QueryPriority, TopologySwitchingError, UnknownShardError, UnsupportedQueryError } from '../errors.js';
+import type { HashRing } from '../hashing/hash-ring.js';
+import { type AnyQueryBuilder, READ_METHODS } from '../knex/builder-internals.js';
+import type { DualWrite, PendingSync, ShardWrite } from '../migrations/online/dual-write.js';
+import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { currentSession } from '../replicas/read-session.js';
 import { recordWritePosition } from '../replicas/write-position.js';
 import type { Topology } from '../topology/topology.js';
@@ -59,9 +63,15 @@ export interface TransactionParts {
   maxParameters: number;
   /** A routed builder of `table` bound to a transaction. */
   builder(table: string, binding: TransactionBinding): Knex.QueryBuilder;
-  /** The online migrations or rebalance moving the table, which a transaction must not bypass. */
-  movingTables(table: string): { name: string; phase: string }[];
-  /** Lets the migration coordinator wait for the transaction before it acknowledges a phase. */
+  /** The migration coordinator: the copies of writes to migrating tables, and the wait of phase changes. */
+  migrations: MigrationWrites;
+}
+
+/** What a transaction needs of the migration coordinator (migrations/online/migration-coordinator.ts). */
+export interface MigrationWrites {
+  dualWrites(plan: QueryPlan): DualWrite[];
+  writeInTransaction(trx: Knex.Transaction, shard: string, plan: QueryPlan, builder: AnyQueryBuilder, dualWrites: readonly DualWrite[]): Promise<ShardWrite>;
+  afterCommit(pending: readonly PendingSync[], call: { priority: QueryPriority; timeoutMs: number }): Promise<void>;
   trackWrite<T>(write: Promise<T>): Promise<T>;
 }
 
@@ -69,22 +79,25 @@ const CONFLICT_CODES = new Set(['40001', '40P01', 'ER_LOCK_DEADLOCK', 'ER_LOCK_W
 const MAX_BACKOFF_MS = 200;
 
 export async function runTransaction<T>(parts: TransactionParts, target: TransactionTarget, fn: (trx: RoutedTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-  const shard = 'shard' in target ? shardNamed(parts.topology, target.shard) : parts.topology.ownerOf(target.key);
   const timeoutMs = options.timeoutMs ?? parts.config.timeouts.queryMs;
   const deadline = performance.now() + timeoutMs;
   const retries = Math.max(0, Math.floor(options.retries ?? 0));
+  const priority = options.priority ?? 'normal';
   for (let attempt = 0; ; attempt++) {
+    // Each attempt places the key afresh: a rebalance may have moved it since the last one.
+    const ring = parts.topology.ring;
+    const shard = 'shard' in target ? shardNamed(parts.topology, target.shard) : parts.topology.ownerOf(target.key);
     try {
-      const attempt = withScope({ priority: options.priority ?? 'normal', deadline, purpose: 'transaction' }, () =>
-        shard.primary.knex.transaction(async (trx) => {
-          const touched = new Set<string>();
-          const result = await fn(routedTransaction(parts, shard.name, trx, touched));
-          // A migration may have started while the function ran: its tables must not commit unseen.
-          for (const table of touched) refuseMoving(parts, table);
-          return result;
-        }, options.isolation ? { isolationLevel: options.isolation } : {}),
-      );
-      const result = await parts.trackWrite(attempt);
+      const pending: PendingSync[] = [];
+      const attempt = async () => {
+        const result = await withScope({ priority, deadline, purpose: 'transaction' }, () =>
+          shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, pending, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
+        );
+        await parts.migrations.afterCommit(pending, { priority, timeoutMs });
+        return result;
+      };
+      // A phase change waits for the transaction and for the syncs after its commit.
+      const result = await parts.migrations.trackWrite(attempt());
       const session = currentSession();
       if (session) await recordWritePosition(shard, session, deadline);
       return result;
@@ -96,29 +109,38 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
   }
 }
 
-function refuseMoving(parts: TransactionParts, table: string): void {
-  const [moving] = parts.movingTables(table);
-  if (moving) {
-    throw new MigrationPhaseError(moving.name, table, moving.phase, 'inside kit.transaction() its statements would not be carried to the other table; use kit.table() until it completes');
-  }
-}
-
-function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction, touched: Set<string>): RoutedTransaction {
+function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction, pending: PendingSync[], ring: HashRing): RoutedTransaction {
   let open = true;
   trx.executionPromise.finally(() => (open = false)).catch(() => undefined);
   const binding: TransactionBinding = {
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
-      refuseMoving(parts, plan.table);
-      touched.add(plan.table);
-      return executeInTransaction(plan, builder, shard, trx, parts.maxParameters);
+      refuseMoved(parts, plan, shard, ring);
+      const dualWrites = READ_METHODS.has(plan.method) || targetShards(plan.route).length === 0 ? [] : parts.migrations.dualWrites(plan);
+      if (dualWrites.length === 0) return executeInTransaction(plan, builder, shard, trx, parts.maxParameters);
+      const { result, pending: recorded } = await parts.migrations.writeInTransaction(trx, shard, plan, builder, dualWrites);
+      pending.push(...recorded);
+      return result;
     },
   };
   return {
     shard,
     table: (name) => parts.builder(name, binding),
-    transaction: (inner) => trx.transaction((savepoint) => inner(routedTransaction(parts, shard, savepoint, touched))),
+    transaction: (inner) => trx.transaction((savepoint) => inner(routedTransaction(parts, shard, savepoint, pending, ring))),
   };
+}
+
+/**
+ * Refuses a statement whose rows live on another shard. If the ring switched since the transaction
+ * began (a rebalance's cutover, or its rollback), the rows moved under it: that is retryable.
+ */
+function refuseMoved(parts: TransactionParts, plan: QueryPlan, shard: string, ring: HashRing): void {
+  try {
+    refuseOtherShards(plan, shard);
+  } catch (error) {
+    if (parts.topology.ring !== ring && error instanceof CrossShardTransactionError) throw new TopologySwitchingError(plan.table, parts.config.migrations.pollIntervalMs);
+    throw error;
+  }
 }
 
 function shardNamed(topology: Topology, name: string) {

@@ -133,7 +133,7 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
     });
   stat('shadow_reads_compared_total', 'Rows compared by shadow reads on this instance', () => coordinator.stats.shadowCompared);
   stat('shadow_read_mismatches_total', 'Shadow-read mismatches found by this instance', () => coordinator.stats.shadowMismatches);
-  stat('dual_write_sync_failures_total', 'Dual-write syncs that failed after their write committed (recorded as mismatches)', () => coordinator.stats.syncFailures);
+  stat('dual_write_sync_failures_total', 'Dual-write syncs after a commit that failed (their keys wait in the sync outbox for a drain)', () => coordinator.stats.syncFailures);
 
   const onQuery = (event: QueryEvent) => {
     const labels = { shard: event.shard, node: event.node, role: event.role };

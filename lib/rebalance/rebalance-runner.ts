@@ -21,6 +21,7 @@ import type { RingShard } from '../hashing/hash-ring.js';
 import type { ControlStore, MigrationRecord } from '../migrations/online/control-store.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import type { MigrationStatus, OnlineMigrationRunner } from '../migrations/online/migration-runner.js';
+import { ensureOutbox } from '../migrations/online/sync-outbox.js';
 import { targetWritable } from '../migrations/online/phases.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { ringShardsOf } from '../topology/topology.js';
@@ -109,7 +110,7 @@ export class RebalanceRunner {
       keys[table] = key;
     }
     if (problems.length > 0) throw new InvalidTopologyChangeError(problems);
-    await Promise.all(shards.map((shard) => ensureMarkersTable(databases.primary(shard))));
+    await Promise.all(shards.flatMap((shard) => [ensureMarkersTable(databases.primary(shard)), ensureOutbox(databases.primary(shard))]));
     await this.context.phases.exclusive(async () => {
       const record = await this.context.store.getOrCreate(REBALANCE_NAME);
       const previous = rebalanceOf(record);

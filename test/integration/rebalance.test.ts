@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import {
   createShardKit,
   HashRing,
@@ -9,6 +10,7 @@ import {
 } from '../../lib/index.js';
 import { canonical } from '../../lib/migrations/online/row-identity.js';
 import { resetForRebalance, rowsByShard, withStandbyShard } from '../support/rebalance-targets.js';
+import { allowWrites, refuseWrites } from '../support/refuse-writes.js';
 import { TARGETS } from '../support/targets.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -35,11 +37,12 @@ interface Model {
 /**
  * Writers on two instances, each owning the ids that are equal to its number modulo the writer
  * count, so that the expected state (the model) is exact: inserts of users with two orders,
- * renames, order updates, deletes of a user with its orders. A write refused with the documented
+ * renames, order updates, deletes of a user with its orders; each as separate statements, or
+ * (`transactions`) one routed transaction per operation. A write refused with the documented
  * retryable TopologySwitchingError is retried. Readers check that every user the model holds is
  * found by a point read, and that a read of every shard returns each id once.
  */
-function workload(kits: ShardKit[], model: Model, firstNewId: number) {
+function workload(kits: ShardKit[], model: Model, firstNewId: number, style: 'statements' | 'transactions' = 'statements') {
   let running = true;
   const failures: unknown[] = [];
   let switchingRetries = 0;
@@ -48,6 +51,18 @@ function workload(kits: ShardKit[], model: Model, firstNewId: number) {
   const retrying = (write: () => PromiseLike<unknown>) => retryingSwitch(write, () => switchingRetries++);
   const writer = async (index: number, count: number) => {
     const kit = kits[index % kits.length]!;
+    // One user's statements: each a write of its own (retried alone), or all in one routed transaction.
+    type Statement = (db: (table: string) => Knex.QueryBuilder) => PromiseLike<unknown>;
+    const write = async (id: number, statements: Statement[]) => {
+      if (style === 'statements') for (const statement of statements) await retrying(() => statement((table) => kit.table(table)));
+      else {
+        await retrying(() =>
+          kit.transaction(id, async (trx) => {
+            for (const statement of statements) await statement((table) => trx.table(table));
+          }),
+        );
+      }
+    };
     let next = firstNewId + index;
     let step = 0;
     while (running) {
@@ -58,21 +73,23 @@ function workload(kits: ShardKit[], model: Model, firstNewId: number) {
         if (step % 5 === 0 || id === undefined) {
           const created = next;
           next += count;
-          await retrying(() => kit.table('users').insert({ id: created, name: `New ${created}`, email: `n${created}@example.com` }));
-          model.users.set(created, `New ${created}`);
-          await retrying(() => kit.table('orders').insert([1, 2].map((order) => ({ user_id: created, id: order, amount_cents: order }))));
+          const name = `New ${created}`;
+          await write(created, [
+            (db) => db('users').insert({ id: created, name, email: `n${created}@example.com` }),
+            (db) => db('orders').insert([1, 2].map((order) => ({ user_id: created, id: order, amount_cents: order }))),
+          ]);
+          model.users.set(created, name);
           for (const order of [1, 2]) model.orders.set(`${created}:${order}`, order);
         } else if (step % 11 === 0) {
           deleting.add(id);
-          await retrying(() => kit.table('orders').where('user_id', id).del());
-          await retrying(() => kit.table('users').where('id', id).del());
+          await write(id, [(db) => db('orders').where('user_id', id).del(), (db) => db('users').where('id', id).del()]);
           model.users.delete(id);
           for (const order of [1, 2]) model.orders.delete(`${id}:${order}`);
         } else if (step % 3 === 0) {
-          await retrying(() => kit.table('orders').where({ user_id: id, id: 1 }).update({ amount_cents: step }));
+          await write(id, [(db) => db('orders').where({ user_id: id, id: 1 }).update({ amount_cents: step })]);
           if (model.orders.has(`${id}:1`)) model.orders.set(`${id}:1`, step);
         } else {
-          await retrying(() => kit.table('users').where('id', id).update({ name: `Renamed ${step}` }));
+          await write(id, [(db) => db('users').where('id', id).first('name'), (db) => db('users').where('id', id).update({ name: `Renamed ${step}` })]);
           model.users.set(id, `Renamed ${step}`);
         }
       } catch (error) {
@@ -240,6 +257,63 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       const removed = await expectPlacedExactly(a, model, await HashRing.create(removal.after));
       console.log(`      remove: ${removed.users} users + ${removed.orders} orders checked, ${removed.byShard.third} left on the removed shard`);
       expect(removed.byShard.third).to.equal(0);
+    });
+
+    it('carries writers that use transactions only through every phase, a rollback from cutover and a second cutover', async () => {
+      const [a] = await open();
+      const model: Model = { users: new Map(), orders: new Map() };
+      await seed(a, model);
+      const load = workload(kits, model, 100_000, 'transactions');
+      stopWorkload = load.stop;
+      const rebalance = a.rebalance();
+      const plan = await rebalance.start({ add: ['third'] });
+      for (const phase of ['dual_write', 'backfill', 'verify', 'shadow_read', 'cutover'] as const) {
+        if (phase === 'verify') await rebalance.phases.backfill({ batchSize: 200 });
+        if (phase === 'shadow_read') expect((await rebalance.phases.verify()).unrepaired).to.equal(0);
+        await rebalance.phases.advance({ waitForAcksMs: 5000 });
+        await sleep(200);
+      }
+      await rebalance.phases.rollback({ waitForAcksMs: 5000 });
+      expect((await rebalance.status()).phase).to.equal('shadow_read');
+      await sleep(300);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await sleep(300);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.cleanup();
+      await load.stop();
+      stopWorkload = async () => {};
+      expect(load.failures).to.deep.equal([]);
+      const placed = await expectPlacedExactly(a, model, await HashRing.create(plan.after));
+      console.log(`      transactions only: ${placed.users} users + ${placed.orders} orders checked, ${load.stats().switchingRetries} transactions retried at the switches`);
+    });
+
+    it('keeps a write whose copy to the new owner failed in the sync outbox, and will not move on until it is applied', async () => {
+      const [a] = await open();
+      const model: Model = { users: new Map(), orders: new Map() };
+      await seed(a, model);
+      const rebalance = a.rebalance();
+      const plan = await rebalance.start({ add: ['third'] });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      const after = await HashRing.create(plan.after);
+      const id = [...model.users.keys()].find((candidate) => after.shardFor(candidate) === 'third')!;
+      const third = a.forShard('third');
+      await refuseWrites(third, target.name, 'users');
+      try {
+        await a.transaction(id, async (trx) => {
+          await trx.table('users').where('id', id).update({ name: 'Acknowledged' });
+        });
+        expect(a.migrationCoordinator.stats.syncFailures, 'the copy after the commit failed').to.be.greaterThan(0);
+        expect((await rebalance.status()).outbox).to.be.greaterThan(0);
+        const refused = await rebalance.phases.advance({ waitForAcksMs: 5000 }).catch((error: unknown) => error);
+        expect(refused).to.be.instanceOf(MigrationGateError);
+        expect(String((refused as Error).message)).to.include('sync outbox');
+      } finally {
+        await allowWrites(third, target.name, 'users');
+      }
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      expect((await rebalance.status()).phase).to.equal('backfill');
+      expect(await third('users').where('id', id).first('name')).to.deep.equal({ name: 'Acknowledged' });
+      expect((await rebalance.status()).outbox).to.equal(0);
     });
 
     it('rolls back from cutover to the old topology with every write, and removes the copies', async () => {

@@ -1,27 +1,38 @@
 /**
- * A write to a table in an online migration: refused if the phase does not allow it, otherwise
- * run, and its keys synced to the other side after commit (see key-sync.ts).
+ * A write to a table in an online migration or a rebalance: refused if the phase does not
+ * allow it, otherwise run together with its copy to the other side, one shard's part at a time
+ * inside that shard's transaction (the kit's own for kit.table(), the application's for
+ * kit.transaction()). The copy is never a step that can fail after the write was acknowledged:
  *
- * Which keys a write touched must be exact, or a row would miss its sync:
+ *   a key whose rows on both sides live on the write's shard is copied in the same
+ *   transaction (key-sync.ts), under its key lock taken before the write, so two writers of
+ *   one key through the two tables (cutover) run one after the other and both tables end
+ *   with the last committed write; a failed copy fails the write
+ *
+ *   a key whose other side lives on another shard is recorded in the sync outbox in the same
+ *   transaction (sync-outbox.ts) and synced after the commit; if that sync fails, or the
+ *   process dies, the entry stays and a drain applies it
+ *
+ * Which keys a write touched must be exact, or a row would miss its copy:
  *   insert           the keys of the rows inserted (the rows must carry the key columns)
- *   update / delete  PostgreSQL and PGlite: RETURNING the key columns; MySQL/MariaDB, which has no
- *                    RETURNING: in one transaction, SELECT the keys FOR UPDATE (next-key locks keep
- *                    phantoms out), then the write
- * A sync that fails after the write committed does not fail the write (it happened): it is
- * recorded as a mismatch, which blocks cutover until a verify repairs it.
+ *   update / delete  the keys its condition selects, read before the write (to lock them), and
+ *                    then exactly: PostgreSQL and PGlite RETURNING the key columns; MySQL/MariaDB,
+ *                    which has no RETURNING, SELECT ... FOR UPDATE (next-key locks keep phantoms out)
  */
 import type { Knex } from 'knex';
-import type { SqlFamily } from '../../config/config-types.js';
+import type { ShardDatabases } from '../../access/shard-databases.js';
+import type { Row } from '../../config/online-migration.js';
+import { combineWriteResults } from '../../engine/combine-results.js';
+import { shardQuery, shardStatements } from '../../engine/shard-query.js';
 import { MigrationPhaseError } from '../../errors.js';
 import { type AnyQueryBuilder, bindToClient, copyBuilder, internalsOf } from '../../knex/builder-internals.js';
-import { type QueryPlan, targetShards } from '../../planner/query-plan.js';
-import { shardQuery } from '../../engine/shard-query.js';
-import type { ShardDatabases } from '../../access/shard-databases.js';
-import type { Direction } from './key-sync.js';
+import { countInsertedRows } from '../../knex/guarded-client.js';
+import type { QueryPlan } from '../../planner/query-plan.js';
+import { copyLockedKeys, type Direction, lockSyncKeys, syncKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
-import type { Row } from '../../config/online-migration.js';
 import { type Phase, sourceWritable, syncsBackward, syncsForward, targetWritable } from './phases.js';
-import { keyOf } from './row-identity.js';
+import { keyOf, keyText } from './row-identity.js';
+import { deleteOutbox, type OutboxEntry, recordOutbox } from './sync-outbox.js';
 
 export interface Involvement {
   tables: MigrationTables;
@@ -29,13 +40,33 @@ export interface Involvement {
   phase: Phase;
 }
 
-export interface CapturedWrite {
-  result: unknown;
-  keys: unknown[][];
+/** A copy a write needs: of its keys, in one migration, one way. */
+export interface DualWrite {
+  tables: MigrationTables;
+  direction: Direction;
 }
 
-/** The sync direction a write on `side` needs in `phase`, after checking that it may happen. */
-export function syncDirection({ tables, side, phase }: Involvement, method: string): Direction | undefined {
+/** Keys recorded in a shard's outbox, to sync once the transaction that recorded them committed. */
+export interface PendingSync {
+  shard: string;
+  tables: MigrationTables;
+  entry: OutboxEntry;
+}
+
+export interface ShardWrite {
+  result: unknown;
+  pending: PendingSync[];
+}
+
+/** The copies a write with `method` on a table so involved needs, after checking that the phases allow it. */
+export function dualWritesOf(involved: readonly Involvement[], method: string): DualWrite[] {
+  return involved.flatMap((entry) => {
+    const direction = syncDirection(entry, method);
+    return direction ? [{ tables: entry.tables, direction }] : [];
+  });
+}
+
+function syncDirection({ tables, side, phase }: Involvement, method: string): Direction | undefined {
   const name = tables.migration.name;
   const table = tables.tableOf(side);
   if (side === 'source' && !sourceWritable(phase)) {
@@ -51,70 +82,116 @@ export function syncDirection({ tables, side, phase }: Involvement, method: stri
   return direction;
 }
 
-/** Runs a write and returns the keys it touched (in the caller's scope: its priority and deadline). */
-export async function writeCapturingKeys(
+/** Runs `shard`'s part of the write in `trx`, with its copies (see above). */
+export async function writeOnShard(
   databases: ShardDatabases,
+  trx: Knex.Transaction,
+  shard: string,
   plan: QueryPlan,
   builder: AnyQueryBuilder,
-  keyColumns: readonly string[],
-  runNormally: () => Promise<unknown>,
-): Promise<CapturedWrite> {
-  if (plan.method === 'insert') {
-    const rows = insertedRows(builder);
-    const keys = rows.map((row, index) => {
-      const key = keyOf(row, keyColumns);
-      if (key.some((value) => value === undefined)) {
-        throw new MigrationPhaseError(plan.table, plan.table, 'dual write', `row ${index} of the insert lacks a key column (${keyColumns.join(', ')})`);
-      }
-      return key;
-    });
-    return { result: await runNormally(), keys };
-  }
-  const shards = targetShards(plan.route);
-  const parts = await Promise.all(
-    shards.map((shard) => {
-      return databases.primary(shard).transaction((trx) => writeOnShard(trx, shardQuery(builder, plan, shard), keyColumns, databases.dialectOf(shard).family));
-    }),
-  );
-  const keys = parts.flatMap((part) => part.keys);
-  const returning = internalsOf(builder)._single.returning;
-  if (returning === undefined) return { result: parts.reduce((sum, part) => sum + part.count, 0), keys };
-  return { result: parts.flatMap((part) => part.rows), keys };
-}
-
-interface ShardWrite {
-  count: number;
-  rows: Row[];
-  keys: unknown[][];
-}
-
-async function writeOnShard(trx: Knex.Transaction, query: AnyQueryBuilder, keyColumns: readonly string[], family: SqlFamily): Promise<ShardWrite> {
-  if (family === 'mysql') {
-    const probe = copyBuilder(query);
-    const internals = internalsOf(probe);
-    internals._method = 'select';
-    internals._statements = internals._statements.filter((statement) => statement.grouping !== 'columns');
-    internals._single = { ...internals._single, update: undefined, counter: undefined };
-    const locked: Row[] = await (bindToClient(probe, trx.client) as Knex.QueryBuilder).select([...keyColumns]).forUpdate();
-    const count = (await bindToClient(query, trx.client)) as number;
-    return { count, rows: [], keys: locked.map((row) => keyOf(row, keyColumns)) };
-  }
-  const requested = internalsOf(query)._single.returning;
-  const returning = requested === '*' ? '*' : [...new Set([...toArray(requested), ...keyColumns])];
-  const rows: Row[] = await (bindToClient(query, trx.client) as Knex.QueryBuilder).returning(returning as string[]);
-  const keys = rows.map((row) => keyOf(row, keyColumns));
-  const wanted = requested === undefined || requested === '*' ? undefined : new Set(toArray(requested));
-  return {
-    count: rows.length,
-    rows: wanted ? rows.map((row) => Object.fromEntries(Object.entries(row).filter(([column]) => wanted.has(column)))) : rows,
-    keys,
+  dualWrites: readonly DualWrite[],
+  maxParameters: number,
+): Promise<ShardWrite> {
+  const columns = [...new Set(dualWrites.flatMap(({ tables }) => tables.migration.key))];
+  const family = databases.dialectOf(shard).family;
+  const on = (query: AnyQueryBuilder) => bindToClient(query, trx.client) as Knex.QueryBuilder;
+  const statements = plan.method === 'insert' ? shardStatements(builder, plan, shard, maxParameters) : [shardQuery(builder, plan, shard)];
+  const before = plan.method === 'insert' ? insertedKeyRows(statements, columns, plan.table) : await on(keyProbe(statements[0]!)).select(columns);
+  const locked = new Set<string>();
+  const releases: (() => Promise<void>)[] = [];
+  const lockLocal = async (rows: readonly Row[]) => {
+    for (const { tables } of dualWrites) {
+      const keys = uniqueKeys(rows, tables).filter((key) => isLocal(tables, shard, key) && !locked.has(lockName(tables, key)));
+      for (const key of keys) locked.add(lockName(tables, key));
+      if (keys.length > 0) releases.push(await lockSyncKeys(databases, tables, shard, trx, keys));
+    }
   };
+  try {
+    await lockLocal(before);
+    const returning = internalsOf(builder)._single.returning;
+    const results: unknown[] = [];
+    let touched: Row[] = [...before];
+    if (plan.method === 'insert') {
+      for (const statement of statements) results.push(await on(returning === undefined ? countInsertedRows(statement) : statement));
+    } else if (family === 'mysql') {
+      touched = await on(keyProbe(statements[0]!)).select(columns).forUpdate();
+      await lockLocal(touched);
+      results.push(await on(statements[0]!));
+    } else {
+      const written: Row[] = await on(statements[0]!).returning(returnedColumns(returning, columns));
+      touched = [...before, ...written];
+      // A row the condition matched only after the probe (inserted meanwhile) is locked late.
+      await lockLocal(written);
+      results.push(returning === undefined ? written.length : written.map((row) => onlyRequested(row, returning)));
+    }
+    const pending: PendingSync[] = [];
+    for (const { tables, direction } of dualWrites) {
+      const keys = uniqueKeys(touched, tables);
+      const local = keys.filter((key) => isLocal(tables, shard, key));
+      const remote = keys.filter((key) => !isLocal(tables, shard, key));
+      if (local.length > 0) await copyLockedKeys(databases, tables, direction, shard, trx, local);
+      if (remote.length > 0) pending.push({ shard, tables, entry: await recordOutbox(trx, tables, direction, remote) });
+    }
+    return { result: combineWriteResults(plan.method, returning !== undefined, results), pending };
+  } finally {
+    for (const release of releases) await release();
+  }
 }
 
-function insertedRows(builder: AnyQueryBuilder): Row[] {
-  const insert = internalsOf(builder)._single.insert;
-  if (insert === undefined) return [];
-  return (Array.isArray(insert) ? insert : [insert]) as Row[];
+/** After the commit: syncs the outbox entries and deletes them. A failure leaves them for a drain. */
+export async function applyPending(databases: ShardDatabases, pending: readonly PendingSync[]): Promise<void> {
+  for (const { shard, tables, entry } of pending) {
+    await syncKeys(databases, tables, entry.direction, entry.keys);
+    await deleteOutbox(databases.primary(shard), [entry.id]);
+  }
+}
+
+/** A key is copied in the write's transaction when its rows on both sides, and its lock, live on this shard. */
+function isLocal(tables: MigrationTables, shard: string, key: readonly unknown[]): boolean {
+  return tables.ownerOf('source', key) === shard && tables.ownerOf('target', key) === shard;
+}
+
+function lockName(tables: MigrationTables, key: readonly unknown[]): string {
+  return `${tables.migration.name}\u0000${keyText(key)}`;
+}
+
+/** The keys of `tables`' migration among `rows`, once each, of rows whose copy is needed at all. */
+function uniqueKeys(rows: readonly Row[], tables: MigrationTables): unknown[][] {
+  const keys = rows.map((row) => keyOf(row, tables.migration.key)).filter((key) => tables.moves(key));
+  return [...new Map(keys.map((key) => [keyText(key), key])).values()];
+}
+
+/** The statement's condition as a select of nothing yet: the caller picks the key columns. */
+function keyProbe(query: AnyQueryBuilder): AnyQueryBuilder {
+  const probe = copyBuilder(query);
+  const internals = internalsOf(probe);
+  internals._method = 'select';
+  internals._statements = internals._statements.filter((statement) => statement.grouping !== 'columns');
+  internals._single = { ...internals._single, update: undefined, counter: undefined, returning: undefined };
+  return probe;
+}
+
+function insertedKeyRows(statements: readonly AnyQueryBuilder[], columns: readonly string[], table: string): Row[] {
+  const rows = statements.flatMap((statement) => {
+    const insert = internalsOf(statement)._single.insert;
+    return insert === undefined ? [] : ((Array.isArray(insert) ? insert : [insert]) as Row[]);
+  });
+  rows.forEach((row, index) => {
+    const missing = columns.filter((column) => row[column] === undefined);
+    if (missing.length > 0) throw new MigrationPhaseError(table, table, 'dual write', `row ${index} of the insert lacks a key column (${missing.join(', ')})`);
+  });
+  return rows;
+}
+
+function returnedColumns(requested: unknown, keyColumns: readonly string[]): string[] | '*' {
+  if (requested === '*') return '*';
+  return [...new Set([...toArray(requested), ...keyColumns])];
+}
+
+function onlyRequested(row: Row, requested: unknown): Row {
+  if (requested === '*') return row;
+  const wanted = new Set(toArray(requested));
+  return Object.fromEntries(Object.entries(row).filter(([column]) => wanted.has(column)));
 }
 
 function toArray(value: unknown): string[] {

@@ -13,6 +13,7 @@
  * cutover resolve to whichever sync runs last: write each row through one table at a time.)
  */
 import type { Knex } from 'knex';
+import type { ReleaseLock } from '../../dialect/advisory-locks.js';
 import { ConfigError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
@@ -67,35 +68,63 @@ async function syncOnShard(
   shardName: string,
   keys: readonly (readonly unknown[])[],
 ): Promise<SyncResult> {
-  const { migration } = tables;
-  const { from, to } = SIDES[direction];
-  const hasher = await loadKeyHasher();
-  const lockIds = keys.map((key) => hasher.hash64Signed(`${migration.name}\u0000${keyText(key)}`));
-  const map = direction === 'forward' ? migration.transform : migration.reverse;
   return databases.primary(shardName).transaction(async (trx) => {
-    const release = await databases.dialectOf(shardName).locks.lockKeys(trx, lockIds);
+    const release = await lockSyncKeys(databases, tables, shardName, trx, keys);
     try {
-      const on = (owner: string) => (owner === shardName ? trx : databases.primary(owner));
-      const reads = [...groupBy(keys, (key) => tables.ownerOf(from, key))].map(([owner, group]) =>
-        whereKeys(on(owner)(tables.tableOf(from)), migration.key, group),
-      );
-      const rows: Row[] = (await Promise.all(reads)).flat();
-      const present = new Set(rows.map((row) => keyText(keyOf(row, migration.key))));
-      const mapped = rows.map((row) => checkedMap(map, row, migration.key, direction));
-      const absent = keys.filter((key) => !present.has(keyText(key)));
-      const writes: Promise<unknown>[] = [];
-      for (const [owner, group] of groupBy(mapped, (row) => tables.ownerOf(to, keyOf(row, migration.key)))) {
-        writes.push(on(owner)(tables.tableOf(to)).insert(group).onConflict(migration.key).merge());
-      }
-      for (const [owner, group] of groupBy(absent, (key) => tables.ownerOf(to, key))) {
-        writes.push(whereKeys(on(owner)(tables.tableOf(to)), migration.key, group).del());
-      }
-      await Promise.all(writes);
-      return { upserted: mapped.length, deleted: absent.length };
+      return await copyLockedKeys(databases, tables, direction, shardName, trx, keys);
     } finally {
       await release();
     }
   });
+}
+
+/** Takes the sync locks of `keys` in `trx` on `shard`, the shard that owns their source rows. */
+export async function lockSyncKeys(
+  databases: ShardDatabases,
+  tables: MigrationTables,
+  shard: string,
+  trx: Knex.Transaction,
+  keys: readonly (readonly unknown[])[],
+): Promise<ReleaseLock> {
+  const hasher = await loadKeyHasher();
+  const lockIds = keys.map((key) => hasher.hash64Signed(`${tables.migration.name}\u0000${keyText(key)}`));
+  return databases.dialectOf(shard).locks.lockKeys(trx, lockIds);
+}
+
+/**
+ * Copies `keys` from one side to the other, their locks held in `trx` on `shard`. Rows on
+ * `shard` are read with FOR UPDATE: a locking read waits for a writer that changed the row in a
+ * transaction still open (MySQL's key locks end before its commit) and reads what it committed.
+ */
+export async function copyLockedKeys(
+  databases: ShardDatabases,
+  tables: MigrationTables,
+  direction: Direction,
+  shard: string,
+  trx: Knex.Transaction,
+  keys: readonly (readonly unknown[])[],
+): Promise<SyncResult> {
+  const { migration } = tables;
+  const { from, to } = SIDES[direction];
+  const map = direction === 'forward' ? migration.transform : migration.reverse;
+  const on = (owner: string) => (owner === shard ? trx : databases.primary(owner));
+  const reads = [...groupBy(keys, (key) => tables.ownerOf(from, key))].map(([owner, group]) => {
+    const read = whereKeys(on(owner)(tables.tableOf(from)), migration.key, group);
+    return owner === shard ? read.forUpdate() : read;
+  });
+  const rows: Row[] = (await Promise.all(reads)).flat();
+  const present = new Set(rows.map((row) => keyText(keyOf(row, migration.key))));
+  const mapped = rows.map((row) => checkedMap(map, row, migration.key, direction));
+  const absent = keys.filter((key) => !present.has(keyText(key)));
+  const writes: Promise<unknown>[] = [];
+  for (const [owner, group] of groupBy(mapped, (row) => tables.ownerOf(to, keyOf(row, migration.key)))) {
+    writes.push(on(owner)(tables.tableOf(to)).insert(group).onConflict(migration.key).merge());
+  }
+  for (const [owner, group] of groupBy(absent, (key) => tables.ownerOf(to, key))) {
+    writes.push(whereKeys(on(owner)(tables.tableOf(to)), migration.key, group).del());
+  }
+  await Promise.all(writes);
+  return { upserted: mapped.length, deleted: absent.length };
 }
 
 /**

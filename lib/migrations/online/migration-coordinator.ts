@@ -7,14 +7,17 @@
  * lease runs out.
  */
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import { type CallScope, withScope } from '../../access/call-scope.js';
-import type { AnyQueryBuilder } from '../../knex/builder-internals.js';
-import type { QueryPlan } from '../../planner/query-plan.js';
+import { combineWriteResults } from '../../engine/combine-results.js';
+import { ScatterError, type ShardKitError, TopologySwitchingError } from '../../errors.js';
+import { type AnyQueryBuilder, internalsOf } from '../../knex/builder-internals.js';
+import { type QueryPlan, targetShards } from '../../planner/query-plan.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { PhaseEvent } from '../../observability/state-events.js';
 import { CHANGES_CHANNEL, type ControlStore, type MigrationRecord } from './control-store.js';
-import { type Involvement, syncDirection, writeCapturingKeys } from './dual-write.js';
-import { syncKeys } from './key-sync.js';
+import { applyPending, type DualWrite, dualWritesOf, type Involvement, type PendingSync, type ShardWrite, writeOnShard } from './dual-write.js';
+import { drainOutbox } from './drain-outbox.js';
 import type { MigrationTables } from './migration-tables.js';
 import type { Row } from '../../config/online-migration.js';
 import type { Phase } from './phases.js';
@@ -23,6 +26,8 @@ import { shadowCompare } from './shadow-read.js';
 export interface CoordinatorOptions {
   pollIntervalMs: number;
   leaseMs: number;
+  /** Bound parameters one statement may carry (an insert is split to fit). */
+  maxParameters: number;
 }
 
 interface Followed {
@@ -51,6 +56,8 @@ export class MigrationCoordinator {
   readonly stats: CoordinatorStats = { syncs: 0, syncFailures: 0, shadowCompared: 0, shadowMismatches: 0 };
   private readonly followed = new Map<string, Followed>();
   private readonly background = new Set<Promise<unknown>>();
+  /** Outbox entries whose sync failed here, by migration and shard: drained at each poll. */
+  private readonly undrained = new Map<string, { shard: string; tables: MigrationTables }>();
   /** Writes running now: an acknowledgement waits for those that started under an older phase. */
   private readonly writes = new Set<Promise<unknown>>();
   private followedTopologyVersion: number | undefined;
@@ -153,40 +160,61 @@ export class MigrationCoordinator {
   }
 
   /**
-   * Runs a write on a table in migrations: refused, or run and synced to the other side. The
-   * write keeps the caller's priority and deadline; its sync gets the caller's timeout afresh,
-   * since the write it follows has committed.
+   * The copies a write to `plan`'s table needs now (dual-write.ts), refusing it when a phase
+   * forbids it or a topology switch pauses it; none when the table takes part in no migration.
    */
-  async write(
-    plan: QueryPlan,
-    builder: AnyQueryBuilder,
-    involved: readonly Involvement[],
-    runNormally: () => Promise<unknown>,
-    call: { priority: CallScope['priority']; deadline: number; timeoutMs: number },
-  ): Promise<unknown> {
-    const syncs = involved.flatMap((entry) => {
-      const direction = syncDirection(entry, plan.method);
-      return direction ? [{ entry, direction }] : [];
-    });
-    if (syncs.length === 0) return runNormally();
-    const key = syncs[0]!.entry.tables.migration.key;
+  dualWrites(plan: QueryPlan): DualWrite[] {
+    const involved = this.involvement(plan.table);
+    if (involved.length === 0) return [];
+    if (this.writesPaused(plan.table)) throw new TopologySwitchingError(plan.table, this.options.pollIntervalMs);
+    return dualWritesOf(involved, plan.method);
+  }
+
+  /**
+   * A kit.table() write with copies: each shard's part in its own transaction, in the caller's
+   * scope (priority, deadline); then the outbox entries those transactions recorded, synced
+   * with the caller's timeout afresh (the write has committed; a failure leaves them to a drain).
+   */
+  async write(plan: QueryPlan, builder: AnyQueryBuilder, dualWrites: readonly DualWrite[], call: { priority: CallScope['priority']; deadline: number; timeoutMs: number }): Promise<unknown> {
+    const shards = targetShards(plan.route);
     const writeScope: CallScope = { priority: call.priority, deadline: call.deadline, purpose: 'query' };
-    const { result, keys } = await withScope(writeScope, () => writeCapturingKeys(this.databases, plan, builder, key, runNormally));
+    const outcomes = await Promise.allSettled(
+      shards.map((shard) =>
+        withScope(writeScope, () => this.databases.primary(shard).transaction((trx) => writeOnShard(this.databases, trx, shard, plan, builder, dualWrites, this.options.maxParameters))),
+      ),
+    );
+    const committed = outcomes.flatMap((outcome, index) => (outcome.status === 'fulfilled' ? [{ shard: shards[index]!, write: outcome.value }] : []));
+    await this.afterCommit(committed.flatMap(({ write }) => write.pending), call);
+    const failures = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ shard: shards[index]!, error: outcome.reason as ShardKitError }] : []));
+    if (failures.length === 1 && shards.length === 1) throw failures[0]!.error;
+    if (failures.length > 0) throw new ScatterError(failures, committed.map(({ shard }) => shard), { write: true });
+    return combineWriteResults(plan.method, internalsOf(builder)._single.returning !== undefined, committed.map(({ write }) => write.result));
+  }
+
+  /** One statement of a routed transaction on `shard`, with its copies in that transaction. */
+  writeInTransaction(trx: Knex.Transaction, shard: string, plan: QueryPlan, builder: AnyQueryBuilder, dualWrites: readonly DualWrite[]): Promise<ShardWrite> {
+    return writeOnShard(this.databases, trx, shard, plan, builder, dualWrites, this.options.maxParameters);
+  }
+
+  /** Syncs outbox entries whose transactions committed; a failure is counted and left for the next drain. */
+  async afterCommit(pending: readonly PendingSync[], call: { priority: CallScope['priority']; timeoutMs: number }): Promise<void> {
+    if (pending.length === 0) return;
     const syncScope: CallScope = { priority: call.priority, timeoutMs: call.timeoutMs, purpose: 'dual-write' };
-    for (const { entry, direction } of syncs) {
-      try {
-        await withScope(syncScope, () => syncKeys(this.databases, entry.tables, direction, keys));
-        this.stats.syncs++;
-      } catch (error) {
-        this.stats.syncFailures++;
-        const name = entry.tables.migration.name;
-        const reason = error instanceof Error ? error.message : String(error);
-        for (const failed of keys) {
-          await this.store.recordMismatch(name, this.phaseOf(name)?.version ?? 0, failed, `dual write sync failed: ${reason}`).catch(() => undefined);
-        }
-      }
+    try {
+      await withScope(syncScope, () => applyPending(this.databases, pending));
+      this.stats.syncs += pending.length;
+    } catch {
+      this.stats.syncFailures++;
+      for (const { shard, tables } of pending) this.undrained.set(`${tables.migration.name}\u0000${shard}`, { shard, tables });
     }
-    return result;
+  }
+
+  /** Applies outbox entries left by syncs that failed here (at each poll), until none is left. */
+  private async drainFailed(): Promise<void> {
+    for (const [id, { shard, tables }] of this.undrained) {
+      const outcome = await withScope({ priority: 'background', purpose: 'dual-write' }, () => drainOutbox(this.databases, shard, [tables])).catch(() => undefined);
+      if (outcome && outcome.left === 0) this.undrained.delete(id);
+    }
   }
 
   /** After a select: during shadow_read, compare a sample of the rows with the target, in the background. */
@@ -288,6 +316,7 @@ export class MigrationCoordinator {
     }
     // A phase counts as applied once no write that started under an earlier one is still running.
     await Promise.allSettled([...this.writes]);
+    await this.drainFailed();
     for (const { name, version } of acks) await this.store.ack(name, this.instanceId, version, this.options.leaseMs);
   }
 }

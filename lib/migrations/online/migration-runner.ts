@@ -7,8 +7,15 @@
  *   any advance        every live instance has acknowledged the current phase
  *   backfill -> verify every source shard's backfill is done
  *   verify -> shadow   a verify ran in this phase and left no unrepaired difference
- *   shadow -> cutover  no more shadow mismatches than allowed since shadow_read began, and the
- *                      verify is still clean
+ *   shadow -> cutover  no more shadow mismatches than allowed since shadow_read began or since
+ *                      the last verify that left nothing unrepaired (it repaired what they saw),
+ *                      and the verify is still clean
+ *   any move           the sync outbox is drained: every copy a committed write recorded there
+ *                      has been applied (the runner drains it first; a shard it cannot drain
+ *                      blocks the move, rollbacks included)
+ *
+ * Verify repairs from the side the application writes in the phase: the source until cutover,
+ * the target in cutover, so that a repair never overwrites a newer acknowledged write.
  *
  * Rollback moves one phase back (not from cleanup). Cleanup, once reached, can retire the old
  * table (rename, or drop) only when told so explicitly.
@@ -31,6 +38,8 @@ import type { BackfillCheckpoint, ControlStore, InstanceAck, MigrationRecord, Mi
 import type { MigrationCoordinator } from './migration-coordinator.js';
 import type { MigrationTables } from './migration-tables.js';
 import { nextPhase, type Phase, previousPhase } from './phases.js';
+import { drainOutbox } from './drain-outbox.js';
+import { countOutbox, ensureOutbox } from './sync-outbox.js';
 import { type VerifyOptions, verifyMigration } from './verify.js';
 
 export interface RunnerContext {
@@ -66,6 +75,8 @@ export interface MigrationStatus {
   backfill: (BackfillCheckpoint & { shard: string })[];
   verify: VerifyReport | undefined;
   shadowMismatches: number;
+  /** Copies committed writes recorded in the sync outbox that wait to be applied. */
+  outbox: number;
 }
 
 export interface CleanupOptions {
@@ -87,16 +98,21 @@ export class OnlineMigrationRunner {
     const instances = await this.context.store.liveInstances(this.name);
     const mismatches = await this.shadowMismatches(record);
     const next = nextPhase(record.phase);
+    const outbox = await this.outboxBacklog();
+    // Waiting entries are drained by advance itself; a shard whose outbox cannot be read would block it.
+    const unreadable = outbox.filter(({ entries }) => Number.isNaN(entries));
+    const blockedBy = next ? [...this.gate(record, next, instances, mismatches), ...outboxReasons(unreadable)] : ['the migration is finished'];
     return {
       name: this.name,
       phase: record.phase,
       version: record.version,
       next,
-      blockedBy: next ? this.gate(record, next, instances, mismatches) : ['the migration is finished'],
+      blockedBy,
       instances: instances.map((instance) => ({ ...instance, current: instance.version === record.version })),
       backfill: this.units().map(({ id }) => ({ shard: id, ...(record.state.backfill[id] ?? { lastKey: null, rows: 0, done: false }) })),
       verify: record.state.verify,
       shadowMismatches: mismatches,
+      outbox: outbox.reduce((sum, { entries }) => sum + (Number.isNaN(entries) ? 0 : entries), 0),
     };
   }
 
@@ -107,6 +123,7 @@ export class OnlineMigrationRunner {
       if (record.phase !== 'pending') return record;
       const blocked = (await this.context.startGate?.()) ?? [];
       if (blocked.length > 0) throw new MigrationGateError(this.context.title, 'dual_write', blocked);
+      await this.ensureOutboxes();
       return this.transition(record, 'dual_write');
     });
   }
@@ -194,9 +211,12 @@ export class OnlineMigrationRunner {
       if (!['verify', 'shadow_read', 'cutover'].includes(record.phase)) {
         throw new MigrationGateError(this.context.title, 'verify', [`the migration is in ${record.phase}; verify runs from phase verify on`]);
       }
+      // Copies still in the outbox would show as differences; applied first, they are none.
+      await this.drainOrRefuse('verify');
       const outcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
+      const direction = record.phase === 'cutover' ? 'backward' : 'forward';
       for (const tables of this.context.parts()) {
-        const part = await verifyMigration(this.context.databases, tables, options);
+        const part = await verifyMigration(this.context.databases, tables, { ...options, direction });
         for (const measure of Object.keys(outcome) as (keyof typeof outcome)[]) outcome[measure] += part[measure];
       }
       const report: VerifyReport = { version: record.version, ...outcome, finishedAt: Date.now() };
@@ -268,18 +288,58 @@ export class OnlineMigrationRunner {
     );
   }
 
-  /** A phase change; across the cutover boundary of a topology switch, in two steps (see above). */
+  /**
+   * A phase change, once the outbox is drained; across the cutover boundary of a topology switch,
+   * in two steps (see above), draining again once every instance has paused its writes.
+   */
   private async move(record: MigrationRecord, phase: Phase, deadline: number): Promise<MigrationRecord> {
+    await this.drainOrRefuse(phase);
     const crossesCutover = (record.phase === 'cutover') !== (phase === 'cutover') && [record.phase, phase].every((side) => side !== 'cleanup');
     if (!this.context.switchesTopology || !crossesCutover) return this.transition(record, phase);
     const paused = await this.context.store.transition(record, record.phase, { ...record.state, switching: true });
     await this.context.coordinator.refresh();
     const waiting = await this.waitForAcks(paused.version, deadline);
-    if (waiting.length > 0) {
+    const undrained = waiting.length > 0 ? [] : await this.drainAll();
+    if (waiting.length > 0 || undrained.length > 0) {
       await this.transition(paused, record.phase);
-      throw new MigrationGateError(this.context.title, phase, waiting);
+      throw new MigrationGateError(this.context.title, phase, [...waiting, ...outboxReasons(undrained)]);
     }
     return this.transition(paused, phase);
+  }
+
+  /** Drains the outbox of every shard; a shard left with entries refuses `step`. */
+  private async drainOrRefuse(step: string): Promise<void> {
+    const undrained = await this.drainAll();
+    if (undrained.length > 0) throw new MigrationGateError(this.context.title, step, outboxReasons(undrained));
+  }
+
+  /** Applies every outbox entry of this migration; the shards where some are left (or that failed). */
+  private async drainAll(): Promise<OutboxBacklog[]> {
+    const parts = this.context.parts();
+    const drained = await Promise.all(
+      this.context.databases.shardNames.map(async (shard) => {
+        try {
+          return { shard, entries: (await drainOutbox(this.context.databases, shard, parts)).left };
+        } catch (error) {
+          return { shard, entries: await countOutbox(this.context.databases, shard, parts).catch(() => Number.NaN), error };
+        }
+      }),
+    );
+    return drained.filter(({ entries }) => entries !== 0);
+  }
+
+  private async outboxBacklog(): Promise<OutboxBacklog[]> {
+    const parts = this.context.parts();
+    const counts = await Promise.all(
+      this.context.databases.shardNames.map(async (shard) => ({ shard, entries: await countOutbox(this.context.databases, shard, parts).catch(() => Number.NaN) })),
+    );
+    return counts.filter(({ entries }) => entries !== 0);
+  }
+
+  /** The outbox table on every shard, before any write may record there. */
+  private async ensureOutboxes(): Promise<void> {
+    const { databases } = this.context;
+    await Promise.all(databases.shardNames.map((shard) => ensureOutbox(databases.primary(shard))));
   }
 
   private async transition(record: MigrationRecord, phase: Phase): Promise<MigrationRecord> {
@@ -300,9 +360,12 @@ export class OnlineMigrationRunner {
     return moved;
   }
 
+  /** Mismatches since shadow_read began, or since a later verify that left nothing unrepaired. */
   private async shadowMismatches(record: MigrationRecord): Promise<number> {
-    if (record.phase !== 'shadow_read' || record.state.shadowSince === undefined) return 0;
-    return (await this.context.store.mismatchesSince(this.name, record.state.shadowSince)).length;
+    const { shadowSince, verify } = record.state;
+    if (record.phase !== 'shadow_read' || shadowSince === undefined) return 0;
+    const cleared = verify && verify.unrepaired === 0 ? verify.finishedAt : 0;
+    return (await this.context.store.mismatchesSince(this.name, Math.max(shadowSince, cleared))).length;
   }
 
   /**
@@ -324,6 +387,25 @@ export class OnlineMigrationRunner {
       await release();
     }
   }
+}
+
+interface OutboxBacklog {
+  shard: string;
+  /** NaN when the shard could not be read. */
+  entries: number;
+  error?: unknown;
+}
+
+function outboxReasons(backlog: readonly OutboxBacklog[]): string[] {
+  return backlog.map(({ shard, entries, error }) =>
+    Number.isNaN(entries)
+      ? `the sync outbox on ${shard} cannot be read: ${errorText(error)}`
+      : `${entries} committed writes on ${shard} wait in the sync outbox${error ? ` (draining failed: ${errorText(error)})` : ''}`,
+  );
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 200);
 }
 
 /** Why live instances hold a step back: each one that does not apply `version` yet. */

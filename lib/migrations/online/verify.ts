@@ -7,14 +7,15 @@
  *   2. target chunks: target rows whose source row does not exist (a row a backfill batch copied
  *      just before it was deleted) are found there
  *
- * Differences are repaired with key sync (the source state wins, under the key's lock), so a
- * race with a write in flight is repaired harmlessly. The outcome counts what was checked,
+ * Differences are repaired with key sync under the key's lock, from the side the application
+ * writes (`direction`: the source until cutover, the target during cutover), so a race with a
+ * write in flight is repaired harmlessly and no newer acknowledged write is overwritten. The outcome counts what was checked,
  * found, repaired and left; cutover requires a verify without unrepaired differences.
  */
 import { createHash } from 'node:crypto';
 import { whereAfter } from '../../engine/keyset-pagination.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
-import { checkedMap, syncKeys } from './key-sync.js';
+import { checkedMap, type Direction, syncKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from '../../config/online-migration.js';
 import { canonical, keyOf, keyText, sameRow } from './row-identity.js';
@@ -24,6 +25,8 @@ export interface VerifyOptions {
   chunkSize?: number;
   /** Repair differences (default true); false only reports them. */
   repair?: boolean;
+  /** Which side wins a repair: forward (the source, default) or backward (the target, in cutover). */
+  direction?: Direction;
   signal?: AbortSignal;
   /** After each chunk, and with `finished` once a pass over a shard ends: that pass and shard's own counts. */
   onProgress?: (progress: VerifyProgress) => void;
@@ -65,7 +68,7 @@ export async function verifyMigration(databases: ShardDatabases, tables: Migrati
         if (side === 'source') outcome.rowsChecked += rows.length;
         outcome.differences += differing.length;
         if (differing.length > 0 && options.repair !== false) {
-          await syncKeys(databases, tables, 'forward', differing);
+          await syncKeys(databases, tables, options.direction ?? 'forward', differing);
           outcome.repaired += differing.length;
         } else {
           outcome.unrepaired += differing.length;
