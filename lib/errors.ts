@@ -21,6 +21,9 @@ export const ERROR_CODES = [
   'MERGE_LIMIT',
   'ID_UNAVAILABLE',
   'CROSS_SHARD_TRANSACTION',
+  'TWO_PHASE_UNAVAILABLE',
+  'TRANSACTION_ABORTED',
+  'TRANSACTION_IN_DOUBT',
   'QUERY_FAILED',
   'SCATTER_FAILED',
   'DRIVER_MISSING',
@@ -216,6 +219,41 @@ export class CrossShardTransactionError extends ShardKitError {
 }
 
 /** The driver's own code of an error: a QueryFailedError's `driverCode`, or a raw driver error's `code`. */
+/** An atomic (two-phase) transaction on a shard whose database has no prepared transactions. */
+export class TwoPhaseUnavailableError extends ShardKitError {
+  readonly code = 'TWO_PHASE_UNAVAILABLE';
+
+  constructor(shard: string, detail: string, cause?: unknown) {
+    super(`shard ${shard} cannot take part in an atomic transaction: ${detail}`, { shard, cause });
+  }
+}
+
+/** An atomic transaction that was rolled back on every shard it touched. */
+export class TransactionAbortedError extends ShardKitError {
+  readonly code = 'TRANSACTION_ABORTED';
+  readonly gtrid: string;
+
+  constructor(gtrid: string, why: string, options: { cause?: unknown; shard?: string; retryable?: boolean } = {}) {
+    super(`atomic transaction ${gtrid} was rolled back on every shard: ${why}`, options);
+    this.gtrid = gtrid;
+  }
+}
+
+/**
+ * An atomic transaction whose decision could not be recorded or read: its participants stay
+ * prepared until recovery decides (commit if the decision was recorded, otherwise roll back).
+ * Not retryable: running it again could apply it twice.
+ */
+export class TransactionInDoubtError extends ShardKitError {
+  readonly code = 'TRANSACTION_IN_DOUBT';
+  readonly gtrid: string;
+
+  constructor(gtrid: string, cause: unknown) {
+    super(`atomic transaction ${gtrid} is in doubt: its decision could not be recorded; recovery (shardkit tx recover) settles it`, { cause });
+    this.gtrid = gtrid;
+  }
+}
+
 export function driverCodeOf(error: unknown): string | undefined {
   const code = (error as { driverCode?: unknown } | null)?.driverCode ?? (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;

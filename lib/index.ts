@@ -15,6 +15,7 @@ export type {
   ShardConfig,
   ShardedTableConfig,
   ShardKitConfig,
+  TransactionsOptions,
 } from './config/config-types.js';
 export { defineConfig } from './config/config-types.js';
 /** knex's types, for migrations, seeds and `kit.forShard()` code: `import type { Knex } from 'shardkit'`. */
@@ -27,6 +28,10 @@ export type { IdGenerator } from './ids/id-generator.js';
 export { decomposeId, type IdFormat, layoutOf } from './ids/id-layout.js';
 export type { IdOptions } from './kit/global-ids.js';
 export type { IsolationLevel, RoutedTransaction, TransactionOptions } from './kit/routed-transaction.js';
+export type { AtomicTransaction } from './kit/atomic-transaction.js';
+export type { RecoverOptions } from './kit/in-doubt-recovery.js';
+export type { TwoPhaseEvent, TwoPhaseStep } from './transactions/atomic-commit.js';
+export type { ForeignPrepared, PreparedParticipant, RecoveryReport } from './transactions/recover-prepared.js';
 export { normalizeShardKey, type ShardKey } from './hashing/shard-key.js';
 export type { MigrationStatus } from './migrations/online/migration-runner.js';
 export { OnlineMigrationRunner } from './migrations/online/migration-runner.js';

@@ -12,6 +12,8 @@ import { resolveConfig } from './config/resolve-config.js';
 import { ColumnTypes } from './engine/column-types.js';
 import type { IdGenerator } from './ids/id-generator.js';
 import { GlobalIds, type IdOptions } from './kit/global-ids.js';
+import { type AtomicParts, type AtomicTransaction, runAtomicTransaction } from './kit/atomic-transaction.js';
+import { InDoubtRecovery, type RecoverOptions } from './kit/in-doubt-recovery.js';
 import { type RoutedTransaction, runTransaction, type TransactionOptions, type TransactionParts, type TransactionTarget } from './kit/routed-transaction.js';
 import { KeyTypes } from './engine/key-types.js';
 import type { Engine } from './engine/execute-plan.js';
@@ -40,6 +42,8 @@ import { LagMonitor } from './replicas/lag-monitor.js';
 import { ReadRouter } from './replicas/read-router.js';
 import { ReadSession } from './replicas/read-session.js';
 import { Topology } from './topology/topology.js';
+import { DecisionLog } from './transactions/decision-log.js';
+import type { RecoveryReport } from './transactions/recover-prepared.js';
 
 export type { TableOptions } from './kit/query-pipeline.js';
 export type { KitStatus, NodeHealth, NodeStatus, ShardStatus, StatusOptions } from './kit/kit-status.js';
@@ -93,6 +97,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly runners: RunnerSources;
   private readonly globalIds: GlobalIds;
   private readonly transactionParts: TransactionParts;
+  private readonly atomicParts: AtomicParts;
+  private readonly inDoubt: InDoubtRecovery;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -155,6 +161,15 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       builder: (table, transaction) => this.routedBuilder(table, { transaction }),
       migrations: this.migrationCoordinator,
     };
+    const decisions = new DecisionLog(topology.shard(config.migrations.controlShard).primary.knex);
+    this.atomicParts = {
+      ...this.transactionParts,
+      log: decisions,
+      onStep: (event) => this.emit('twoPhase', event),
+    };
+    this.inDoubt = new InDoubtRecovery(topology, decisions, config, (report) => {
+      if (report.committed.length + report.rolledBack.length + report.foreign.length > 0) this.emit('recovery', report);
+    });
     this.runners = {
       config,
       topology,
@@ -164,6 +179,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       onThrottle: (event) => this.emit('throttle', event),
     };
     this.monitor.start();
+    this.inDoubt.start();
   }
 
   /** Shard names in configuration order. */
@@ -240,12 +256,30 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    *
    * A statement that would touch another shard is refused (CROSS_SHARD_TRANSACTION); see
    * kit/routed-transaction.ts for savepoints, retries, deadlines and migrating tables.
+   *
+   * `{ atomic: true }` instead: statements may reach any shards, and the whole commits with
+   * two-phase commit or rolls back everywhere (kit/atomic-transaction.ts).
    */
-  transaction<T>(target: unknown, fn: (trx: RoutedTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  transaction<T>(target: { atomic: true }, fn: (trx: AtomicTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  transaction<T>(target: unknown, fn: (trx: RoutedTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  transaction<T>(target: unknown, fn: ((trx: RoutedTransaction) => Promise<T>) | ((trx: AtomicTransaction) => Promise<T>), options: TransactionOptions = {}): Promise<T> {
     this.assertOpen();
+    if (typeof target === 'object' && target !== null && (target as { atomic?: unknown }).atomic === true) {
+      return runAtomicTransaction(this.atomicParts, fn as (trx: AtomicTransaction) => Promise<T>, options);
+    }
     const where: TransactionTarget =
       typeof target === 'object' && target !== null && 'shard' in target ? { shard: String((target as { shard: unknown }).shard) } : { key: target };
-    return runTransaction(this.transactionParts, where, fn, options);
+    return runTransaction(this.transactionParts, where, fn as (trx: RoutedTransaction) => Promise<T>, options);
+  }
+
+  /**
+   * Settles atomic transactions left prepared by coordinators that died: commits those whose
+   * decision was recorded, rolls back the rest once `graceMs` past their deadline; reports
+   * prepared transactions shardkit does not own. `dryRun` only reports (`shardkit tx status`).
+   */
+  recoverTransactions(options: RecoverOptions = {}): Promise<RecoveryReport> {
+    this.assertOpen();
+    return this.inDoubt.recover(options);
   }
 
   /** The plan a builder from table() would run, without running it. */
@@ -275,7 +309,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     // One bound for all of it: background work first, then the calls still running.
     const deadline = performance.now() + this.config.timeouts.closeMs;
     let timer: NodeJS.Timeout | undefined;
-    const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close()]);
+    const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop()]);
     await Promise.race([background, new Promise((resolve) => (timer = setTimeout(resolve, this.config.timeouts.closeMs)))]);
     clearTimeout(timer);
     await Promise.all([this.topology.close(Math.max(0, deadline - performance.now())), this.router.destroy()]);

@@ -13,6 +13,7 @@ import { registerRebalance } from './rebalance-command.js';
 import { registerRoute } from './route-command.js';
 import { registerSeed } from './seed-command.js';
 import { registerStatus } from './status-command.js';
+import { registerTx } from './tx-command.js';
 
 const stdio: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -45,6 +46,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerRebalance(program, io, run);
   registerStatus(program, io, run);
   registerRoute(program, io, run);
+  registerTx(program, io, run);
   // Every subcommand reports errors the program's way and does not exit the process.
   const propagate = (command: Command) => {
     for (const sub of command.commands) {

@@ -123,6 +123,7 @@ export const configSchema = z.strictObject({
   onlineMigrations: z.array(onlineMigrationSchema).optional(),
   migrations: migrationsSchema.optional(),
   seeds: z.strictObject({ directory: z.string().min(1).optional(), loadExtensions: extensions }).optional(),
+  transactions: z.strictObject({ recoveryIntervalMs: milliseconds.optional(), inDoubtGraceMs: milliseconds.optional() }).optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -181,6 +181,18 @@ export interface ShardKitConfig {
   onlineMigrations?: OnlineMigration[];
   migrations?: MigrationsOptions;
   seeds?: SeedsOptions;
+  /** Atomic (two-phase) transactions: recovery of those whose coordinator died. */
+  transactions?: TransactionsOptions;
+}
+
+export interface TransactionsOptions {
+  /** How often each kit settles prepared transactions left in doubt (0: only at start). Default 30000. */
+  recoveryIntervalMs?: number;
+  /**
+   * How long past its deadline a prepared transaction without a decision is left to its
+   * coordinator before recovery rolls it back; covers clock skew between processes. Default 30000.
+   */
+  inDoubtGraceMs?: number;
 }
 
 /** knex seeds, run on every shard by `shardkit seed run`. */
@@ -239,6 +251,7 @@ export interface ResolvedConfig {
   onlineMigrations: OnlineMigration[];
   migrations: Required<Omit<MigrationsOptions, 'schemaName'>> & Pick<MigrationsOptions, 'schemaName'>;
   seeds: Required<SeedsOptions>;
+  transactions: Required<TransactionsOptions>;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

@@ -76,6 +76,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
       leaseMs: config.migrations?.leaseMs ?? 10_000,
     },
     seeds: { directory: config.seeds?.directory ?? 'seeds', loadExtensions: config.seeds?.loadExtensions ?? LOAD_EXTENSIONS },
+    transactions: { recoveryIntervalMs: 30_000, inDoubtGraceMs: 30_000, ...config.transactions },
   };
 }
 

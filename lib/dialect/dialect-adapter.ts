@@ -8,6 +8,7 @@ import type { KnexClientClass } from '../knex/guarded-client.js';
 import type { ResolvedNode, SqlFamily } from '../config/config-types.js';
 import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';
+import type { TwoPhaseCommit } from './two-phase.js';
 import type { InsertMissing } from './insert-missing.js';
 import type { KeyColumnReader } from './key-column.js';
 import type { PrimaryKeyReader } from './primary-key.js';
@@ -79,6 +80,8 @@ export interface DialectAdapter {
   readonly bigintsAs: 'string' | 'number';
   classifyError(error: unknown): ErrorClass;
   readonly locks: AdvisoryLocks;
+  /** Prepared transactions (PREPARE TRANSACTION, XA); absent where there are none (PGlite). */
+  readonly twoPhase?: TwoPhaseCommit;
   /** The table's primary-key columns in key order (empty without one). */
   readonly primaryKey: PrimaryKeyReader;
   /** How the database compares a column's values (its type and collation). */

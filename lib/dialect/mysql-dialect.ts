@@ -1,3 +1,4 @@
+import { mysqlTwoPhase } from './two-phase.js';
 import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingWithKnex } from './insert-missing.js';
@@ -36,6 +37,7 @@ export const mysqlDialect: DialectAdapter = {
   maxParameters: 65_535,
   bigintsAs: 'number',
   cancellable: true,
+  twoPhase: mysqlTwoPhase,
   locks: mysqlLocks,
   classifyError(error) {
     const driverCode = errorCodeOf(error);

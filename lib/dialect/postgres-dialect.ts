@@ -1,3 +1,4 @@
+import { postgresTwoPhase } from './two-phase.js';
 import { postgresLocks } from './advisory-locks.js';
 import { postgresChangeFeed } from './change-feed.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
@@ -42,6 +43,7 @@ export const postgresDialect: DialectAdapter = {
   maxParameters: 65_535,
   bigintsAs: 'string',
   cancellable: true,
+  twoPhase: postgresTwoPhase,
   locks: postgresLocks,
   classifyError: classifyPostgresError,
   insertMissing: insertMissingAsJson(localTimestampText),

@@ -15,13 +15,17 @@ import { shardQuery, shardStatements } from './shard-query.js';
 
 export async function executeInTransaction(plan: QueryPlan, builder: AnyQueryBuilder, shard: string, trx: Knex.Transaction, maxParameters: number): Promise<unknown> {
   refuseOtherShards(plan, shard);
+  if (targetShards(plan.route).length === 0) return emptyResult(plan.method, internalsOf(builder)._single.returning !== undefined);
+  return executeShardPart(plan, builder, shard, (query) => bindToClient(query, trx.client as unknown as Knex.Client), maxParameters);
+}
+
+/** `shard`'s statements of a single-shard plan, each run as `on` binds it (a transaction, a held connection). */
+export async function executeShardPart(plan: QueryPlan, builder: AnyQueryBuilder, shard: string, on: (query: AnyQueryBuilder) => AnyQueryBuilder, maxParameters: number): Promise<unknown> {
   const returning = internalsOf(builder)._single.returning !== undefined;
-  if (targetShards(plan.route).length === 0) return emptyResult(plan.method, returning);
-  const onTransaction = (query: AnyQueryBuilder) => bindToClient(query, trx.client as unknown as Knex.Client);
-  if (READ_METHODS.has(plan.method)) return await onTransaction(shardQuery(builder, plan, shard));
+  if (READ_METHODS.has(plan.method)) return await on(shardQuery(builder, plan, shard));
   const results: unknown[] = [];
   for (const statement of shardStatements(builder, plan, shard, maxParameters)) {
-    results.push(await onTransaction(returning ? statement : countInsertedRows(statement)));
+    results.push(await on(returning ? statement : countInsertedRows(statement)));
   }
   return combineWriteResults(plan.method, returning, results);
 }

@@ -2,6 +2,8 @@
 import type { StatementEvent } from '../access/node-gate.js';
 import type { QueryEvent } from '../engine/routed-shard-access.js';
 import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from '../observability/state-events.js';
+import type { TwoPhaseEvent } from '../transactions/atomic-commit.js';
+import type { RecoveryReport } from '../transactions/recover-prepared.js';
 
 export interface ShardKitEvents {
   /** A routed query ran on a node (one per shard it ran on). */
@@ -13,6 +15,10 @@ export interface ShardKitEvents {
   phase: [PhaseEvent];
   throttle: [ThrottleEvent];
   scatter: [ScatterEvent];
+  /** A step of an atomic transaction's two-phase commit (prepared, decided, committed, ...). */
+  twoPhase: [TwoPhaseEvent];
+  /** A sweep of prepared transactions settled some, or found some it does not own. */
+  recovery: [RecoveryReport];
 }
 
 /** Where the layers below the facade report; events are only built while someone listens. */

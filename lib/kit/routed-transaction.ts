@@ -20,7 +20,8 @@ import type { Knex } from 'knex';
 import { withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
 import { executeInTransaction, refuseOtherShards } from '../engine/execute-in-transaction.js';
-import { CrossShardTransactionError, driverCodeOf, type QueryPriority, TopologySwitchingError, UnknownShardError, UnsupportedQueryError } from '../errors.js';
+import { CrossShardTransactionError, type QueryPriority, TopologySwitchingError, UnknownShardError, UnsupportedQueryError } from '../errors.js';
+import type { IsolationLevel } from '../dialect/two-phase.js';
 import type { HashRing } from '../hashing/hash-ring.js';
 import { type AnyQueryBuilder, READ_METHODS } from '../knex/builder-internals.js';
 import type { DualWrite, PendingSync, ShardWrite } from '../migrations/online/dual-write.js';
@@ -28,8 +29,9 @@ import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { currentSession } from '../replicas/read-session.js';
 import { recordWritePosition } from '../replicas/write-position.js';
 import type { Topology } from '../topology/topology.js';
+import { retryingConflicts } from './conflict-retry.js';
 
-export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable';
+export type { IsolationLevel };
 
 export interface TransactionOptions {
   isolation?: IsolationLevel;
@@ -75,38 +77,29 @@ export interface MigrationWrites {
   trackWrite<T>(write: Promise<T>): Promise<T>;
 }
 
-const CONFLICT_CODES = new Set(['40001', '40P01', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
-const MAX_BACKOFF_MS = 200;
 
 export async function runTransaction<T>(parts: TransactionParts, target: TransactionTarget, fn: (trx: RoutedTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const timeoutMs = options.timeoutMs ?? parts.config.timeouts.queryMs;
   const deadline = performance.now() + timeoutMs;
-  const retries = Math.max(0, Math.floor(options.retries ?? 0));
   const priority = options.priority ?? 'normal';
-  for (let attempt = 0; ; attempt++) {
+  return retryingConflicts(options.retries ?? 0, deadline, async () => {
     // Each attempt places the key afresh: a rebalance may have moved it since the last one.
     const ring = parts.topology.ring;
     const shard = 'shard' in target ? shardNamed(parts.topology, target.shard) : parts.topology.ownerOf(target.key);
-    try {
-      const pending: PendingSync[] = [];
-      const attempt = async () => {
-        const result = await withScope({ priority, deadline, purpose: 'transaction' }, () =>
-          shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, pending, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
-        );
-        await parts.migrations.afterCommit(pending, { priority, timeoutMs });
-        return result;
-      };
-      // A phase change waits for the transaction and for the syncs after its commit.
-      const result = await parts.migrations.trackWrite(attempt());
-      const session = currentSession();
-      if (session) await recordWritePosition(shard, session, deadline);
+    const pending: PendingSync[] = [];
+    const attempt = async () => {
+      const result = await withScope({ priority, deadline, purpose: 'transaction' }, () =>
+        shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, pending, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
+      );
+      await parts.migrations.afterCommit(pending, { priority, timeoutMs });
       return result;
-    } catch (error) {
-      const backoff = Math.min(MAX_BACKOFF_MS, 5 * 2 ** attempt) * (0.5 + Math.random());
-      if (attempt >= retries || !isConflict(error) || performance.now() + backoff >= deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, backoff));
-    }
-  }
+    };
+    // A phase change waits for the transaction and for the syncs after its commit.
+    const result = await parts.migrations.trackWrite(attempt());
+    const session = currentSession();
+    if (session) await recordWritePosition(shard, session, deadline);
+    return result;
+  });
 }
 
 function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction, pending: PendingSync[], ring: HashRing): RoutedTransaction {
@@ -146,9 +139,4 @@ function refuseMoved(parts: TransactionParts, plan: QueryPlan, shard: string, ri
 function shardNamed(topology: Topology, name: string) {
   if (!topology.shards.some((shard) => shard.name === name)) throw new UnknownShardError(name, topology.shards.map((shard) => shard.name));
   return topology.shard(name);
-}
-
-function isConflict(error: unknown): boolean {
-  const code = driverCodeOf(error);
-  return code !== undefined && CONFLICT_CODES.has(code);
 }

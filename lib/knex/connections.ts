@@ -4,11 +4,16 @@
  * for a LISTEN that lasts as long as the kit (its socket is tracked like the pool's).
  */
 import type { Knex } from 'knex';
+import { type AnyQueryBuilder, bindToClient } from './builder-internals.js';
 
 interface PoolClient {
   acquireConnection(): Promise<unknown>;
   releaseConnection(connection: unknown): Promise<void>;
+  destroyRawConnection(connection: unknown): Promise<void>;
 }
+
+/** knex's own mark of a connection its pool must destroy rather than hand out again. */
+const DISPOSED = '__knex__disposed';
 
 interface RawClient<T> {
   acquireRawConnection(): Promise<T>;
@@ -18,7 +23,11 @@ interface RawClient<T> {
 export interface HeldConnection {
   /** Runs `sql` on the held connection. */
   raw(sql: string, bindings: readonly unknown[]): Promise<unknown>;
+  /** The builder (a private copy), bound to run on the held connection. */
+  bind(query: AnyQueryBuilder): AnyQueryBuilder;
   release(): Promise<void>;
+  /** Closes the connection instead of returning it (its session state is unknown); the pool replaces it. */
+  discard(): Promise<void>;
 }
 
 /** A pooled connection of `db`, held until released (once). */
@@ -28,9 +37,17 @@ export async function holdConnection(db: Knex): Promise<HeldConnection> {
   let released = false;
   return {
     raw: (sql, bindings) => db.raw(sql, [...bindings] as Knex.RawBinding[]).connection(connection),
+    bind: (query) => (bindToClient(query, db.client) as Knex.QueryBuilder).connection(connection) as unknown as AnyQueryBuilder,
     release: async () => {
       if (released) return;
       released = true;
+      await client.releaseConnection(connection);
+    },
+    discard: async () => {
+      if (released) return;
+      released = true;
+      (connection as Record<string, unknown>)[DISPOSED] = 'discarded by shardkit';
+      await client.destroyRawConnection(connection).catch(() => undefined);
       await client.releaseConnection(connection);
     },
   };
