@@ -13,6 +13,7 @@ import { ColumnTypes } from './engine/column-types.js';
 import type { IdGenerator } from './ids/id-generator.js';
 import { GlobalIds, type IdOptions } from './kit/global-ids.js';
 import { type AtomicParts, type AtomicTransaction, runAtomicTransaction } from './kit/atomic-transaction.js';
+import { EscapeHatches } from './kit/escape-hatch.js';
 import { InDoubtRecovery, type RecoverOptions } from './kit/in-doubt-recovery.js';
 import { type RoutedTransaction, runTransaction, type TransactionOptions, type TransactionParts, type TransactionTarget } from './kit/routed-transaction.js';
 import { KeyTypes } from './engine/key-types.js';
@@ -99,6 +100,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly transactionParts: TransactionParts;
   private readonly atomicParts: AtomicParts;
   private readonly inDoubt: InDoubtRecovery;
+  private readonly escapeHatches: EscapeHatches;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -161,6 +163,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       builder: (table, transaction) => this.routedBuilder(table, { transaction }),
       migrations: this.migrationCoordinator,
     };
+    this.escapeHatches = new EscapeHatches(this.migrationCoordinator, config.family);
     const decisions = new DecisionLog(topology.shard(config.migrations.controlShard).primary.knex);
     this.atomicParts = {
       ...this.transactionParts,
@@ -209,17 +212,18 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   /**
    * The guarded knex instance of the primary that owns `key`: an escape hatch for SQL shardkit
    * does not route (`kit.forKey(id).transaction(...)`). Its statements pass the node's guard
-   * (deadline, breaker, admission, typed errors), but are not routed, checked or dual-written.
+   * (deadline, breaker, admission, typed errors), but are not routed or dual-written: while a
+   * migration or rebalance moves a table, writes to it are refused (kit/escape-hatch.ts).
    */
   forKey(key: unknown): Knex {
     this.assertOpen();
-    return this.topology.ownerOf(key).primary.knex;
+    return this.escapeHatches.of(this.topology.ownerOf(key).primary.knex);
   }
 
   /** The guarded knex instance of a shard's primary, for per-shard work (schema, maintenance, reports). */
   forShard(name: string): Knex {
     this.assertOpen();
-    return this.topology.shard(name).primary.knex;
+    return this.escapeHatches.of(this.topology.shard(name).primary.knex);
   }
 
   /**

@@ -16,6 +16,7 @@
  * client methods this one relies on are listed in the interface below.
  */
 import { inspect } from 'node:util';
+import type { Knex } from 'knex';
 import { KitClosedError, type ShardKitError } from '../errors.js';
 
 /** A connection being taken from the pool: abandoned on expiry, given back if it arrives too late. */
@@ -83,6 +84,22 @@ export function countInsertedRows<T extends object>(builder: T): T {
   return builder;
 }
 
+/** Throws to refuse a statement before it is sent (the escape hatch's check, kit/escape-hatch.ts). */
+export type StatementCheck = (sql: string) => void;
+
+const STATEMENT_CHECK = Symbol('shardkit.statementCheck');
+
+/**
+ * A knex instance sharing `db`'s pool whose statements (its transactions' too) pass `check`
+ * first. knex's withUserParams() clones the instance with its own client config, which a
+ * transaction's client shares, so the check reaches every statement made through the clone.
+ */
+export function withStatementCheck(db: Knex, check: StatementCheck): Knex {
+  const checked = db.withUserParams({});
+  (checked.client.config as { [STATEMENT_CHECK]?: StatementCheck })[STATEMENT_CHECK] = check;
+  return checked;
+}
+
 /** How long closing one connection politely may take before its socket is destroyed. */
 const POLITE_CLOSE_MS = 1000;
 
@@ -127,6 +144,14 @@ export function guardedClient<T extends KnexClientClass, Scope>(
 
     override query(connection: unknown, query: string | QueryObject): Promise<unknown> {
       const prepared = this.prepare(connection, query);
+      const check = (this as unknown as { config?: { [STATEMENT_CHECK]?: StatementCheck } }).config?.[STATEMENT_CHECK];
+      if (check) {
+        try {
+          check(prepared.sql);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
       return gate.statement(connection, prepared.sql, () => this._query(connection, prepared)).catch((error: unknown) => {
         this.emit('query-error', error, { ...idsOf(connection), ...prepared });
         throw error;

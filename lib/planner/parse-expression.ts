@@ -7,10 +7,10 @@
  * knex bindings (`?`) become parameters the parser accepts (`:p0`) and come back as `value`
  * nodes, so that a bound value is never spliced into SQL text.
  */
-import { createRequire } from 'node:module';
 import type { SqlFamily } from '../config/config-types.js';
 import { UnsupportedQueryError } from '../errors.js';
 import { type ArithmeticOperator, type ComparisonOperator, type Expr, nodesOf } from './expression.js';
+import { parserDatabase, parserFor } from './sql-parser.js';
 import type { AggregateFunction } from './merge-spec.js';
 
 /** A raw SQL fragment as knex holds it. */
@@ -29,27 +29,6 @@ export interface OrderItem {
   /** Undefined when the SQL does not say (ascending, unless knex's orderBy() direction says otherwise). */
   direction: 'asc' | 'desc' | undefined;
   nulls: 'first' | 'last' | undefined;
-}
-
-interface SqlParser {
-  astify(sql: string, options: { database: string }): unknown;
-}
-
-// The dialect builds are loaded on first use: most queries never need a parser, and each
-// build is a few megabytes of generated code.
-const requireBuild = createRequire(import.meta.url);
-const parsers = new Map<SqlFamily, SqlParser>();
-
-function parserFor(family: SqlFamily): SqlParser {
-  let parser = parsers.get(family);
-  if (!parser) {
-    const build = requireBuild(family === 'postgres' ? 'node-sql-parser/build/postgresql' : 'node-sql-parser/build/mariadb') as {
-      Parser: new () => SqlParser;
-    };
-    parser = new build.Parser();
-    parsers.set(family, parser);
-  }
-  return parser;
 }
 
 /** The aggregates a merge combines from per-shard partials. */
@@ -138,7 +117,7 @@ function parseStatement(sql: string, family: SqlFamily, construct: string): unkn
   if (cached) return cached;
   let ast: unknown;
   try {
-    ast = parserFor(family).astify(sql, { database: family === 'postgres' ? 'PostgresQL' : 'MariaDB' });
+    ast = parserFor(family).astify(sql, { database: parserDatabase(family) });
   } catch (error) {
     const detail = error instanceof Error ? error.message.slice(0, 160) : String(error);
     throw new UnsupportedQueryError(construct, `cannot read "${sql.slice(0, 120)}" as one expression the merge evaluates (${detail})`);

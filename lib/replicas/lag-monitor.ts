@@ -18,6 +18,11 @@ import { type LagReading, type PrimaryObservation, readingFrom, readingWhilePrim
 
 export class LagMonitor {
   private readonly readings = new Map<string, LagReading>();
+  /**
+   * Per replica: its latest reading with a proof of freshness. A probe that fails while the
+   * primary dies (its connection reset before it refuses new ones) must not erase that proof.
+   */
+  private readonly lastProof = new Map<string, LagReading>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly cycles = new Set<Promise<void>>();
   private readonly flights = new SingleFlight();
@@ -132,13 +137,12 @@ export class LagMonitor {
       const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
         this.probe(() => signals.replicaState(replica.knex, this.options.heartbeatTable)),
       );
-      const previous = this.readings.get(replica.config.name);
-      this.readings.set(
-        replica.config.name,
+      const reading =
         primary === undefined && primaryDownSince !== undefined
-          ? readingWhilePrimaryDown(previous, state, measuredAt, primaryDownSince)
-          : readingFrom(primary, state, measuredAt, signals.reached),
-      );
+          ? readingWhilePrimaryDown(this.lastProof.get(replica.config.name), state, measuredAt, primaryDownSince)
+          : readingFrom(primary, state, measuredAt, signals.reached);
+      this.readings.set(replica.config.name, reading);
+      if (reading.freshAsOf !== undefined) this.lastProof.set(replica.config.name, reading);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.readings.set(replica.config.name, unknownReading(measuredAt, `probe failed: ${reason}`));

@@ -180,8 +180,9 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       await runner.verify();
       await runner.advance({ waitForAcksMs: 5000 });
 
-      // A difference the verify finds but does not repair keeps cutover shut.
-      const corrupt = () => kit.forShard(kit.shardFor(3))('users_v2').where('id', 3).update({ last_name: 'Corrupted' });
+      // A difference the verify finds but does not repair keeps cutover shut. (Written past the
+      // kit, as another program would: kit.forShard() refuses writes to the migrating tables.)
+      const corrupt = () => kit.topology.ownerOf(3).primary.knex('users_v2').where('id', 3).update({ last_name: 'Corrupted' });
       await corrupt();
       const unrepaired = await runner.verify({ repair: false });
       expect(unrepaired.unrepaired).to.equal(1);

@@ -8,6 +8,9 @@ import { TARGETS } from '../support/targets.js';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const SEEDED = 600;
 
+/** The primary owning `id`, written as another program would: past the kit and its checks. */
+const behindTheKit = (kit: ShardKit, id: number) => kit.topology.ownerOf(id).primary.knex;
+
 /** users -> users_v2 up to `phase`, with its backfill and verify. */
 async function migrateTo(kit: ShardKit, phase: 'shadow_read' | 'cutover'): Promise<void> {
   const runner = kit.onlineMigration('users_v2');
@@ -193,11 +196,32 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       // A source row changed behind the kit's back: in cutover the target is what the application
       // wrote, so verify copies it back to the source, never the other way.
       await kit.table('users_v2').where('id', 8).update({ first_name: 'Newer', last_name: 'Write' });
-      await kit.forShard(kit.topology.ownerOf(8).name)('users').where('id', 8).update({ name: 'Stale Copy' });
+      await behindTheKit(kit, 8)('users').where('id', 8).update({ name: 'Stale Copy' });
       const report = await kit.onlineMigration('users_v2').verify();
       expect(report.repaired).to.equal(1);
       expect(await kit.table('users_v2').where('id', 8).first('first_name', 'last_name')).to.deep.equal({ first_name: 'Newer', last_name: 'Write' });
       expect(await kit.table('users').where('id', 8).first('name')).to.deep.equal({ name: 'Newer Write' });
+    });
+
+    it('refuses writes through kit.forKey()/kit.forShard() to the migrating tables, which would not be dual-written', async () => {
+      kits = await migrationKits(target.config, 1);
+      const [kit] = kits as [ShardKit];
+      await kit.table('users').insert(Array.from({ length: 10 }, (_, index) => user(index + 1)));
+      const owner = kit.topology.ownerOf(3).name;
+      expect(await kit.forKey(3)('users').where('id', 3).update({ name: 'Before Start' }), 'pending: nothing to carry').to.equal(1);
+      await kit.onlineMigration('users_v2').start();
+      const refusals = await Promise.all([
+        kit.forKey(3)('users').where('id', 3).update({ name: 'Missed' }),
+        kit.forShard(owner)('users').insert(user(1003)),
+        kit.forShard(owner).raw('delete from users where id = ?', [3]),
+        kit.forKey(3).transaction((trx) => trx('users').where('id', 3).del()),
+      ].map((write) => Promise.resolve(write).then(() => 'ran', (error: unknown) => (error as ShardKitError).code)));
+      expect(refusals).to.deep.equal(['MIGRATION_PHASE', 'MIGRATION_PHASE', 'MIGRATION_PHASE', 'MIGRATION_PHASE']);
+      // Reads, and writes of tables nothing moves, run as before.
+      expect(await kit.forKey(3)('users').where('id', 3).first('name')).to.deep.equal({ name: 'Before Start' });
+      await kit.forKey(3)('orders').insert({ user_id: 3, id: 1, amount_cents: 5 });
+      expect(await kit.forKey(3)('orders').where('user_id', 3).delete()).to.equal(1);
+      expect(await kit.table('users').where('id', 1003).first(), 'the refused insert did not run').to.equal(undefined);
     });
 
     it('clears shadow-read mismatches with a verify that repairs them, as the runbook says', async () => {
@@ -205,7 +229,7 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       const [kit] = kits as [ShardKit];
       await kit.table('users').insert(Array.from({ length: 50 }, (_, index) => user(index + 1)));
       await migrateTo(kit, 'shadow_read');
-      await kit.forShard(kit.topology.ownerOf(9).name)('users_v2').where('id', 9).update({ first_name: 'Drifted' });
+      await behindTheKit(kit, 9)('users_v2').where('id', 9).update({ first_name: 'Drifted' });
       await kit.table('users').where('id', 9);
       await kit.migrationCoordinator.settle();
       const runner = kit.onlineMigration('users_v2');

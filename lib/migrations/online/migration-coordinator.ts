@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { type CallScope, withScope } from '../../access/call-scope.js';
 import { combineWriteResults } from '../../engine/combine-results.js';
-import { ScatterError, type ShardKitError, TopologySwitchingError } from '../../errors.js';
+import { MigrationPhaseError, ScatterError, type ShardKitError, TopologySwitchingError } from '../../errors.js';
 import { type AnyQueryBuilder, internalsOf } from '../../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../../planner/query-plan.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
@@ -49,6 +49,8 @@ export interface TopologyFollower {
   apply(record: MigrationRecord | undefined): Promise<void>;
   involvement(table: string): Involvement | undefined;
   writesPaused(table: string): boolean;
+  /** The rebalance applied now, if one is recorded. */
+  readonly applied: { phase: Phase } | undefined;
 }
 
 export class MigrationCoordinator {
@@ -168,6 +170,24 @@ export class MigrationCoordinator {
     if (involved.length === 0) return [];
     if (this.writesPaused(plan.table)) throw new TopologySwitchingError(plan.table, this.options.pollIntervalMs);
     return dualWritesOf(involved, plan.method);
+  }
+
+  /** No migration or rebalance could need a write carried now (the escape hatch skips its check). */
+  get idle(): boolean {
+    const rebalance = this.topologyFollower?.applied?.phase;
+    if (rebalance !== undefined && rebalance !== 'pending' && rebalance !== 'cleanup') return false;
+    return this.migrations.every((tables) => this.followed.get(tables.migration.name)?.phase === 'pending');
+  }
+
+  /**
+   * Refuses a write to `table` made past the kit (kit.forKey(), kit.forShard()) while a
+   * migration or a rebalance would have to carry it to the other side: it would be missed.
+   */
+  refuseUncarried(table: string): void {
+    const [carried] = dualWritesOf(this.involvement(table), 'update');
+    if (!carried) return;
+    const { name } = carried.tables.migration;
+    throw new MigrationPhaseError(name, table, this.phaseOf(name)?.phase ?? this.topologyFollower?.applied?.phase ?? 'moving', 'a write through kit.forKey()/kit.forShard() would not be dual-written: write it with kit.table() or kit.transaction(), which carry it');
   }
 
   /**
