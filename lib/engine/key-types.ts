@@ -38,6 +38,11 @@ export class KeyTypes {
   }
 
   /** Learns `table`'s key column unless known; resolves once known or found missing. */
+  /** Nothing is left to learn about `table` (its key column is known, or it has none). */
+  settled(table: string): boolean {
+    return this.known.has(table) || !this.tables.has(table);
+  }
+
   learn(table: string, deadline: number): Promise<void> {
     if (this.known.has(table) || !this.tables.has(table)) return Promise.resolve();
     let learning = this.learning.get(table);

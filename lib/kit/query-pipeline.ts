@@ -86,8 +86,9 @@ export class QueryPipeline {
   async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow'): Promise<Execution> {
     const { config, engine, coordinator } = this.parts;
     const options = this.optionsOf(builder);
+    // A transaction's statement needs no read routing: only the transaction's own deadline.
+    if (options.transaction) return { result: await this.inTransaction(builder, options.transaction, this.deadlineOf(options)), missing: [] };
     const routing = this.routing(options);
-    if (options.transaction) return { result: await this.inTransaction(builder, options.transaction, routing), missing: [] };
     const { plan, query } = await this.prepare(builder, routing, options);
     if (plan.lookupJoin) return { result: await this.lookupJoin(query, plan.lookupJoin, routing, options), missing: [] };
     const statement = this.withoutSecondCopies(plan, query);
@@ -115,12 +116,12 @@ export class QueryPipeline {
 
   async *stream(builder: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
     const options = this.optionsOf(builder);
-    const routing = this.routing(options);
     if (options.transaction) {
       // Inside a transaction the rows come on its connection, whole.
-      yield* (await this.inTransaction(builder, options.transaction, routing)) as Record<string, unknown>[];
+      yield* (await this.inTransaction(builder, options.transaction, this.deadlineOf(options))) as Record<string, unknown>[];
       return;
     }
+    const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
     if (plan.lookupJoin) {
       // A lookup join is joined in memory (bounded by scatter.maxJoinRows) before its first row.
@@ -131,8 +132,10 @@ export class QueryPipeline {
   }
 
   /** A routed transaction's statement: planned as any, run on the transaction's connection. */
-  private async inTransaction(builder: AnyQueryBuilder, transaction: TransactionBinding, routing: RoutingOptions): Promise<unknown> {
-    await this.parts.keyTypes.learn(parseTableRef(internalsOf(builder)._single.table).name, routing.deadline);
+  private async inTransaction(builder: AnyQueryBuilder, transaction: TransactionBinding, deadline: number): Promise<unknown> {
+    const { keyTypes } = this.parts;
+    const table = parseTableRef(internalsOf(builder)._single.table).name;
+    if (!keyTypes.settled(table)) await keyTypes.learn(table, deadline);
     return transaction.execute(this.plan(builder), builder);
   }
 
@@ -184,6 +187,10 @@ export class QueryPipeline {
       events.emit('scatter', { table: plan.table, shards: plan.route.shards.length, missing: execution.missing.length });
     }
     return execution;
+  }
+
+  private deadlineOf(options: BuilderOptions): number {
+    return performance.now() + (options.timeoutMs ?? this.parts.config.timeouts.queryMs);
   }
 
   /** The call's routing, its deadline fixed now: every shard, retry and wait of the call shares it. */
