@@ -154,6 +154,7 @@ export class RebalanceRunner {
       if (rebalanceOf(record)!.cleaned) return this.status();
       const waiting = await this.context.phases.waitForAcks(record.version, Date.now() + (options.waitForAcksMs ?? 10_000));
       if (waiting.length > 0) throw new MigrationGateError(REBALANCE_TITLE, step, waiting);
+      await this.context.phases.drainOrRefuse(step);
       const { from, to } = rebalanceOf(record)!;
       // The second copies are on the old owners after cutover, on the new ones before it.
       await this.removeMarked(record, direction, direction === 'out' ? from : to, direction === 'out' ? to : from, options);

@@ -237,6 +237,7 @@ export class OnlineMigrationRunner {
       const shards = tables.shardsOf('source');
       const plan = shards.map((shard) => (action === 'drop' ? `drop table ${source} on ${shard}` : `rename table ${source} to ${retired} on ${shard}`));
       if (options.dryRun || !options.yes) return plan.map((step) => `would ${step}`);
+      await this.drainOrRefuse('cleanup');
       for (const shard of shards) {
         const db = this.context.databases.primary(shard);
         if (!(await db.schema.hasTable(source))) continue;
@@ -307,8 +308,12 @@ export class OnlineMigrationRunner {
     return this.transition(paused, phase);
   }
 
-  /** Drains the outbox of every shard; a shard left with entries refuses `step`. */
-  private async drainOrRefuse(step: string): Promise<void> {
+  /**
+   * Drains the outbox of every shard; a shard left with entries refuses `step`. Also before the
+   * old copies are removed (cleanup, a rebalance's abort): a copy applied after them would
+   * bring a row back.
+   */
+  async drainOrRefuse(step: string): Promise<void> {
     const undrained = await this.drainAll();
     if (undrained.length > 0) throw new MigrationGateError(this.context.title, step, outboxReasons(undrained));
   }
