@@ -14,7 +14,7 @@ import type { LagMonitorOptions } from '../config/config-types.js';
 import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
 import type { NodeHandle, ShardHandle } from '../topology/topology.js';
 import { SingleFlight } from '../util/single-flight-timeout.js';
-import { type LagReading, type PrimaryObservation, readingFrom, readingWhilePrimaryDown, unknownReading } from './lag-reading.js';
+import { type LagReading, type PrimaryObservation, readingFrom, readingSinceLastProof, readingWhilePrimaryDown, unknownReading } from './lag-reading.js';
 
 export class LagMonitor {
   private readonly readings = new Map<string, LagReading>();
@@ -137,10 +137,13 @@ export class LagMonitor {
       const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
         this.probe(() => signals.replicaState(replica.knex, this.options.heartbeatTable)),
       );
+      const proof = this.lastProof.get(replica.config.name);
       const reading =
-        primary === undefined && primaryDownSince !== undefined
-          ? readingWhilePrimaryDown(this.lastProof.get(replica.config.name), state, measuredAt, primaryDownSince)
-          : readingFrom(primary, state, measuredAt, signals.reached);
+        primary !== undefined
+          ? readingFrom(primary, state, measuredAt, signals.reached)
+          : primaryDownSince !== undefined
+            ? readingWhilePrimaryDown(proof, state, measuredAt, primaryDownSince)
+            : readingSinceLastProof(proof, state, measuredAt);
       this.readings.set(replica.config.name, reading);
       if (reading.freshAsOf !== undefined) this.lastProof.set(replica.config.name, reading);
     } catch (error) {

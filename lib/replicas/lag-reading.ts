@@ -18,8 +18,8 @@
  * replica misses at most the commits made between its last proof of freshness and the moment
  * the primary was first found down: its lag freezes at that moment instead of growing
  * (`frozenAt`), and replica reads go on being served within their bound. A primary that only
- * stopped answering (a timeout) proves nothing, since it may still commit for other clients:
- * the replica's reading keeps ageing, as the guarantee demands.
+ * stopped answering (a timeout), or whose connection broke, proves nothing, since it may still
+ * commit for other clients: the replica's last proof keeps ageing, as the guarantee demands.
  */
 import type { PrimaryState, ReplicaState } from '../dialect/dialect-adapter.js';
 
@@ -52,6 +52,17 @@ export function lagAt(reading: LagReading | undefined, now: number): number | un
 export function readingWhilePrimaryDown(previous: LagReading | undefined, replica: ReplicaState, measuredAt: number, downSince: number): LagReading {
   if (previous?.freshAsOf === undefined) return unknownReading(measuredAt, 'the primary is down and the replica was never measured fresh', replica.position);
   return { measuredAt, freshAsOf: previous.freshAsOf, frozenAt: Math.min(previous.frozenAt ?? downSince, downSince), position: replica.position, problem: 'the primary is down: lag frozen at its last proof' };
+}
+
+/**
+ * A replica that answered while its primary could not be observed, without proof that the primary
+ * is down: it holds every commit before its last proof, so its lag is counted from there and
+ * grows with time; unknown without a proof.
+ */
+export function readingSinceLastProof(proof: LagReading | undefined, replica: ReplicaState, measuredAt: number): LagReading {
+  const problem = "the primary's position could not be read: lag counted from the last proof";
+  if (proof?.freshAsOf === undefined) return unknownReading(measuredAt, "the primary's position could not be read", replica.position);
+  return { measuredAt, freshAsOf: proof.freshAsOf, position: replica.position, problem };
 }
 
 export function unknownReading(measuredAt: number, problem: string, position?: string): LagReading {

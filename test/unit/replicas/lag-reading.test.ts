@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { lagAt, readingFrom, readingWhilePrimaryDown } from '../../../lib/replicas/lag-reading.js';
+import { lagAt, readingFrom, readingSinceLastProof, readingWhilePrimaryDown } from '../../../lib/replicas/lag-reading.js';
 
 const reached = (position: string, target: string) => Number(position) >= Number(target);
 // The primary was asked at local time 1000 and answered with its clock at 50_000 and position 10.
@@ -43,6 +43,13 @@ describe('lag readings while the primary is down', () => {
     const reading = readingWhilePrimaryDown(fresh, stopped, 3000, 1250);
     expect(lagAt(reading, 3000)).to.equal(250);
     expect(lagAt(reading, 60_000)).to.equal(250);
+  });
+
+  it('counts the lag from the last proof, still ageing, while the primary cannot be observed without proof that it is down', () => {
+    const reading = readingSinceLastProof(fresh, stopped, 1500);
+    expect(lagAt(reading, 1500)).to.equal(lagAt(fresh, 1500));
+    expect(lagAt(reading, 5000)! - lagAt(reading, 1500)!).to.equal(3500);
+    expect(readingSinceLastProof(undefined, stopped, 1500).freshAsOf).to.equal(undefined);
   });
 
   it('keeps the earliest moment across probes, and stays unknown without an earlier proof', () => {
