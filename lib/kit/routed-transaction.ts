@@ -77,7 +77,6 @@ export interface MigrationWrites {
   trackWrite<T>(write: Promise<T>): Promise<T>;
 }
 
-
 export async function runTransaction<T>(parts: TransactionParts, target: TransactionTarget, fn: (trx: RoutedTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const timeoutMs = options.timeoutMs ?? parts.config.timeouts.queryMs;
   const deadline = performance.now() + timeoutMs;

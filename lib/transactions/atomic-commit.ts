@@ -38,7 +38,6 @@ export interface TwoPhaseEvent {
 export interface Participant {
   readonly shard: string;
   readonly gid: string;
-  readonly db: Knex;
   /** The connection its statements, its prepare and its decision run on (released at the end). */
   readonly held: HeldConnection;
   readonly protocol: TwoPhaseCommit;
@@ -131,7 +130,7 @@ export class AtomicCommit {
 
   private async open(shard: string, db: Knex, protocol: TwoPhaseCommit): Promise<Participant> {
     const held = await holdConnection(db);
-    const participant: Participant = { shard, gid: participantId(this.gtrid, this.participants.length), db, held, protocol, state: 'open' };
+    const participant: Participant = { shard, gid: participantId(this.gtrid, this.participants.length), held, protocol, state: 'open' };
     this.participants.push(participant);
     try {
       await protocol.begin(held, participant.gid, this.options.isolation);
