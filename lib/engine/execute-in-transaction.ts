@@ -1,8 +1,9 @@
 /**
  * Runs a plan inside a routed transaction's database transaction (kit/routed-transaction.ts):
  * the statements the plan gives its one shard, on the transaction's connection, with the
- * result shapes of kit.table(). A plan that reaches any other shard is refused before anything
- * runs, naming both: a transaction lives on one shard.
+ * result shapes of kit.table(). `refuseOtherShards` is the check that comes first (the caller
+ * runs it once per statement): a plan that reaches any other shard is refused before anything
+ * runs, naming both, for a transaction lives on one shard.
  */
 import type { Knex } from 'knex';
 import { CrossShardTransactionError } from '../errors.js';
@@ -12,9 +13,7 @@ import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { combineWriteResults, emptyResult } from './combine-results.js';
 import { shardQuery, shardStatements } from './shard-query.js';
 
-
 export async function executeInTransaction(plan: QueryPlan, builder: AnyQueryBuilder, shard: string, trx: Knex.Transaction, maxParameters: number): Promise<unknown> {
-  refuseOtherShards(plan, shard);
   if (targetShards(plan.route).length === 0) return emptyResult(plan.method, internalsOf(builder)._single.returning !== undefined);
   return executeShardPart(plan, builder, shard, (query) => bindToClient(query, trx.client as unknown as Knex.Client), maxParameters);
 }

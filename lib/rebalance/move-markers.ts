@@ -5,6 +5,7 @@
  * cutover and those marked 'out' from cutover on, so each sees every row once whatever phase it
  * runs in. A marker is written before its row is copied, so a copy is never visible unmarked.
  */
+import { createTableIfAbsent } from '../knex/create-table-if-absent.js';
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import type { AnyQueryBuilder } from '../knex/builder-internals.js';
@@ -28,19 +29,13 @@ export function markerText(value: unknown): string {
   throw new TypeError(`a rebalance moves tables with string or integer shard keys; got ${value === null ? 'null' : typeof value}`);
 }
 
-export async function ensureMarkersTable(db: Knex): Promise<void> {
-  if (await db.schema.hasTable(MARKERS_TABLE)) return;
-  await db.schema
-    .createTable(MARKERS_TABLE, (table) => {
-      table.string('tbl', 128).notNullable();
-      table.string('dir', 3).notNullable();
-      table.string('k', 255).notNullable();
-      table.primary(['tbl', 'dir', 'k']);
-    })
-    .catch(async (error: unknown) => {
-      // Another runner or instance created it first.
-      if (!(await db.schema.hasTable(MARKERS_TABLE))) throw error;
-    });
+export function ensureMarkersTable(db: Knex): Promise<void> {
+  return createTableIfAbsent(db, MARKERS_TABLE, (table) => {
+    table.string('tbl', 128).notNullable();
+    table.string('dir', 3).notNullable();
+    table.string('k', 255).notNullable();
+    table.primary(['tbl', 'dir', 'k']);
+  });
 }
 
 /** Marks each move on both its shards ('out' on the old owner, 'in' on the new one). */

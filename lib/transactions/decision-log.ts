@@ -10,6 +10,7 @@
  *                           shards in participant order), created_at (ms)
  */
 import type { Knex } from 'knex';
+import { createTableIfAbsent } from '../knex/create-table-if-absent.js';
 
 export const DECISIONS_TABLE = 'shardkit_tx_decisions';
 
@@ -80,17 +81,12 @@ export class DecisionLog {
     return this.exists;
   }
 
-  private async createTable(): Promise<void> {
-    if (await this.db.schema.hasTable(DECISIONS_TABLE)) return;
-    await this.db.schema
-      .createTable(DECISIONS_TABLE, (table) => {
-        table.string('gtrid', 64).primary();
-        table.string('decision', 8).notNullable();
-        table.text('participants').notNullable();
-        table.bigInteger('created_at').notNullable();
-      })
-      .catch(async (error: unknown) => {
-        if (!(await this.db.schema.hasTable(DECISIONS_TABLE))) throw error;
-      });
+  private createTable(): Promise<void> {
+    return createTableIfAbsent(this.db, DECISIONS_TABLE, (table) => {
+      table.string('gtrid', 64).primary();
+      table.string('decision', 8).notNullable();
+      table.text('participants').notNullable();
+      table.bigInteger('created_at').notNullable();
+    });
   }
 }

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ShardDatabases } from '../../access/shard-databases.js';
+import { createTableIfAbsent } from '../../knex/create-table-if-absent.js';
 import { chunks } from '../../util/chunks.js';
 import type { Direction } from './key-sync.js';
 import type { MigrationTables } from './migration-tables.js';
@@ -29,21 +30,15 @@ export interface OutboxEntry {
 }
 
 /** Creates the outbox table on `db` unless it exists. */
-export async function ensureOutbox(db: Knex): Promise<void> {
-  if (await db.schema.hasTable(OUTBOX_TABLE)) return;
-  await db.schema
-    .createTable(OUTBOX_TABLE, (table) => {
-      table.string('id', 36).primary();
-      table.string('migration', 200).notNullable();
-      table.string('source_table', 200).notNullable();
-      table.string('direction', 16).notNullable();
-      table.text('key_list').notNullable();
-      table.bigInteger('created_at').notNullable();
-    })
-    .catch(async (error: unknown) => {
-      // Two runners (or a runner and a test) creating it at once: the other one won.
-      if (!(await db.schema.hasTable(OUTBOX_TABLE))) throw error;
-    });
+export function ensureOutbox(db: Knex): Promise<void> {
+  return createTableIfAbsent(db, OUTBOX_TABLE, (table) => {
+    table.string('id', 36).primary();
+    table.string('migration', 200).notNullable();
+    table.string('source_table', 200).notNullable();
+    table.string('direction', 16).notNullable();
+    table.text('key_list').notNullable();
+    table.bigInteger('created_at').notNullable();
+  });
 }
 
 /** Records keys to sync after commit, in `trx`; the entry to apply (and delete) once it committed. */
