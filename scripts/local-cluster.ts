@@ -61,6 +61,37 @@ export class ServerControl {
     if (!paused) throw new Error(`${this.server}: replay did not pause`);
   }
 
+  /**
+   * MariaDB only: replay stalls behind a read lock on `table` while both replication threads keep
+   * running, the way a long query on a replica holds replication up: the replica stays readable,
+   * reports itself replicating, and its heartbeat stops advancing, so its lag is known and grows
+   * (STOP SLAVE SQL_THREAD would make it unknown). Call the returned function to release the lock.
+   */
+  async stallReplayOn(database: string, table: string): Promise<() => Promise<void>> {
+    if (this.dialect !== 'mysql') throw new Error(`${this.server}: stallReplayOn is for MariaDB; use pauseReplay`);
+    const db: Knex = knexModule.knex({
+      client: 'mysql2',
+      connection: { host: '127.0.0.1', port: this.port, user: 'root', database },
+      pool: { min: 1, max: 1 },
+    });
+    const connection = await db.client.acquireConnection();
+    try {
+      await db.raw('lock tables ?? read', [table]).connection(connection);
+    } catch (error) {
+      await db.client.releaseConnection(connection);
+      await db.destroy();
+      throw error;
+    }
+    return async () => {
+      try {
+        await db.raw('unlock tables').connection(connection);
+      } finally {
+        await db.client.releaseConnection(connection);
+        await db.destroy();
+      }
+    };
+  }
+
   resumeReplay(): Promise<void> {
     return this.admin(this.dialect === 'postgres' ? 'select pg_wal_replay_resume()' : 'START SLAVE SQL_THREAD');
   }
