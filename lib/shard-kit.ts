@@ -302,6 +302,11 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return this.monitor.probes;
   }
 
+  /** Reads of primary positions the lag monitor has made (its cost on the primaries, for benchmarks). */
+  get lagPrimaryReadCount(): number {
+    return this.monitor.primaryReads;
+  }
+
   /**
    * Stops background work and closes every connection, within about `timeouts.closeMs`: calls
    * still running get that long to finish, then their connections are destroyed. The process

@@ -60,6 +60,7 @@ const readsSchema = z.strictObject({
 
 const lagMonitorSchema = z.strictObject({
   intervalMs: positiveMilliseconds.optional(),
+  idleProbeMs: positiveMilliseconds.optional(),
   timeoutMs: positiveMilliseconds.optional(),
   heartbeatTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a plain SQL identifier' }).optional(),
 });

@@ -76,11 +76,16 @@ export interface ReadOptions {
 }
 
 export interface LagMonitorOptions {
-  /** One heartbeat per primary and one probe per replica every intervalMs. Default 250. */
+  /**
+   * How often each primary's position is read: an idle, caught-up replica is known fresh to within
+   * about this long. Replicas are probed when the primary moved past them. Default 75.
+   */
   intervalMs?: number;
+  /** How often a replica that nothing else asks about is probed anyway (its health, its status). Default 1000. */
+  idleProbeMs?: number;
   /** A probe slower than this counts as failed (lag unknown). Default 1000. */
   timeoutMs?: number;
-  /** The table shardkit writes its heartbeat row to on every primary. Default 'shardkit_heartbeat'. */
+  /** The table of shardkit's heartbeat row on every primary (written on MySQL, and while a replica lags). Default 'shardkit_heartbeat'. */
   heartbeatTable?: string;
 }
 

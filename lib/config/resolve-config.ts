@@ -53,7 +53,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     globalShard: config.globalShard ?? owning[0]!.name,
     family: FAMILY[shards[0]!.primary.dialect],
     reads: { default: 'primary', maxLagMs: 1000, fallback: 'primary', waitMs: 1000, ...config.reads },
-    lagMonitor: { intervalMs: 250, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
+    lagMonitor: { intervalMs: 75, idleProbeMs: 1000, timeoutMs: 1000, heartbeatTable: 'shardkit_heartbeat', ...config.lagMonitor },
     breaker: { errorThresholdPercentage: 50, volumeThreshold: 3, resetTimeoutMs: 2000, rollingWindowMs: 10_000, ...config.breaker },
     scatter: {
       concurrency: config.scatter?.concurrency ?? 16,

@@ -1,7 +1,20 @@
 /**
  * Measures every replica's lag in the background. Per shard with replicas, every `intervalMs`:
- * read the primary's position and clock, write the heartbeat row, then probe each replica for
- * its applied position, its newest heartbeat and whether it replicates (see lag-reading.ts).
+ * read the primary's position and clock, then probe the replicas that need it for their applied
+ * position, their newest heartbeat and whether they replicate (see lag-reading.ts).
+ *
+ * A replica needs a probe when the primary has moved past the position it was last seen at, when
+ * its last reading proves nothing, or at least every `idleProbeMs`. A caught-up replica of an
+ * idle primary is not asked again each cycle: each new sighting of the primary at the position it
+ * has applied makes it fresh as of that sighting (position-history.ts). So an idle replica is
+ * known fresh to within one interval at the cost of one small read of the primary per interval
+ * (no write) and one replica probe per `idleProbeMs`.
+ *
+ * The heartbeat row is written where positions say nothing (MySQL: every cycle), and otherwise at
+ * most once per `HEARTBEAT_EVERY_MS` while a replica has stayed behind the primary's newest
+ * position that long: it bounds the lag of a replica further behind than the position history,
+ * and moves the position on for one that cannot reach it otherwise. A shard whose replicas keep
+ * up sees no write from here.
  *
  * Cost is bounded: one cycle per shard at a time, the next scheduled only after the last ends,
  * each call limited to `timeoutMs` and never issued while an earlier one to the same node still
@@ -15,6 +28,12 @@ import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
 import type { NodeHandle, ShardHandle } from '../topology/topology.js';
 import { SingleFlight } from '../util/single-flight-timeout.js';
 import { type LagReading, type PrimaryObservation, readingFrom, readingSinceLastProof, readingWhilePrimaryDown, unknownReading } from './lag-reading.js';
+import { PositionHistory } from './position-history.js';
+
+/** How often, at most, a heartbeat is written while a replica lags behind positions it can be measured by. */
+const HEARTBEAT_EVERY_MS = 1000;
+/** How long the primary's positions are remembered: replicas further behind have no position proof. */
+const HISTORY_MS = 120_000;
 
 export class LagMonitor {
   private readonly readings = new Map<string, LagReading>();
@@ -31,8 +50,14 @@ export class LagMonitor {
   private readonly cycleObservers = new Set<(shard: ShardHandle) => void>();
   /** Per shard: since when its primary refuses connections (see lag-reading.ts on why that matters). */
   private readonly primaryDownSince = new Map<string, number>();
+  private readonly histories = new Map<string, PositionHistory>();
+  /** Per shard: when its heartbeat was last written. */
+  private readonly heartbeatAt = new Map<string, number>();
+  /** Per replica: since when its probes find it behind the primary's newest position. */
+  private readonly behindSince = new Map<string, number>();
   private stopped = false;
   private probeCount = 0;
+  private primaryReadCount = 0;
 
   constructor(
     private readonly shards: readonly ShardHandle[],
@@ -52,6 +77,11 @@ export class LagMonitor {
   /** Replica probes made so far (for the monitor's cost in benchmarks and status). */
   get probes(): number {
     return this.probeCount;
+  }
+
+  /** Reads of a primary's position made so far (a small read each, no write). */
+  get primaryReads(): number {
+    return this.primaryReadCount;
   }
 
   /** Calls `observer` after every probe cycle of a shard, until the returned function is called. */
@@ -110,28 +140,75 @@ export class LagMonitor {
         return undefined;
       },
     );
+    const history = this.historyOf(shard);
+    if (primary?.position !== undefined) history.record(primary.position, primary.sentAt);
     const downSince = this.primaryDownSince.get(shard.name);
-    await Promise.all(shard.replicas.map((replica) => this.probeReplica(replica, primary, signals, downSince)));
+    await Promise.all(
+      shard.replicas.map((replica) =>
+        primary && this.extendProof(replica, history, signals) ? undefined : this.probeReplica(replica, primary, history, signals, downSince),
+      ),
+    );
     for (const observer of this.cycleObservers) observer(shard);
     for (const listener of [...this.cycleListeners]) listener();
+  }
+
+  private historyOf(shard: ShardHandle): PositionHistory {
+    let history = this.histories.get(shard.name);
+    if (!history) this.histories.set(shard.name, (history = new PositionHistory(HISTORY_MS)));
+    return history;
   }
 
   private async observePrimary(shard: ShardHandle, signals: ReplicationSignals): Promise<PrimaryObservation> {
     const { heartbeatTable, timeoutMs } = this.options;
     const node = shard.primary;
     const call = <T>(work: () => Promise<T>) => this.flights.run(node.config.name, timeoutMs, () => this.probe(work));
+    // Replica probes read the heartbeat table: it exists before the first of them.
     if (!this.heartbeatTables.has(shard.name)) {
       await call(() => signals.ensureHeartbeatTable(node.knex, heartbeatTable));
       this.heartbeatTables.add(shard.name);
     }
     const sentAt = Date.now();
+    this.primaryReadCount++;
     const state = await call(() => signals.primaryState(node.knex));
-    // After reading the position, so that a replica that has applied it is fresh as of sentAt.
-    await call(() => signals.writeHeartbeat(node.knex, heartbeatTable));
+    if (this.needsHeartbeat(shard, state.position)) {
+      // After reading the position, so that a replica that has applied it is fresh as of sentAt.
+      await call(() => signals.writeHeartbeat(node.knex, heartbeatTable));
+      this.heartbeatAt.set(shard.name, Date.now());
+    }
     return { ...state, sentAt };
   }
 
-  private async probeReplica(replica: NodeHandle, primary: PrimaryObservation | undefined, signals: ReplicationSignals, primaryDownSince: number | undefined) {
+  /** Where positions are read: only once a replica has stayed behind them for HEARTBEAT_EVERY_MS, and at most that often. */
+  private needsHeartbeat(shard: ShardHandle, position: string | undefined): boolean {
+    if (position === undefined) return true;
+    const now = Date.now();
+    if (now - (this.heartbeatAt.get(shard.name) ?? 0) < HEARTBEAT_EVERY_MS) return false;
+    return shard.replicas.some((replica) => now - (this.behindSince.get(replica.config.name) ?? now) >= HEARTBEAT_EVERY_MS);
+  }
+
+  /**
+   * A replica proven fresh at its last probe, whose applied position the primary has not moved
+   * past since: fresh as of this sighting of the primary, without a probe. False when it needs one.
+   */
+  private extendProof(replica: NodeHandle, history: PositionHistory, signals: ReplicationSignals): boolean {
+    const reading = this.readings.get(replica.config.name);
+    const newest = history.newest;
+    if (reading?.freshAsOf === undefined || reading.position === undefined || reading.problem !== undefined || !newest) return false;
+    if (Date.now() - reading.measuredAt >= this.options.idleProbeMs) return false;
+    if (!signals.reached(reading.position, newest.position)) return false;
+    const extended = { ...reading, freshAsOf: Math.max(reading.freshAsOf, newest.lastSeenAt) };
+    this.readings.set(replica.config.name, extended);
+    this.lastProof.set(replica.config.name, extended);
+    return true;
+  }
+
+  private async probeReplica(
+    replica: NodeHandle,
+    primary: PrimaryObservation | undefined,
+    history: PositionHistory,
+    signals: ReplicationSignals,
+    primaryDownSince: number | undefined,
+  ) {
     const measuredAt = Date.now();
     try {
       const state = await this.flights.run(replica.config.name, this.options.timeoutMs, () =>
@@ -140,12 +217,16 @@ export class LagMonitor {
       const proof = this.lastProof.get(replica.config.name);
       const reading =
         primary !== undefined
-          ? readingFrom(primary, state, measuredAt, signals.reached)
+          ? readingFrom(history, primary, state, measuredAt, signals.reached)
           : primaryDownSince !== undefined
             ? readingWhilePrimaryDown(proof, state, measuredAt, primaryDownSince)
             : readingSinceLastProof(proof, state, measuredAt);
       this.readings.set(replica.config.name, reading);
       if (reading.freshAsOf !== undefined) this.lastProof.set(replica.config.name, reading);
+      const newest = history.newest;
+      const behind = reading.position !== undefined && newest !== undefined && !signals.reached(reading.position, newest.position);
+      if (!behind) this.behindSince.delete(replica.config.name);
+      else if (!this.behindSince.has(replica.config.name)) this.behindSince.set(replica.config.name, measuredAt);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.readings.set(replica.config.name, unknownReading(measuredAt, `probe failed: ${reason}`));

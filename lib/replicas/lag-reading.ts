@@ -5,14 +5,17 @@
  *
  * How freshness is established, per probe (all times local, `sentAt` = when the primary's
  * state was requested):
- *   1. The replica has applied the primary's position read at `sentAt` (replay LSN >= current
- *      LSN, GTID >= binlog GTID): it holds every commit made before `sentAt`.
+ *   1. The replica's applied position (replay LSN, GTID) reaches a position the primary was
+ *      seen at (position-history.ts): it holds every commit made before the last sighting of
+ *      the newest such position. While the primary is idle, every new sighting extends this
+ *      proof without a replica probe (see lag-monitor.ts).
  *   2. Otherwise the newest heartbeat it applied bounds it: the heartbeat carries the primary's
  *      clock, converted to local time through the primary clock read at `sentAt` (no
- *      cross-host clock comparison).
+ *      cross-host clock comparison). This is how MySQL, whose positions are not read, is measured.
  *   3. Otherwise (replication stopped, no heartbeat yet, primary or replica unreachable) the
  *      lag is unknown: `freshAsOf` is undefined and the replica is never chosen on it.
- * Both bounds are conservative: the primary may have read its clock a little after `sentAt`.
+ * Both bounds are conservative: the primary may have read its position and clock a little after
+ * `sentAt`.
  *
  * While the primary is down (its server refuses connections, so nothing can commit there), the
  * replica misses at most the commits made between its last proof of freshness and the moment
@@ -22,6 +25,7 @@
  * commit for other clients: the replica's last proof keeps ageing, as the guarantee demands.
  */
 import type { PrimaryState, ReplicaState } from '../dialect/dialect-adapter.js';
+import type { PositionHistory } from './position-history.js';
 
 export interface LagReading {
   /** Local time of the probe. */
@@ -70,6 +74,7 @@ export function unknownReading(measuredAt: number, problem: string, position?: s
 }
 
 export function readingFrom(
+  history: PositionHistory,
   primary: PrimaryObservation | undefined,
   replica: ReplicaState,
   measuredAt: number,
@@ -77,9 +82,8 @@ export function readingFrom(
 ): LagReading {
   if (!replica.replicating) return unknownReading(measuredAt, replica.problem ?? 'replication is not running', replica.position);
   if (!primary) return unknownReading(measuredAt, "the primary's position could not be read", replica.position);
-  if (replica.position !== undefined && primary.position !== undefined && reached(replica.position, primary.position)) {
-    return { measuredAt, freshAsOf: primary.sentAt, position: replica.position };
-  }
+  const reachedAt = replica.position === undefined ? undefined : history.freshAsOf(replica.position, reached);
+  if (reachedAt !== undefined) return { measuredAt, freshAsOf: reachedAt, position: replica.position };
   if (replica.heartbeatMs === undefined) return unknownReading(measuredAt, 'no heartbeat has reached it yet', replica.position);
   return { measuredAt, freshAsOf: primary.sentAt - (primary.clockMs - replica.heartbeatMs), position: replica.position };
 }
