@@ -8,7 +8,7 @@
  * backfill starts from its checkpoint, not from zero). On a terminal the line redraws in place;
  * elsewhere (CI logs) a line is printed every 2 s and one at the end.
  */
-import { SingleBar } from 'cli-progress';
+import { type GenericBar, MultiBar, type Options, SingleBar } from 'cli-progress';
 
 export interface ProgressOptions {
   /** What is counted: rows, keys. */
@@ -16,6 +16,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** Columns to fit; default the terminal's. */
   width?: number;
+  /** Several bars advancing at once (shards in parallel) share one group's lines. */
+  group?: ProgressGroup;
 }
 
 interface Payload {
@@ -25,11 +27,35 @@ interface Payload {
   first: number;
 }
 
+function barOptions(stream: NodeJS.WriteStream): Options {
+  return { stream, noTTYOutput: true, notTTYSchedule: 2000, hideCursor: false, linewrap: false, fps: 5 };
+}
+
+/** Lines for bars that advance together: each keeps its own count, rate and ETA. */
+export class ProgressGroup {
+  readonly stream: NodeJS.WriteStream;
+  private readonly multi: MultiBar;
+
+  constructor(stream: NodeJS.WriteStream = process.stderr) {
+    this.stream = stream;
+    this.multi = new MultiBar(barOptions(stream));
+  }
+
+  open(total: number, value: number, payload: Payload, format: NonNullable<Options['format']>): GenericBar {
+    return this.multi.create(total, value, payload, { format });
+  }
+
+  stop(): void {
+    this.multi.stop();
+  }
+}
+
 export class Progress {
-  private readonly bar: SingleBar;
+  private bar: GenericBar | undefined;
+  private readonly stream: NodeJS.WriteStream;
   private readonly unit: string;
   private readonly width: number;
-  private started = false;
+  private readonly group: ProgressGroup | undefined;
   private startedAt = 0;
   private first = 0;
   private total = 0;
@@ -38,29 +64,27 @@ export class Progress {
     private readonly label: string,
     options: ProgressOptions,
   ) {
-    const stream = options.stream ?? process.stderr;
+    this.group = options.group;
+    this.stream = options.stream ?? options.group?.stream ?? process.stderr;
     this.unit = options.unit;
-    this.width = options.width ?? (stream.isTTY ? stream.columns : Number(process.env.COLUMNS) || 100);
-    this.bar = new SingleBar({
-      stream,
-      format: (_options, params, payload) => this.line(params.value, params.total, payload as Payload),
-      noTTYOutput: true,
-      notTTYSchedule: 2000,
-      hideCursor: false,
-      linewrap: false,
-      fps: 5,
-    });
+    this.width = options.width ?? (this.stream.isTTY ? this.stream.columns : Number(process.env.COLUMNS) || 100);
   }
 
   /** Sets the count; `total` may grow, `done` marks the end (then 100%). */
   update(value: number, total: number, options: { done?: boolean; note?: string } = {}): void {
     this.total = Math.max(this.total, total, value);
     const payload: Payload = { label: this.label, note: options.note ?? '', done: options.done === true, first: this.first };
-    if (!this.started) {
-      this.started = true;
+    if (!this.bar) {
       this.startedAt = Date.now();
       this.first = value;
-      this.bar.start(this.total, value, { ...payload, first: value });
+      const format: NonNullable<Options['format']> = (_options, params, state) => this.line(params.value, params.total, state as Payload);
+      const first = { ...payload, first: value };
+      if (this.group) this.bar = this.group.open(this.total, value, first, format);
+      else {
+        const bar = new SingleBar({ ...barOptions(this.stream), format });
+        bar.start(this.total, value, first);
+        this.bar = bar;
+      }
       return;
     }
     this.bar.setTotal(this.total);
@@ -68,7 +92,7 @@ export class Progress {
   }
 
   stop(): void {
-    if (this.started) this.bar.stop();
+    this.bar?.stop();
   }
 
   private line(value: number, total: number, payload: Payload): string {

@@ -16,7 +16,7 @@ import { type BackfillCliOptions, backfillOptions, verifyOptions } from './backf
 import { type CliIo, collect, EXIT, type GlobalOptions, positiveNumber, UsageError, withKit } from './cli-context.js';
 import type { Run } from './main.js';
 import { statusTables } from './online-command.js';
-import { Progress } from './progress.js';
+import { Progress, ProgressGroup } from './progress.js';
 import { renderTable } from './render-table.js';
 
 interface RebalanceOptions extends GlobalOptions, BackfillCliOptions {
@@ -125,14 +125,15 @@ async function finish(runner: RebalanceRunner, waitForAcksMs: number, io: CliIo)
   await removeWithProgress(runner, 'cleanup', 'deleting moved rows', waitForAcksMs, io);
 }
 
-/** cleanup or abort, with a bar per table and shard, each with its own total, rate and ETA. */
+/** cleanup or abort, with a bar per table and shard (shards run at once), each with its own total, rate and ETA. */
 async function removeWithProgress(runner: RebalanceRunner, step: 'cleanup' | 'abort', label: string, waitForAcksMs: number, io: CliIo): Promise<void> {
+  const group = new ProgressGroup(io.progress);
   const bars = new Map<string, Progress>();
   const onProgress = ({ table, shard, deleted, total }: CleanupProgress) => {
     const id = `${table} on ${shard}`;
     let bar = bars.get(id);
     if (!bar) {
-      bar = new Progress(`${label}: ${id}`, { unit: 'keys', stream: io.progress, width: io.columns });
+      bar = new Progress(`${label}: ${id}`, { unit: 'keys', group, width: io.columns });
       bars.set(id, bar);
     }
     bar.update(deleted, total, { done: deleted >= total });
@@ -142,6 +143,7 @@ async function removeWithProgress(runner: RebalanceRunner, step: 'cleanup' | 'ab
     await runner[step]({ waitForAcksMs, onProgress });
   } finally {
     for (const bar of bars.values()) bar.stop();
+    group.stop();
   }
 }
 

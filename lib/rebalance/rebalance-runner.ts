@@ -130,9 +130,9 @@ export class RebalanceRunner {
   }
 
   /**
-   * In phase cleanup: deletes the moved rows from their old owners, `batchSize` keys at a time,
-   * then the markers. Waits until every instance applies cleanup, so that no reverse dual write
-   * brings a deleted row back.
+   * In phase cleanup: deletes the moved rows from their old owners (all at once), `batchSize`
+   * keys (default 20,000) per transaction with their markers, then the remaining markers. Waits
+   * until every instance applies cleanup, so that no reverse dual write brings a deleted row back.
    */
   cleanup(options: RemovalOptions = {}): Promise<RebalanceStatus> {
     return this.removeSecondCopies('cleanup', 'out', options);
@@ -201,29 +201,42 @@ export class RebalanceRunner {
     options: RemovalOptions,
   ): Promise<void> {
     const { databases, config, store } = this.context;
-    const batchSize = options.batchSize ?? 500;
+    const batchSize = options.batchSize ?? 20000;
     for (const table of Object.keys(rebalanceOf(record)!.keys)) {
       const shardKey = config.tables.get(table)?.shardKey;
       if (!shardKey) throw new UnknownTableError(table, [...config.tables.keys()]);
-      for (const { name: shard } of holders) {
-        const db = databases.primary(shard);
-        const total = await countMarked(db, table, direction);
-        let deleted = 0;
-        if (total > 0) options.onProgress?.({ table, shard, deleted, total });
-        for (;;) {
-          const keys = await markedKeys(db, table, direction, batchSize);
-          if (keys.length === 0) break;
-          await db(table).whereIn(shardKey, keys).del();
-          await clearMarkers(db, table, direction, keys);
-          deleted += keys.length;
-          options.onProgress?.({ table, shard, deleted, total });
-        }
-      }
+      // The holders delete at once: each on its own primary, in batches of its own.
+      // All settle before a failure is reported, so that none still deletes after the step ended.
+      const outcomes = await Promise.allSettled(holders.map(({ name: shard }) => this.removeMarkedOn(shard, table, shardKey, direction, batchSize, options)));
+      const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
       const everyShard = new Set([...holders, ...others].map((shard) => shard.name));
       await Promise.all([...everyShard].map((shard) => clearMarkers(databases.primary(shard), table)));
     }
     await store.transition(record, record.phase, withRebalance(record.state, { ...rebalanceOf(record)!, cleaned: true }));
     await this.context.coordinator.refresh();
+  }
+
+  /** Deletes the rows of `shard` whose keys are marked `direction`, with their markers, `batchSize` keys per transaction. */
+  private async removeMarkedOn(shard: string, table: string, shardKey: string, direction: MarkerDirection, batchSize: number, options: RemovalOptions): Promise<void> {
+    const db = this.context.databases.primary(shard);
+    const total = await countMarked(db, table, direction);
+    let deleted = 0;
+    if (total > 0) options.onProgress?.({ table, shard, deleted, total });
+    for (;;) {
+      // A batch's rows and their markers go together: a crash leaves no marker of a deleted row, nor the reverse.
+      const removed = await db.transaction(async (trx) => {
+        const keys = await markedKeys(trx, table, direction, batchSize);
+        if (keys.length > 0) {
+          await trx(table).whereIn(shardKey, keys).del();
+          await clearMarkers(trx, table, direction, keys);
+        }
+        return keys.length;
+      });
+      if (removed === 0) return;
+      deleted += removed;
+      options.onProgress?.({ table, shard, deleted, total });
+    }
   }
 
   private async record(): Promise<MigrationRecord> {

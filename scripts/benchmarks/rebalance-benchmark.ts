@@ -80,11 +80,11 @@ export const rebalanceBenchmark: Benchmark = {
               ['backfill: rows read/s (every row is read to find the moving ones)', Math.round(ROWS / backfillSeconds)],
               ['COPY of the same rows: seconds, rows/s', `${copySeconds.toFixed(1)} s, ${Math.round(copyRate)} rows/s`],
               ['rows moved/s / COPY', (rowsPerSec / copyRate).toFixed(3)],
-              ['cleanup (delete from the old owners)', `${cleanupSeconds.toFixed(1)} s`],
+              ['cleanup (delete from the old owners): seconds, rows/s', `${cleanupSeconds.toFixed(1)} s, ${Math.round(moved / cleanupSeconds)} rows/s`],
             ],
           ),
         );
-        console.log(JSON.stringify({ bench: 'rebalance', movedOverIdeal, rowsPerSec: Math.round(rowsPerSec), ratioVsCopy: Number((rowsPerSec / copyRate).toFixed(3)), rows: ROWS }));
+        console.log(JSON.stringify({ bench: 'rebalance', movedOverIdeal, rowsPerSec: Math.round(rowsPerSec), ratioVsCopy: Number((rowsPerSec / copyRate).toFixed(3)), cleanupRowsPerSec: Math.round(moved / cleanupSeconds), rows: ROWS }));
       } finally {
         await startOver(kit).catch(() => undefined);
         await kit.close();
