@@ -10,6 +10,7 @@ import type { AdvisoryLocks } from './advisory-locks.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { TwoPhaseCommit } from './two-phase.js';
 import type { InsertMissing } from './insert-missing.js';
+import type { RowChecksums } from './row-checksums.js';
 import type { KeyColumnReader } from './key-column.js';
 import type { PrimaryKeyReader } from './primary-key.js';
 import type { ConnectionBounds } from './server-connection.js';
@@ -88,6 +89,10 @@ export interface DialectAdapter {
   readonly keyColumn: KeyColumnReader;
   /** Bulk insert that skips rows whose key exists (backfill). */
   readonly insertMissing: InsertMissing;
+  /** A server-side checksum of the rows of some shard keys (verify of copies). */
+  readonly rowChecksums: RowChecksums;
+  /** Query options under which temporal values read with their full precision, for copying (exact-temporal.ts). */
+  readonly exactReads: Record<string, unknown>;
   /** Cross-process notifications (PostgreSQL LISTEN/NOTIFY); absent elsewhere, where polling does. */
   readonly changeFeed?: ChangeFeed;
   /** Absent for dialects without replication (pglite). */

@@ -10,6 +10,7 @@
  */
 import type { Knex } from 'knex';
 import { groupBy } from '../util/group-by.js';
+import { ExactTemporal, writable } from './exact-temporal.js';
 
 type Row = Record<string, unknown>;
 
@@ -18,7 +19,7 @@ export type InsertMissing = (db: Knex, table: string, rows: readonly Row[], key:
 /** Any dialect: knex's INSERT ... ON CONFLICT DO NOTHING (INSERT IGNORE on MySQL). */
 export const insertMissingWithKnex: InsertMissing = async (db, table, rows, key) => {
   await db(table)
-    .insert(rows as Row[])
+    .insert(rows.map(writable))
     .onConflict([...key])
     .ignore();
 };
@@ -26,6 +27,7 @@ export const insertMissingWithKnex: InsertMissing = async (db, table, rows, key)
 /** PostgreSQL dialects; `dateText` renders a Date as the dialect's driver does for a parameter. */
 export function insertMissingAsJson(dateText: (date: Date) => string): InsertMissing {
   const encode = (value: unknown): unknown => {
+    if (value instanceof ExactTemporal) return value.text;
     if (value instanceof Date) return dateText(value);
     if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
     if (typeof value === 'bigint') return value.toString();

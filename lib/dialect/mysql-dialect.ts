@@ -2,6 +2,8 @@ import { mysqlTwoPhase } from './two-phase.js';
 import { mysqlLocks } from './advisory-locks.js';
 import { type DialectAdapter, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingWithKnex } from './insert-missing.js';
+import { mysqlRowChecksums } from './row-checksums.js';
+import { mysqlExactReads } from './exact-temporal.js';
 import { mariadbReplication } from './mariadb-replication.js';
 import { mysqlKeyColumn } from './key-column.js';
 import { mysqlPrimaryKey } from './primary-key.js';
@@ -45,6 +47,8 @@ export const mysqlDialect: DialectAdapter = {
     return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_CODES.has(driverCode)), driverCode };
   },
   insertMissing: insertMissingWithKnex,
+  rowChecksums: mysqlRowChecksums,
+  exactReads: mysqlExactReads,
   primaryKey: mysqlPrimaryKey,
   keyColumn: mysqlKeyColumn,
   replication: mariadbReplication,

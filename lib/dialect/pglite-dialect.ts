@@ -9,6 +9,8 @@ import { DriverMissingError } from '../errors.js';
 import { pgliteLocks } from './advisory-locks.js';
 import type { DialectAdapter } from './dialect-adapter.js';
 import { insertMissingAsJson } from './insert-missing.js';
+import { postgresRowChecksums } from './row-checksums.js';
+import { pgliteExactReads } from './exact-temporal.js';
 import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
 import { freshPgliteDump } from './pglite-template.js';
@@ -46,6 +48,8 @@ export const pgliteDialect: DialectAdapter = {
   classifyError: classifyPostgresError,
   // PGlite sends a Date parameter as ISO text in UTC.
   insertMissing: insertMissingAsJson((date) => date.toISOString()),
+  rowChecksums: postgresRowChecksums,
+  exactReads: pgliteExactReads,
   primaryKey: postgresPrimaryKey,
   keyColumn: postgresKeyColumn,
 };

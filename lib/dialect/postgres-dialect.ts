@@ -3,6 +3,8 @@ import { postgresLocks } from './advisory-locks.js';
 import { postgresChangeFeed } from './change-feed.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
+import { postgresRowChecksums } from './row-checksums.js';
+import { postgresExactReads } from './exact-temporal.js';
 import { postgresReplication } from './postgres-replication.js';
 import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
@@ -47,6 +49,8 @@ export const postgresDialect: DialectAdapter = {
   locks: postgresLocks,
   classifyError: classifyPostgresError,
   insertMissing: insertMissingAsJson(localTimestampText),
+  rowChecksums: postgresRowChecksums,
+  exactReads: postgresExactReads,
   changeFeed: postgresChangeFeed,
   primaryKey: postgresPrimaryKey,
   keyColumn: postgresKeyColumn,

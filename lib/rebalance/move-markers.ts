@@ -41,18 +41,27 @@ export function ensureMarkersTable(db: Knex): Promise<void> {
 /** Marks each move on both its shards ('out' on the old owner, 'in' on the new one). */
 export async function markMoves(databases: ShardDatabases, table: string, moves: readonly KeyMove[]): Promise<void> {
   const marks = moves.flatMap((move) => [
-    { shard: move.from, row: { tbl: table, dir: 'out', k: markerText(move.key) } },
-    { shard: move.to, row: { tbl: table, dir: 'in', k: markerText(move.key) } },
+    { shard: move.from, dir: 'out' as const, k: markerText(move.key) },
+    { shard: move.to, dir: 'in' as const, k: markerText(move.key) },
   ]);
   await Promise.all(
-    [...groupBy(marks, (mark) => mark.shard)].map(([shard, group]) =>
-      databases
-        .primary(shard)(MARKERS_TABLE)
-        .insert(group.map((mark) => mark.row))
-        .onConflict(['tbl', 'dir', 'k'])
-        .ignore(),
-    ),
+    [...groupBy(marks, (mark) => `${mark.shard}\u0000${mark.dir}`)].map(([, group]) => {
+      const { shard, dir } = group[0]!;
+      return insertMarkers(databases.primary(shard), databases.dialectOf(shard).family, table, dir, group.map((mark) => mark.k));
+    }),
   );
+}
+
+/** Markers of `keys` on one shard, existing ones left alone. PostgreSQL takes the keys as one array parameter. */
+async function insertMarkers(db: Knex, family: SqlFamily, table: string, dir: MarkerDirection, keys: readonly string[]): Promise<void> {
+  if (family === 'postgres') {
+    await db.raw('insert into ?? (tbl, dir, k) select ?, ?, unnest(?::text[]) on conflict do nothing', [MARKERS_TABLE, table, dir, [...keys] as never]);
+    return;
+  }
+  await db(MARKERS_TABLE)
+    .insert(keys.map((k) => ({ tbl: table, dir, k })))
+    .onConflict(['tbl', 'dir', 'k'])
+    .ignore();
 }
 
 /** Adds `AND CAST(column AS text) NOT IN (the keys marked `direction` for `table` on this shard)`. */

@@ -37,6 +37,7 @@ export function movingTable({ table, shardKey, key, from, to, databases }: Movin
     ownerOf: (side, rowKey) => ringOf(side).shardFor(rowKey[index]),
     shardsOf: (side) => [...ringOf(side).shardNames],
     moves,
+    copiedAsIs: { shardKey, ownerOf: (side, value) => ringOf(side).shardFor(value) },
     beforeCopy: (keys) =>
       markMoves(
         databases,

@@ -153,8 +153,10 @@ export class LagMonitor {
   }
 
   private historyOf(shard: ShardHandle): PositionHistory {
-    let history = this.histories.get(shard.name);
-    if (!history) this.histories.set(shard.name, (history = new PositionHistory(HISTORY_MS)));
+    const known = this.histories.get(shard.name);
+    if (known) return known;
+    const history = new PositionHistory(HISTORY_MS);
+    this.histories.set(shard.name, history);
     return history;
   }
 

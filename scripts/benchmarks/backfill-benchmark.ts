@@ -16,11 +16,12 @@ import { resetOnlineMigration } from '../demo-reset.js';
 import { copyRows } from './bulk-copy.js';
 import { generatedUsers, USER_COLUMNS } from './generated-users.js';
 import { seconds } from './latency.js';
+import { withPeakRss } from './peak-memory.js';
 
-const ROWS = Number(process.env.BACKFILL_ROWS ?? 1_000_000);
+const DEFAULT_ROWS = 1_000_000;
 const COPY_TABLE = 'users_v2_copy_baseline';
 const TARGET_COLUMNS = ['id', 'first_name', 'last_name', 'email', 'created_at'];
-const usersOn = (kit: ShardKit, shard: string) => generatedUsers(ROWS, (id) => kit.shardFor(id) === shard);
+const usersOn = (kit: ShardKit, shard: string, rows: number) => generatedUsers(rows, (id) => kit.shardFor(id) === shard);
 
 function* transformed(rows: Iterable<Record<string, unknown>>): Generator<Record<string, unknown>> {
   for (const row of rows) yield usersV2.transform(row);
@@ -39,20 +40,20 @@ async function emptyTables(kit: ShardKit): Promise<void> {
 
 export const backfillBenchmark: Benchmark = {
   name: 'backfill',
-  description: `online-migration backfill of ${ROWS.toLocaleString('en')} rows over 2 PostgreSQL shards vs COPY of the same rows`,
-  run: () =>
+  description: ({ rows = DEFAULT_ROWS }) => `online-migration backfill of ${rows.toLocaleString('en')} rows over 2 PostgreSQL shards vs COPY of the same rows`,
+  run: ({ rows: ROWS = DEFAULT_ROWS }) =>
     withLocalCluster(async () => {
       const kit = await createShardKit({ ...clusterConfig, onlineMigrations: [usersV2] });
       try {
         await new SchemaMigrator(kit).latest();
         await emptyTables(kit);
-        const loadSeconds = await seconds(() => Promise.all(kit.shardNames.map((shard) => copyRows(kit.forShard(shard), 'users', USER_COLUMNS, usersOn(kit, shard)))));
+        const loadSeconds = await seconds(() => Promise.all(kit.shardNames.map((shard) => copyRows(kit.forShard(shard), 'users', USER_COLUMNS, usersOn(kit, shard, ROWS)))));
         console.log(`loaded ${ROWS} source rows with COPY in ${loadSeconds.toFixed(1)} s`);
 
         await Promise.all(kit.shardNames.map((shard) => kit.forShard(shard).raw('CREATE TABLE ?? (LIKE ?? INCLUDING ALL)', [COPY_TABLE, 'users_v2'])));
         let copied = 0;
         const copySeconds = await seconds(async () => {
-          const counts = await Promise.all(kit.shardNames.map((shard) => copyRows(kit.forShard(shard), COPY_TABLE, TARGET_COLUMNS, transformed(usersOn(kit, shard)))));
+          const counts = await Promise.all(kit.shardNames.map((shard) => copyRows(kit.forShard(shard), COPY_TABLE, TARGET_COLUMNS, transformed(usersOn(kit, shard, ROWS)))));
           copied = counts.reduce((sum, count) => sum + count, 0);
         });
 
@@ -60,12 +61,14 @@ export const backfillBenchmark: Benchmark = {
         await runner.start();
         await runner.advance({ waitForAcksMs: 10_000 });
         let throttledPauses = 0;
-        const backfillSeconds = await seconds(() =>
-          runner.backfill({
-            onProgress: (progress) => {
-              if (progress.throttled) throttledPauses++;
-            },
-          }),
+        const { result: backfillSeconds, startRssMb, peakRssMb, startHeapMb, endHeapMb } = await withPeakRss(() =>
+          seconds(() =>
+            runner.backfill({
+              onProgress: (progress) => {
+                if (progress.throttled) throttledPauses++;
+              },
+            }),
+          ),
         );
         const counts = await Promise.all(kit.shardNames.map((shard) => kit.forShard(shard)('users_v2').count('* as n')));
         const backfilled = counts.reduce((sum, [row]) => sum + Number((row as { n: unknown }).n), 0);
@@ -83,7 +86,8 @@ export const backfillBenchmark: Benchmark = {
             ],
           ),
         );
-        console.log(JSON.stringify({ bench: 'backfill', ratioVsCopy: ratio, rowsPerSec: Math.round(backfillRate), copyRowsPerSec: Math.round(copyRate), rows: ROWS }));
+        console.log(`backfill memory: RSS ${startRssMb} MB at its start, ${peakRssMb} MB at its peak; heap after GC ${startHeapMb} MB at its start, ${endHeapMb} MB at its end`);
+        console.log(JSON.stringify({ bench: 'backfill', ratioVsCopy: ratio, rowsPerSec: Math.round(backfillRate), copyRowsPerSec: Math.round(copyRate), rows: ROWS, peakRssMb, startRssMb, startHeapMb, endHeapMb }));
       } finally {
         await emptyTables(kit).catch(() => undefined);
         await kit.close();

@@ -8,14 +8,19 @@
  * rows) is saved, so a killed backfill resumes where it stopped. Between batches it waits while
  * a replica lags beyond `maxLagMs` or a target primary has queries queued (gh-ost's throttling),
  * and all shards together never copy faster than `maxRowsPerSecond` (one limiter shared by them).
+ *
+ * A rebalance (rows copied as they are) walks the shard-key values instead, read from the key's
+ * index alone, and reads the rows of the values that move only: its batches and checkpoints count
+ * shard-key values.
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
+import { keyValuesAfter } from './key-values.js';
 import { type RateLimiter, sleep } from '../../util/rate-limiter.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
-import type { MigrationTables } from './migration-tables.js';
+import type { CopiedAsIs, MigrationTables } from './migration-tables.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
 
@@ -45,11 +50,67 @@ export interface BackfillHooks {
 }
 
 const THROTTLE_PAUSE_MS = 100;
+/** Shard-key values per batch of a rebalance, by default. */
+const COPIED_AS_IS_BATCH = 5000;
 
-/** The source rows on a shard, counted once before copying, for progress and ETA. */
+/**
+ * The source rows on a shard, counted once before copying, for progress and ETA; for a copy as
+ * is (a rebalance), its shard-key values, which is what its batches walk.
+ */
 export async function countSourceRows(databases: ShardDatabases, tables: MigrationTables, shard: string): Promise<number> {
-  const [counted] = (await databases.primary(shard)(tables.tableOf('source')).count('* as total')) as { total: unknown }[];
+  const source = databases.primary(shard)(tables.tableOf('source'));
+  const count = tables.copiedAsIs ? source.countDistinct({ total: tables.copiedAsIs.shardKey }) : source.count('* as total');
+  const [counted] = (await count) as { total: unknown }[];
   return Number(counted?.total ?? 0);
+}
+
+/** One batch: the rows to copy, how many source rows (or shard-key values) it walked, and where it ended. */
+interface Batch {
+  rows: Row[];
+  walked: number;
+  lastKey: BackfillCheckpoint['lastKey'];
+}
+
+type ReadBatch = (after: BackfillCheckpoint['lastKey']) => Promise<Batch>;
+
+/** Every source row in key order, the moving ones kept. */
+function rowBatches(databases: ShardDatabases, tables: MigrationTables, shard: string, batchSize: number): ReadBatch {
+  const { key } = tables.migration;
+  const source = databases.primary(shard);
+  return async (after) => {
+    const rows: Row[] = await whereAfter(source(tables.tableOf('source')), key.map((column) => ({ column })), after)
+      .options(databases.dialectOf(shard).exactReads)
+      .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
+      .limit(batchSize);
+    const lastKey = rows.length > 0 ? keyOf(rows.at(-1)!, key) : after;
+    return { rows: rows.filter((row) => tables.moves(keyOf(row, key))), walked: rows.length, lastKey };
+  };
+}
+
+/**
+ * A copy as is (a rebalance): the shard-key values in order, read from the key's index alone, and
+ * only the rows of those that move, so the rows that stay are never read into Node.
+ */
+function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, copy: CopiedAsIs, shard: string, batchSize: number): ReadBatch {
+  const source = databases.primary(shard);
+  const table = tables.tableOf('source');
+  return async (after) => {
+    const values = await keyValuesAfter(source, table, copy.shardKey, resumeAt(after, tables.migration.key.indexOf(copy.shardKey)), batchSize);
+    const moving = values.filter((value) => copy.ownerOf('source', value) !== copy.ownerOf('target', value));
+    const rows: Row[] = moving.length === 0 ? [] : await source(table).whereIn(copy.shardKey, moving as never[]).options(databases.dialectOf(shard).exactReads);
+    return { rows, walked: values.length, lastKey: values.length > 0 ? [values.at(-1)] : after };
+  };
+}
+
+/**
+ * Where a walk of shard-key values resumes. A checkpoint of an earlier release holds the whole
+ * primary key: the walk goes on after the value before its shard-key value, so that the rows of
+ * that value it had not reached yet are copied (again for those it had: insert-if-absent).
+ */
+function resumeAt(after: BackfillCheckpoint['lastKey'], shardKeyIndex: number): unknown[] | null {
+  if (!after || after.length === 1) return after;
+  const value = after[shardKeyIndex];
+  return typeof value === 'number' ? [value - 1] : null;
 }
 
 export async function backfillShard(
@@ -62,18 +123,14 @@ export async function backfillShard(
   options: BackfillOptions,
 ): Promise<BackfillCheckpoint> {
   const { migration } = tables;
-  const source = databases.primary(shard);
-  const batchSize = options.batchSize ?? 1000;
-  const keys = migration.key.map((column) => ({ column }));
-  const order = migration.key.map((column) => ({ column, order: 'asc' as const }));
-  const readAfter = (lastKey: BackfillCheckpoint['lastKey']): Promise<Row[]> => {
-    const read = whereAfter(source(tables.tableOf('source')), keys, lastKey)
-      .orderBy(order)
-      .limit(batchSize)
-      .then((rows: Row[]) => rows);
+  // A rebalance's batch is of shard-key values, of which only the moving ones (a few) are copied.
+  const batchSize = options.batchSize ?? (tables.copiedAsIs ? COPIED_AS_IS_BATCH : 1000);
+  const read = tables.copiedAsIs ? movingRowBatches(databases, tables, tables.copiedAsIs, shard, batchSize) : rowBatches(databases, tables, shard, batchSize);
+  const readAfter = (lastKey: BackfillCheckpoint['lastKey']): Promise<Batch> => {
+    const batch = read(lastKey);
     // Awaited in the loop; a prefetch abandoned by an abort must not become an unhandled rejection.
-    read.catch(() => undefined);
-    return read;
+    batch.catch(() => undefined);
+    return batch;
   };
   let checkpoint = start;
   let next = checkpoint.done ? undefined : readAfter(checkpoint.lastKey);
@@ -87,14 +144,12 @@ export async function backfillShard(
       continue;
     }
     const batch = await next!;
-    await hooks.rate?.take(batch.length, options.signal);
-    const done = batch.length < batchSize;
-    const lastKey = batch.length > 0 ? keyOf(batch.at(-1)!, migration.key) : checkpoint.lastKey;
+    await hooks.rate?.take(batch.walked, options.signal);
+    const done = batch.walked < batchSize;
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
-    next = done ? undefined : readAfter(lastKey);
-    const moving = batch.filter((row) => tables.moves(keyOf(row, migration.key)));
-    if (moving.length > 0) await insertIfAbsent(databases, tables, moving.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
-    checkpoint = { lastKey, rows: checkpoint.rows + batch.length, done };
+    next = done ? undefined : readAfter(batch.lastKey);
+    if (batch.rows.length > 0) await insertIfAbsent(databases, tables, batch.rows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    checkpoint = { lastKey: batch.lastKey, rows: checkpoint.rows + batch.walked, done };
     await saved;
     saved = hooks.save(checkpoint);
     options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: checkpoint.done });

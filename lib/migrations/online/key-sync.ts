@@ -14,6 +14,7 @@
  */
 import type { Knex } from 'knex';
 import type { ReleaseLock } from '../../dialect/advisory-locks.js';
+import { writable } from '../../dialect/exact-temporal.js';
 import { ConfigError } from '../../errors.js';
 import { loadKeyHasher } from '../../hashing/key-hasher.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
@@ -109,7 +110,7 @@ export async function copyLockedKeys(
   const map = direction === 'forward' ? migration.transform : migration.reverse;
   const on = (owner: string) => (owner === shard ? trx : databases.primary(owner));
   const reads = [...groupBy(keys, (key) => tables.ownerOf(from, key))].map(([owner, group]) => {
-    const read = whereKeys(on(owner)(tables.tableOf(from)), migration.key, group);
+    const read = whereKeys(on(owner)(tables.tableOf(from)), migration.key, group).options(databases.dialectOf(owner).exactReads);
     return owner === shard ? read.forUpdate() : read;
   });
   const rows: Row[] = (await Promise.all(reads)).flat();
@@ -118,7 +119,7 @@ export async function copyLockedKeys(
   const absent = keys.filter((key) => !present.has(keyText(key)));
   const writes: Promise<unknown>[] = [];
   for (const [owner, group] of groupBy(mapped, (row) => tables.ownerOf(to, keyOf(row, migration.key)))) {
-    writes.push(on(owner)(tables.tableOf(to)).insert(group).onConflict(migration.key).merge());
+    writes.push(on(owner)(tables.tableOf(to)).insert(group.map(writable)).onConflict(migration.key).merge());
   }
   for (const [owner, group] of groupBy(absent, (key) => tables.ownerOf(to, key))) {
     writes.push(whereKeys(on(owner)(tables.tableOf(to)), migration.key, group).del());

@@ -23,6 +23,15 @@ export interface MigrationTables {
   moves(key: readonly unknown[]): boolean;
   /** Runs before rows of `keys` are copied to the target (a rebalance marks them there first). */
   beforeCopy?(keys: readonly (readonly unknown[])[]): Promise<void>;
+  /** Set where rows are copied as they are, within one table (a rebalance): verify compares server-side checksums. */
+  copiedAsIs?: CopiedAsIs;
+}
+
+/** A table whose moving rows are copied unchanged, placed by its shard key on either side. */
+export interface CopiedAsIs {
+  shardKey: string;
+  /** The shard owning the rows of shard-key value `value` on `side`. */
+  ownerOf(side: Side, value: unknown): string;
 }
 
 /** Where the current ring comes from: it changes when a rebalance switches the topology. */

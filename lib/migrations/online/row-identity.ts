@@ -3,6 +3,7 @@
  * driver gave `5`, `5n` or `'5'`, `'1.50'` or `1.5`. Used to match source and target rows by
  * key, and to decide whether a target row equals the transformed source row.
  */
+import { ExactTemporal } from '../../dialect/exact-temporal.js';
 import { isDecimalText, parseDecimal } from '../../engine/merge/decimal.js';
 import type { Row } from '../../config/online-migration.js';
 
@@ -25,6 +26,8 @@ export function canonical(value: unknown): string {
     }
     return `n:${trimmed}e-${digits}`;
   }
+  // Past its milliseconds only where it has digits there: equal to the Date of the same instant otherwise.
+  if (value instanceof ExactTemporal) return `d:${value.getTime()}${value.belowMilliseconds ? `.${value.belowMilliseconds}` : ''}`;
   if (value instanceof Date) return `d:${value.getTime()}`;
   if (Buffer.isBuffer(value)) return `b:${value.toString('hex')}`;
   if (typeof value === 'object') return `j:${JSON.stringify(value)}`;

@@ -64,7 +64,9 @@ export async function readByKeys(databases: ShardDatabases, tables: MigrationTab
   const byOwner = groupBy(keys, (key) => tables.ownerOf(side, key));
   const reads = await Promise.all(
     [...byOwner].flatMap(([owner, group]) =>
-      chunks(group, KEYS_PER_STATEMENT).map((slice) => whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice)),
+      chunks(group, KEYS_PER_STATEMENT).map((slice) =>
+        whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice).options(databases.dialectOf(owner).exactReads),
+      ),
     ),
   );
   return new Map(reads.flat().map((row: Row) => [keyText(keyOf(row, tables.migration.key)), row]));

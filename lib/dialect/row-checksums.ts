@@ -1,0 +1,53 @@
+/**
+ * A checksum of the rows of some shard-key values, computed by the server: how a verify compares
+ * a copied chunk on two shards without reading its rows. Each row's text is hashed (MD5, its first
+ * 60 bits as an integer) and the hashes summed, so the result does not depend on row order, and
+ * the row count comes with it.
+ *
+ * Equal checksums mean equal rows (up to a 60-bit collision). A difference proves nothing about
+ * which rows differ, and may be one of spelling only (a timestamptz printed in another session
+ * time zone): the caller then compares those rows one by one.
+ */
+import type { Knex } from 'knex';
+
+export interface RowChecksum {
+  rows: number;
+  /** The sum of the rows' hashes, as decimal text (it exceeds 2^53). */
+  sum: string;
+}
+
+export type RowChecksums = (db: Knex, table: string, shardKey: string, keys: readonly unknown[]) => Promise<RowChecksum>;
+
+function checksumOf(row: { n?: unknown; h?: unknown } | undefined): RowChecksum {
+  return { rows: Number(row?.n ?? 0), sum: String(row?.h ?? '0') };
+}
+
+/** PostgreSQL: the row's own text form (`t::text`), every column in table order. */
+export const postgresRowChecksums: RowChecksums = async (db, table, shardKey, keys) => {
+  const result = await db.raw(
+    `select count(*) as n, coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text as h
+       from ?? as t where ?? = any(?)`,
+    [table, shardKey, [...keys] as Knex.Value],
+  );
+  return checksumOf((result as { rows: { n?: unknown; h?: unknown }[] }).rows[0]);
+};
+
+/** MySQL and MariaDB: every column QUOTE()d (NULL apart from 'NULL'), in table order, joined. */
+export const mysqlRowChecksums: RowChecksums = async (db, table, shardKey, keys) => {
+  const columns = await columnsInOrder(db, table);
+  const row = `concat_ws(',', ${columns.map(() => 'quote(??)').join(', ')})`;
+  const [rows] = (await db.raw(
+    `select count(*) as n, cast(coalesce(sum(cast(conv(substr(md5(${row}), 1, 15), 16, 10) as unsigned)), 0) as char) as h
+       from ?? where ?? in (${keys.map(() => '?').join(', ')})`,
+    [...columns, table, shardKey, ...keys] as Knex.RawBinding[],
+  )) as [{ n?: unknown; h?: unknown }[]];
+  return checksumOf(rows[0]);
+};
+
+async function columnsInOrder(db: Knex, table: string): Promise<string[]> {
+  const [rows] = (await db.raw(
+    'select column_name as name from information_schema.columns where table_schema = database() and table_name = ? order by ordinal_position',
+    [table],
+  )) as [{ name: string }[]];
+  return rows.map((row) => row.name);
+}

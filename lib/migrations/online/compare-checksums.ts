@@ -1,0 +1,68 @@
+/**
+ * Verify of rows copied as they are (a rebalance), compared on the servers. Per shard, the
+ * distinct shard-key values are read in keyset chunks (one indexed column, not the rows); of each
+ * chunk, the keys this pass checks (on the source pass those whose rows this shard gives away, on
+ * the target pass those it receives) are grouped by the other shard holding their rows, and each
+ * group's rows are checksummed on both shards (dialect/row-checksums.ts). Equal checksums: done,
+ * without a row read into Node. Different: that group's rows are read and compared one by one
+ * (row-differences.ts), so the outcome names exactly the keys that differ, as the JavaScript
+ * path does. Both paths count the same rows: those of the keys the shard owns on the pass's side.
+ */
+import type { ShardDatabases } from '../../access/shard-databases.js';
+import type { CopiedAsIs, MigrationTables, Side } from './migration-tables.js';
+import { keyValuesAfter } from './key-values.js';
+import { differingFromSource, orphans } from './row-differences.js';
+
+export interface ChecksumOptions {
+  /** Shard-key values per chunk. Default 10,000. */
+  chunkSize?: number;
+  signal?: AbortSignal;
+}
+
+/** Called once per chunk: rows compared on this shard, and the keys that differ. */
+export type SettleChunk = (rowsCompared: number, differing: unknown[][]) => Promise<void>;
+
+export async function compareChecksums(
+  databases: ShardDatabases,
+  tables: MigrationTables,
+  copy: CopiedAsIs,
+  side: Side,
+  shard: string,
+  options: ChecksumOptions,
+  settle: SettleChunk,
+): Promise<void> {
+  const otherSide: Side = side === 'source' ? 'target' : 'source';
+  const db = databases.primary(shard);
+  const table = tables.tableOf(side);
+  const checksums = databases.dialectOf(shard).rowChecksums;
+  let last: unknown[] | null = null;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const found = await keyValuesAfter(db, table, copy.shardKey, last, options.chunkSize ?? 10_000);
+    if (found.length === 0) return;
+    const byOtherShard = new Map<string, unknown[]>();
+    for (const value of found) {
+      const other = copy.ownerOf(otherSide, value);
+      if (copy.ownerOf(side, value) !== shard || other === shard) continue;
+      const keys = byOtherShard.get(other) ?? [];
+      keys.push(value);
+      byOtherShard.set(other, keys);
+    }
+    let compared = 0;
+    const differing: unknown[][] = [];
+    await Promise.all(
+      [...byOtherShard].map(async ([other, keys]) => {
+        const [here, there] = await Promise.all([
+          checksums(db, table, copy.shardKey, keys),
+          databases.dialectOf(other).rowChecksums(databases.primary(other), tables.tableOf(otherSide), copy.shardKey, keys),
+        ]);
+        compared += here.rows;
+        if (here.rows === there.rows && here.sum === there.sum) return;
+        const rows = await db(table).whereIn(copy.shardKey, keys as never[]).options(databases.dialectOf(shard).exactReads);
+        differing.push(...(side === 'source' ? await differingFromSource(databases, tables, rows) : await orphans(databases, tables, rows)));
+      }),
+    );
+    await settle(compared, differing);
+    last = [found.at(-1)];
+  }
+}
