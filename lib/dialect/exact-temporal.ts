@@ -8,7 +8,7 @@
  * transform or a comparison treats it as one) that also carries the database's own text, which
  * is what gets written back (`writable`). Everything else reads as usual.
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
 
 export class ExactTemporal extends Date {
   constructor(
@@ -38,25 +38,57 @@ export function writable<T extends Record<string, unknown>>(row: T): T {
   return (copy ?? row) as T;
 }
 
-/** PostgreSQL type OIDs whose JavaScript values lose precision: timestamp, timestamptz, and their arrays' elements. */
+/** PostgreSQL type OIDs whose JavaScript values lose precision: timestamp and timestamptz. */
 const TIMESTAMP = 1114;
 const TIMESTAMPTZ = 1184;
 
-function exactParser(oid: number): (text: string) => unknown {
-  const parse = pg.types.getTypeParser(oid, 'text') as (text: string) => unknown;
-  return (text) => {
-    const parsed = parse(text);
-    // 'infinity' and out-of-range values are not Dates: they are kept as pg gives them.
-    return parsed instanceof Date && !Number.isNaN(parsed.getTime()) ? new ExactTemporal(text, parsed.getTime()) : parsed;
-  };
+/** PostgreSQL's ISO output of a timestamp: `2026-12-01 19:29:18.576917+00`, `0044-03-15 12:00:00 BC`. */
+const TIMESTAMP_TEXT = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?( BC)?$/;
+
+/**
+ * The instant of a timestamp's text, in epoch ms (a zone-less one in local time, as node-postgres
+ * reads it); undefined for 'infinity' and what is not a timestamp. Written here rather than taken
+ * from node-postgres so that a PGlite-only kit never loads pg; the text is what gets written back.
+ */
+export function timestampEpochMs(text: string): number | undefined {
+  const match = TIMESTAMP_TEXT.exec(text);
+  if (!match) return undefined;
+  const [, yearText, month, day, hour, minute, second, fraction, sign, offsetHours, offsetMinutes, offsetSeconds, bc] = match;
+  const year = bc ? 1 - Number(yearText) : Number(yearText);
+  const ms = fraction ? Math.floor(Number(fraction) * 1000) : 0;
+  const date = new Date(0);
+  if (sign === undefined) {
+    date.setFullYear(year, Number(month) - 1, Number(day));
+    date.setHours(Number(hour), Number(minute), Number(second), ms);
+    return date.getTime();
+  }
+  date.setUTCFullYear(year, Number(month) - 1, Number(day));
+  date.setUTCHours(Number(hour), Number(minute), Number(second), ms);
+  const offsetMs = ((Number(offsetHours) * 60 + Number(offsetMinutes ?? 0)) * 60 + Number(offsetSeconds ?? 0)) * 1000;
+  return date.getTime() - (sign === '-' ? -offsetMs : offsetMs);
 }
 
-const exactPgParsers: Record<number, (text: string) => unknown> = { [TIMESTAMP]: exactParser(TIMESTAMP), [TIMESTAMPTZ]: exactParser(TIMESTAMPTZ) };
+function exactTimestamp(text: string): unknown {
+  const epochMs = timestampEpochMs(text);
+  return epochMs === undefined ? text : new ExactTemporal(text, epochMs);
+}
 
-/** node-postgres: a per-query type set (query config `types`). */
+const exactPgParsers: Record<number, (text: string) => unknown> = { [TIMESTAMP]: exactTimestamp, [TIMESTAMPTZ]: exactTimestamp };
+
+type TypeParser = (text: string) => unknown;
+const requireModule = createRequire(import.meta.url);
+let pgTypes: { getTypeParser(oid: number, format?: string): TypeParser } | undefined;
+
+/** node-postgres: a per-query type set (query config `types`); other types read as node-postgres reads them. */
 export const postgresExactReads = {
   types: {
-    getTypeParser: (oid: number, format?: string) => exactPgParsers[oid] ?? pg.types.getTypeParser(oid, format as 'text'),
+    getTypeParser: (oid: number, format?: string): TypeParser => {
+      const exact = exactPgParsers[oid];
+      if (exact) return exact;
+      // Called by node-postgres while it reads a result: pg is loaded by then.
+      pgTypes ??= (requireModule('pg') as { types: NonNullable<typeof pgTypes> }).types;
+      return pgTypes.getTypeParser(oid, format);
+    },
   },
 };
 

@@ -23,6 +23,7 @@ import { checkedMap } from './key-sync.js';
 import type { CopiedAsIs, MigrationTables } from './migration-tables.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
+import { copyReads } from './copy-reads.js';
 
 export interface BackfillOptions {
   batchSize?: number;
@@ -79,7 +80,7 @@ function rowBatches(databases: ShardDatabases, tables: MigrationTables, shard: s
   const source = databases.primary(shard);
   return async (after) => {
     const rows: Row[] = await whereAfter(source(tables.tableOf('source')), key.map((column) => ({ column })), after)
-      .options(databases.dialectOf(shard).exactReads)
+      .options(copyReads(databases, tables, shard))
       .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
       .limit(batchSize);
     const lastKey = rows.length > 0 ? keyOf(rows.at(-1)!, key) : after;
@@ -97,7 +98,7 @@ function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, co
   return async (after) => {
     const values = await keyValuesAfter(source, table, copy.shardKey, resumeAt(after, tables.migration.key.indexOf(copy.shardKey)), batchSize);
     const moving = values.filter((value) => copy.ownerOf('source', value) !== copy.ownerOf('target', value));
-    const rows: Row[] = moving.length === 0 ? [] : await source(table).whereIn(copy.shardKey, moving as never[]).options(databases.dialectOf(shard).exactReads);
+    const rows: Row[] = moving.length === 0 ? [] : await source(table).whereIn(copy.shardKey, moving as never[]).options(copyReads(databases, tables, shard));
     return { rows, walked: values.length, lastKey: values.length > 0 ? [values.at(-1)] : after };
   };
 }

@@ -12,6 +12,7 @@ import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { CopiedAsIs, MigrationTables, Side } from './migration-tables.js';
 import { keyValuesAfter } from './key-values.js';
 import { differingFromSource, orphans } from './row-differences.js';
+import { copyReads } from './copy-reads.js';
 
 export interface ChecksumOptions {
   /** Shard-key values per chunk. Default 10,000. */
@@ -58,7 +59,7 @@ export async function compareChecksums(
         ]);
         compared += here.rows;
         if (here.rows === there.rows && here.sum === there.sum) return;
-        const rows = await db(table).whereIn(copy.shardKey, keys as never[]).options(databases.dialectOf(shard).exactReads);
+        const rows = await db(table).whereIn(copy.shardKey, keys as never[]).options(copyReads(databases, tables, shard));
         differing.push(...(side === 'source' ? await differingFromSource(databases, tables, rows) : await orphans(databases, tables, rows)));
       }),
     );

@@ -23,6 +23,7 @@ import type { Row } from '../../config/online-migration.js';
 import { chunks } from '../../util/chunks.js';
 import { groupBy } from '../../util/group-by.js';
 import { canonical, keyOf, keyText } from './row-identity.js';
+import { copyReads } from './copy-reads.js';
 
 export type Direction = 'forward' | 'backward';
 
@@ -110,7 +111,7 @@ export async function copyLockedKeys(
   const map = direction === 'forward' ? migration.transform : migration.reverse;
   const on = (owner: string) => (owner === shard ? trx : databases.primary(owner));
   const reads = [...groupBy(keys, (key) => tables.ownerOf(from, key))].map(([owner, group]) => {
-    const read = whereKeys(on(owner)(tables.tableOf(from)), migration.key, group).options(databases.dialectOf(owner).exactReads);
+    const read = whereKeys(on(owner)(tables.tableOf(from)), migration.key, group).options(copyReads(databases, tables, owner));
     return owner === shard ? read.forUpdate() : read;
   });
   const rows: Row[] = (await Promise.all(reads)).flat();

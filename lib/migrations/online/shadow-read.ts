@@ -14,6 +14,7 @@ import { checkedMap, KEYS_PER_STATEMENT, whereKeys } from './key-sync.js';
 import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from '../../config/online-migration.js';
 import { describeDifference, keyOf, keyText, sameRow } from './row-identity.js';
+import { copyReads } from './copy-reads.js';
 
 const RECHECK_DELAY_MS = 50;
 
@@ -65,7 +66,7 @@ export async function readByKeys(databases: ShardDatabases, tables: MigrationTab
   const reads = await Promise.all(
     [...byOwner].flatMap(([owner, group]) =>
       chunks(group, KEYS_PER_STATEMENT).map((slice) =>
-        whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice).options(databases.dialectOf(owner).exactReads),
+        whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice).options(copyReads(databases, tables, owner)),
       ),
     ),
   );

@@ -25,6 +25,7 @@ import type { MigrationTables, Side } from './migration-tables.js';
 import type { Row } from '../../config/online-migration.js';
 import { differingFromSource, orphans } from './row-differences.js';
 import { keyOf } from './row-identity.js';
+import { copyReads } from './copy-reads.js';
 
 export interface VerifyOptions {
   chunkSize?: number;
@@ -114,7 +115,7 @@ async function eachChunk(
   for (;;) {
     options.signal?.throwIfAborted();
     const rows: Row[] = await whereAfter(db(tables.tableOf(side)), keys, last)
-      .options(databases.dialectOf(shard).exactReads)
+      .options(copyReads(databases, tables, shard))
       .orderBy(key.map((column) => ({ column, order: 'asc' })))
       .limit(options.chunkSize ?? 1000);
     if (rows.length === 0) return;

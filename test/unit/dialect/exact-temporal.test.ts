@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import pg from 'pg';
+import { ExactTemporal, postgresExactReads, timestampEpochMs, writable } from '../../../lib/dialect/exact-temporal.js';
+import { canonical } from '../../../lib/migrations/online/row-identity.js';
+
+const TIMESTAMPTZ = 1184;
+
+describe('exact temporal values', () => {
+  const parse = postgresExactReads.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => unknown;
+
+  it('reads a PostgreSQL timestamptz as a Date of its instant that keeps the text, microseconds included', () => {
+    const value = parse('2026-12-01 19:29:18.576917+00');
+    expect(value).to.be.instanceOf(Date).and.instanceOf(ExactTemporal);
+    expect((value as Date).toISOString()).to.equal('2026-12-01T19:29:18.576Z');
+    expect((value as ExactTemporal).text).to.equal('2026-12-01 19:29:18.576917+00');
+    expect((value as ExactTemporal).belowMilliseconds).to.equal('917');
+  });
+
+  it('finds the instant of every form PostgreSQL prints, as node-postgres would', () => {
+    const pgParse = (oid: number, text: string) => (postgresExactReads.types.getTypeParser(oid, 'text') as (value: string) => Date)(text);
+    expect(timestampEpochMs('2026-12-01 19:29:18.576917+00')).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18, 576));
+    expect(timestampEpochMs('2026-12-01 21:29:18+02')).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18));
+    expect(timestampEpochMs('2026-12-01 14:59:18.5-04:30')).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18, 500));
+    expect(timestampEpochMs('1900-01-01 00:00:00+00:19:32')).to.equal(Date.UTC(1900, 0, 1) - (19 * 60 + 32) * 1000);
+    expect(timestampEpochMs('2026-12-01 19:29:18.0009')).to.equal(new Date(2026, 11, 1, 19, 29, 18, 0).getTime());
+    const early = new Date(0);
+    early.setUTCFullYear(44, 2, 15);
+    expect(timestampEpochMs('0044-03-15 00:00:00+00')).to.equal(early.getTime());
+    early.setUTCFullYear(-43, 2, 15);
+    expect(timestampEpochMs('0044-03-15 00:00:00+00 BC')).to.equal(early.getTime());
+    expect(pgParse(1184, '2026-12-01 19:29:18.576917+00').getTime()).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18, 576));
+    expect(timestampEpochMs('infinity')).to.equal(undefined);
+  });
+
+  it('agrees with node-postgres on the instant of each form', () => {
+    const texts = ['2026-12-01 19:29:18.576917+00', '2026-12-01 21:29:18+02', '2026-12-01 14:59:18.5-04:30', '1999-12-31 23:59:59.999999+05:45', '2000-02-29 12:00:00+14'];
+    for (const text of texts) expect(timestampEpochMs(text), text).to.equal((pg.types.getTypeParser(1184, 'text')(text) as Date).getTime());
+    for (const text of ['2026-12-01 19:29:18.576917', '2026-03-29 02:30:00', '1970-01-01 00:00:00']) {
+      expect(timestampEpochMs(text), text).to.equal((pg.types.getTypeParser(1114, 'text')(text) as Date).getTime());
+    }
+  });
+
+  it('leaves other types and infinite timestamps as node-postgres reads them', () => {
+    expect(postgresExactReads.types.getTypeParser(23, 'text')('42')).to.equal(42);
+    expect(parse('infinity')).to.not.be.instanceOf(ExactTemporal);
+  });
+
+  it('writes the text back, and compares equal to a Date of the same instant only without sub-millisecond digits', () => {
+    const exact = parse('2026-12-01 19:29:18.576917+00') as ExactTemporal;
+    const whole = parse('2026-12-01 19:29:18.576+00') as ExactTemporal;
+    const row = { id: 1, created_at: exact };
+    expect(writable(row)).to.deep.equal({ id: 1, created_at: '2026-12-01 19:29:18.576917+00' });
+    expect(writable({ id: 1 })).to.deep.equal({ id: 1 });
+    expect(canonical(whole)).to.equal(canonical(new Date('2026-12-01T19:29:18.576Z')));
+    expect(canonical(exact)).to.not.equal(canonical(whole));
+    expect(canonical(exact)).to.equal(canonical(parse('2026-12-01 19:29:18.576917+00')));
+  });
+});
