@@ -37,7 +37,14 @@ export function movingTable({ table, shardKey, key, from, to, databases }: Movin
     ownerOf: (side, rowKey) => ringOf(side).shardFor(rowKey[index]),
     shardsOf: (side) => [...ringOf(side).shardNames],
     moves,
-    copiedAsIs: { shardKey, ownerOf: (side, value) => ringOf(side).shardFor(value) },
+    copiedAsIs: {
+      shardKey,
+      ownersOf: (value) => {
+        // Both rings place a key by the same slot.
+        const slot = from.slotOf(value);
+        return { source: from.ownerOfSlot(slot), target: to.ownerOfSlot(slot) };
+      },
+    },
     beforeCopy: (keys) =>
       markMoves(
         databases,

@@ -180,7 +180,7 @@ export class LagMonitor {
     return { ...state, sentAt };
   }
 
-  /** Where positions are read: only once a replica has stayed behind them for HEARTBEAT_EVERY_MS, and at most that often. */
+  /** Whether to write the heartbeat: always where positions are not read (MySQL); elsewhere once a replica has stayed behind for HEARTBEAT_EVERY_MS, and at most that often. */
   private needsHeartbeat(shard: ShardHandle, position: string | undefined): boolean {
     if (position === undefined) return true;
     const now = Date.now();

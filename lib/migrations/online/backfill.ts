@@ -96,8 +96,11 @@ function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, co
   const source = databases.primary(shard);
   const table = tables.tableOf('source');
   return async (after) => {
-    const values = await keyValuesAfter(source, table, copy.shardKey, resumeAt(after, tables.migration.key.indexOf(copy.shardKey)), batchSize);
-    const moving = values.filter((value) => copy.ownerOf('source', value) !== copy.ownerOf('target', value));
+    const values = await keyValuesAfter(source, databases.dialectOf(shard).family, table, copy.shardKey, resumeAt(after, tables.migration.key.indexOf(copy.shardKey)), batchSize);
+    const moving = values.filter((value) => {
+      const owners = copy.ownersOf(value);
+      return owners.source !== owners.target;
+    });
     const rows: Row[] = moving.length === 0 ? [] : await source(table).whereIn(copy.shardKey, moving as never[]).options(copyReads(databases, tables, shard));
     return { rows, walked: values.length, lastKey: values.length > 0 ? [values.at(-1)] : after };
   };

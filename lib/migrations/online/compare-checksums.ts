@@ -36,15 +36,25 @@ export async function compareChecksums(
   const db = databases.primary(shard);
   const table = tables.tableOf(side);
   const checksums = databases.dialectOf(shard).rowChecksums;
-  let last: unknown[] | null = null;
-  for (;;) {
+  const chunkSize = options.chunkSize ?? 10_000;
+  const listAfter = (last: unknown[] | null) => {
+    const listing = keyValuesAfter(db, databases.dialectOf(shard).family, table, copy.shardKey, last, chunkSize);
+    // Awaited in the loop; a prefetch abandoned by an abort or a failure must not go unhandled.
+    listing.catch(() => undefined);
+    return listing;
+  };
+  let next: Promise<unknown[]> | undefined = listAfter(null);
+  while (next) {
     options.signal?.throwIfAborted();
-    const found = await keyValuesAfter(db, table, copy.shardKey, last, options.chunkSize ?? 10_000);
+    const found: unknown[] = await next;
     if (found.length === 0) return;
+    // The next chunk's keys are listed while this one is compared.
+    next = found.length < chunkSize ? undefined : listAfter([found.at(-1)]);
     const byOtherShard = new Map<string, unknown[]>();
     for (const value of found) {
-      const other = copy.ownerOf(otherSide, value);
-      if (copy.ownerOf(side, value) !== shard || other === shard) continue;
+      const owners = copy.ownersOf(value);
+      const other = owners[otherSide];
+      if (owners[side] !== shard || other === shard) continue;
       const keys = byOtherShard.get(other) ?? [];
       keys.push(value);
       byOtherShard.set(other, keys);
@@ -64,6 +74,5 @@ export async function compareChecksums(
       }),
     );
     await settle(compared, differing);
-    last = [found.at(-1)];
   }
 }

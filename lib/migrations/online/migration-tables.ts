@@ -30,8 +30,8 @@ export interface MigrationTables {
 /** A table whose moving rows are copied unchanged, placed by its shard key on either side. */
 export interface CopiedAsIs {
   shardKey: string;
-  /** The shard owning the rows of shard-key value `value` on `side`. */
-  ownerOf(side: Side, value: unknown): string;
+  /** The shards owning the rows of shard-key value `value` on either side (one hash). */
+  ownersOf(value: unknown): Record<Side, string>;
 }
 
 /** Where the current ring comes from: it changes when a rebalance switches the topology. */
