@@ -7,12 +7,12 @@
  * that moment without asking the replica again; under writes, a lagging replica's lag is known
  * from the observation it reached, to within one monitor interval.
  *
- * Observations of one position are kept as one run (first and last seen); runs older than the
- * window are dropped, so a replica further behind than the window has no proof from here.
+ * Observations of one position are kept as one run (its last sighting is what counts); runs
+ * older than the window are dropped, so a replica further behind than the window has no proof
+ * from here.
  */
 export interface PositionRun {
   position: string;
-  firstSeenAt: number;
   lastSeenAt: number;
 }
 
@@ -25,7 +25,7 @@ export class PositionHistory {
   record(position: string, seenAt: number): void {
     const newest = this.runs.at(-1);
     if (newest?.position === position) newest.lastSeenAt = Math.max(newest.lastSeenAt, seenAt);
-    else this.runs.push({ position, firstSeenAt: seenAt, lastSeenAt: seenAt });
+    else this.runs.push({ position, lastSeenAt: seenAt });
     const horizon = seenAt - this.windowMs;
     let expired = 0;
     while (expired < this.runs.length - 1 && this.runs[expired]!.lastSeenAt < horizon) expired++;

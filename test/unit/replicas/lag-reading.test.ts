@@ -67,7 +67,7 @@ describe('lag readings from the primary positions seen', () => {
     expect(history.freshAsOf('1', reached)).to.equal(undefined);
     expect(history.freshAsOf('2', reached)).to.equal(700);
     history.record('3', 1500);
-    expect(history.newest).to.deep.equal({ position: '3', firstSeenAt: 1600, lastSeenAt: 1600 });
+    expect(history.newest).to.deep.equal({ position: '3', lastSeenAt: 1600 });
     history.record('4', 10_000);
     expect(history.newest?.position).to.equal('4');
     expect(history.freshAsOf('3', reached)).to.equal(undefined);
