@@ -22,11 +22,14 @@ function checksumOf(row: { n?: unknown; h?: unknown } | undefined): RowChecksum 
   return { rows: Number(row?.n ?? 0), sum: String(row?.h ?? '0') };
 }
 
-/** PostgreSQL: the row's own text form (`t::text`), every column in table order. */
+/**
+ * PostgreSQL: the row's own text form, every column in table order. The alias is shardkit's: a
+ * table with a column of the alias's name would make `alias::text` that column alone.
+ */
 export const postgresRowChecksums: RowChecksums = async (db, table, shardKey, keys) => {
   const result = await db.raw(
-    `select count(*) as n, coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text as h
-       from ?? as t where ?? = any(?)`,
+    `select count(*) as n, coalesce(sum(('x' || substr(md5(__sk_row::text), 1, 15))::bit(60)::bigint), 0)::text as h
+       from ?? as __sk_row where ?? = any(?)`,
     [table, shardKey, [...keys] as Knex.Value],
   );
   return checksumOf((result as { rows: { n?: unknown; h?: unknown }[] }).rows[0]);

@@ -148,7 +148,8 @@ export async function backfillShard(
       continue;
     }
     const batch = await next!;
-    await hooks.rate?.take(batch.walked, options.signal);
+    // The rate is of rows copied (for a migration between two tables: every row walked).
+    await hooks.rate?.take(batch.rows.length, options.signal);
     const done = batch.walked < batchSize;
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
     next = done ? undefined : readAfter(batch.lastKey);
