@@ -338,6 +338,18 @@ pause_server() {
   [ -n "$pids" ] || die "server $1 is not running"
   # shellcheck disable=SC2086
   kill -STOP $pids
+  # kill(2) returns before every thread has stopped; a thread running on the other core can
+  # still answer a query. Wait until the kernel reports each thread of each process stopped (T).
+  local pid task tries=0
+  for pid in $pids; do
+    for task in /proc/"$pid"/task/*; do
+      while [ -r "$task/stat" ] && [ "$(sed 's/^.*) //' "$task/stat" | cut -c1)" != T ]; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 200 ] || die "server $1 did not stop (thread ${task##*/} of $pid)"
+        sleep 0.01
+      done
+    done
+  done
 }
 
 resume_server() {

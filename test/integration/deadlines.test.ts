@@ -169,8 +169,8 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       const scatter = await timed(() => kit.table('users', { timeoutMs: 1000 }).select('id').orderBy('id'));
       const gathered = await timed(() => kit.gather(kit.table('users', { timeoutMs: 1000 }).select('id')));
       console.log(`      read ${read.ms.toFixed(0)} ms, write ${write.ms.toFixed(0)} ms, scatter ${scatter.ms.toFixed(0)} ms, gather ${gathered.ms.toFixed(0)} ms (deadline 1000 ms)`);
-      for (const { outcome, ms } of [read, write]) {
-        expect(outcome, String(outcome)).to.satisfy((error: unknown) => error instanceof QueryTimeoutError || error instanceof ShardUnavailableError);
+      for (const [operation, { outcome, ms }] of [['read', read], ['write', write]] as const) {
+        expect(outcome, `${operation}: ${outcome instanceof Error ? String(outcome) : JSON.stringify(outcome)}`).to.satisfy((error: unknown) => error instanceof QueryTimeoutError || error instanceof ShardUnavailableError);
         expect(ms).to.be.below(1000 + SLACK_MS);
       }
       expect(scatter.outcome).to.be.instanceOf(ScatterError);
