@@ -91,8 +91,11 @@ export interface DialectAdapter {
   readonly insertMissing: InsertMissing;
   /** A server-side checksum of the rows of some shard keys (verify of copies). */
   readonly rowChecksums: RowChecksums;
-  /** Query options under which temporal values read with their full precision, for copying (exact-temporal.ts). */
-  readonly exactReads: Record<string, unknown>;
+  /**
+   * Query options under which temporal values read with their full precision, for copying
+   * (exact-temporal.ts); other values read as the node's connection options say.
+   */
+  exactReads(connection: unknown): Record<string, unknown>;
   /** Cross-process notifications (PostgreSQL LISTEN/NOTIFY); absent elsewhere, where polling does. */
   readonly changeFeed?: ChangeFeed;
   /** Absent for dialects without replication (pglite). */

@@ -9,6 +9,7 @@
  * is what gets written back (`writable`). Everything else reads as usual.
  */
 import { createRequire } from 'node:module';
+import { parse as parseArray } from 'postgres-array';
 
 export class ExactTemporal extends Date {
   constructor(
@@ -30,17 +31,35 @@ export class ExactTemporal extends Date {
 export function writable<T extends Record<string, unknown>>(row: T): T {
   let copy: Record<string, unknown> | undefined;
   for (const [column, value] of Object.entries(row)) {
-    if (value instanceof ExactTemporal) {
+    const written = writableValue(value);
+    if (written !== value) {
       copy ??= { ...row };
-      copy[column] = value.text;
+      copy[column] = written;
     }
   }
   return (copy ?? row) as T;
 }
 
-/** PostgreSQL type OIDs whose JavaScript values lose precision: timestamp and timestamptz. */
+/** A value as written: an exact temporal as its text, an array of them (timestamp[]) element by element. */
+function writableValue(value: unknown): unknown {
+  if (value instanceof ExactTemporal) return value.text;
+  if (!Array.isArray(value)) return value;
+  let copy: unknown[] | undefined;
+  value.forEach((element, index) => {
+    const written = writableValue(element);
+    if (written !== element) {
+      copy ??= [...value];
+      copy[index] = written;
+    }
+  });
+  return copy ?? value;
+}
+
+/** PostgreSQL type OIDs whose JavaScript values lose precision: timestamp and timestamptz, and their arrays. */
 const TIMESTAMP = 1114;
 const TIMESTAMPTZ = 1184;
+const TIMESTAMP_ARRAY = 1115;
+const TIMESTAMPTZ_ARRAY = 1185;
 
 /** PostgreSQL's ISO output of a timestamp: `2026-12-01 19:29:18.576917+00`, `0044-03-15 12:00:00 BC`. */
 const TIMESTAMP_TEXT = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?( BC)?$/;
@@ -73,24 +92,47 @@ function exactTimestamp(text: string): unknown {
   return epochMs === undefined ? text : new ExactTemporal(text, epochMs);
 }
 
-const exactPgParsers: Record<number, (text: string) => unknown> = { [TIMESTAMP]: exactTimestamp, [TIMESTAMPTZ]: exactTimestamp };
+/** A timestamp[] (any dimension): elements exact, NULL elements null. */
+function exactTimestampArray(text: string): unknown {
+  return parseArray(text, exactTimestamp);
+}
+
+const exactPgParsers: Record<number, (text: string) => unknown> = {
+  [TIMESTAMP]: exactTimestamp,
+  [TIMESTAMPTZ]: exactTimestamp,
+  [TIMESTAMP_ARRAY]: exactTimestampArray,
+  [TIMESTAMPTZ_ARRAY]: exactTimestampArray,
+};
 
 type TypeParser = (text: string) => unknown;
+/** node-postgres's type set: its global `types`, or one given as a connection's `types` option. */
+export interface PgTypeSet {
+  getTypeParser(oid: number, format?: string): TypeParser;
+}
 const requireModule = createRequire(import.meta.url);
-let pgTypes: { getTypeParser(oid: number, format?: string): TypeParser } | undefined;
+let pgTypes: PgTypeSet | undefined;
+const exactSets = new WeakMap<PgTypeSet, { types: PgTypeSet }>();
 
-/** node-postgres: a per-query type set (query config `types`); other types read as node-postgres reads them. */
-export const postgresExactReads = {
-  types: {
-    getTypeParser: (oid: number, format?: string): TypeParser => {
-      const exact = exactPgParsers[oid];
-      if (exact) return exact;
-      // Called by node-postgres while it reads a result: pg is loaded by then.
-      pgTypes ??= (requireModule('pg') as { types: NonNullable<typeof pgTypes> }).types;
-      return pgTypes.getTypeParser(oid, format);
-    },
-  },
-};
+function defaultPgTypes(): PgTypeSet {
+  // Called by node-postgres while it reads a result: pg is loaded by then.
+  pgTypes ??= (requireModule('pg') as { types: PgTypeSet }).types;
+  return pgTypes;
+}
+
+/**
+ * node-postgres: a per-query type set (query config `types`) that reads timestamps exactly and
+ * every other type as the connection would, its own `types` option included (a per-query set
+ * replaces the connection's, so a transform still sees the values the application reads).
+ */
+export function postgresExactReads(connectionTypes?: PgTypeSet): { types: PgTypeSet } {
+  const key = connectionTypes ?? defaultPgTypes();
+  let reads = exactSets.get(key);
+  if (!reads) {
+    reads = { types: { getTypeParser: (oid, format) => exactPgParsers[oid] ?? key.getTypeParser(oid, format) } };
+    exactSets.set(key, reads);
+  }
+  return reads;
+}
 
 /** PGlite: per-query `parsers` by type OID. */
 export const pgliteExactReads = { parsers: exactPgParsers };

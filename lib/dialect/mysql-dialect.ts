@@ -48,7 +48,7 @@ export const mysqlDialect: DialectAdapter = {
   },
   insertMissing: insertMissingWithKnex,
   rowChecksums: mysqlRowChecksums,
-  exactReads: mysqlExactReads,
+  exactReads: () => mysqlExactReads,
   primaryKey: mysqlPrimaryKey,
   keyColumn: mysqlKeyColumn,
   replication: mariadbReplication,

@@ -49,7 +49,7 @@ export const pgliteDialect: DialectAdapter = {
   // PGlite sends a Date parameter as ISO text in UTC.
   insertMissing: insertMissingAsJson((date) => date.toISOString()),
   rowChecksums: postgresRowChecksums,
-  exactReads: pgliteExactReads,
+  exactReads: () => pgliteExactReads,
   primaryKey: postgresPrimaryKey,
   keyColumn: postgresKeyColumn,
 };

@@ -4,7 +4,7 @@ import { postgresChangeFeed } from './change-feed.js';
 import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure } from './dialect-adapter.js';
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresRowChecksums } from './row-checksums.js';
-import { postgresExactReads } from './exact-temporal.js';
+import { type PgTypeSet, postgresExactReads } from './exact-temporal.js';
 import { postgresReplication } from './postgres-replication.js';
 import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
@@ -50,7 +50,7 @@ export const postgresDialect: DialectAdapter = {
   classifyError: classifyPostgresError,
   insertMissing: insertMissingAsJson(localTimestampText),
   rowChecksums: postgresRowChecksums,
-  exactReads: postgresExactReads,
+  exactReads: (connection) => postgresExactReads((connection as { types?: PgTypeSet } | undefined)?.types),
   changeFeed: postgresChangeFeed,
   primaryKey: postgresPrimaryKey,
   keyColumn: postgresKeyColumn,

@@ -379,6 +379,43 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       expect(await third('orders').where({ user_id: missingOrder, id: 1 }).first()).to.not.equal(undefined);
     });
 
+    it('copies a key with more rows than a page in pages, never holding them all, and verify finds one changed row among them', async () => {
+      const [a] = await open();
+      const model: Model = { users: new Map(), orders: new Map() };
+      await seed(a, model);
+      const rebalance = a.rebalance();
+      const plan = await rebalance.start({ add: ['third'] });
+      const after = await HashRing.create(plan.after);
+      // One moving user with 12,001 orders: more than two pages of moving rows (5,000).
+      const heavy = [...model.users.keys()].find((id) => after.shardFor(id) === 'third')!;
+      const ORDERS = 12_001;
+      await a.table('orders').where('user_id', heavy).delete();
+      for (let first = 1; first <= ORDERS; first += 1000) {
+        const ids = Array.from({ length: Math.min(1000, ORDERS - first + 1) }, (_, index) => first + index);
+        await a.table('orders').insert(ids.map((id) => ({ user_id: heavy, id, amount_cents: id })));
+      }
+      let largestRead = 0;
+      const measure = (response: unknown, query: { sql?: string }) => {
+        if (/^select \* from [`"]orders[`"]/i.test(query.sql ?? '') && Array.isArray(response)) largestRead = Math.max(largestRead, response.length);
+      };
+      for (const shard of a.topology.shards) shard.primary.knex.on('query-response', measure);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.phases.backfill();
+      for (const shard of a.topology.shards) shard.primary.knex.off('query-response', measure);
+      const third = a.topology.shard('third').primary.knex;
+      const copied = await third('orders').where('user_id', heavy).count('* as n').first();
+      console.log(`      ${Number(copied?.n)} orders of one user copied, at most ${largestRead} rows in one read`);
+      expect(Number(copied?.n)).to.equal(ORDERS);
+      expect(largestRead).to.be.greaterThan(0).and.at.most(5000);
+
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await third('orders').where({ user_id: heavy, id: 777 }).update({ amount_cents: -1 });
+      const report = await rebalance.phases.verify();
+      expect([report.differences, report.repaired, report.unrepaired]).to.deep.equal([1, 1, 0]);
+      expect(await third('orders').where({ user_id: heavy, id: 777 }).first('amount_cents')).to.satisfy((row: { amount_cents: unknown }) => Number(row.amount_cents) === 777);
+    });
+
     it('rolls back from cutover to the old topology with every write, and removes the copies', async () => {
       const [a, b] = await open();
       const model: Model = { users: new Map(), orders: new Map() };

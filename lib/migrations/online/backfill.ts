@@ -11,10 +11,11 @@
  *
  * A rebalance (rows copied as they are) walks the shard-key values instead, read from the key's
  * index alone, and reads the rows of the values that move only: its batches and checkpoints count
- * shard-key values.
+ * shard-key values. Those rows are read in pages of at most MOVING_ROWS_PAGE (by primary key), so
+ * a batch of values with many rows each (a user's orders) never sits in memory at once.
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
-import { keyValuesAfter } from './key-values.js';
+import { type KeyPosition, keyValuesFrom } from './key-values.js';
 import { type RateLimiter, sleep } from '../../util/rate-limiter.js';
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import { groupBy } from '../../util/group-by.js';
@@ -53,6 +54,8 @@ export interface BackfillHooks {
 const THROTTLE_PAUSE_MS = 100;
 /** Shard-key values per batch of a rebalance, by default. */
 const COPIED_AS_IS_BATCH = 5000;
+/** Rows of a rebalance's moving values read (and written) at a time. */
+const MOVING_ROWS_PAGE = 5000;
 
 /**
  * The source rows on a shard, counted once before copying, for progress and ETA; for a copy as
@@ -68,6 +71,8 @@ export async function countSourceRows(databases: ShardDatabases, tables: Migrati
 /** One batch: the rows to copy, how many source rows (or shard-key values) it walked, and where it ended. */
 interface Batch {
   rows: Row[];
+  /** The batch's further rows, page by page, when the first page did not hold them all. */
+  more?: () => AsyncGenerator<Row[]>;
   walked: number;
   lastKey: BackfillCheckpoint['lastKey'];
 }
@@ -95,26 +100,42 @@ function rowBatches(databases: ShardDatabases, tables: MigrationTables, shard: s
 function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, copy: CopiedAsIs, shard: string, batchSize: number): ReadBatch {
   const source = databases.primary(shard);
   const table = tables.tableOf('source');
+  const { key } = tables.migration;
   return async (after) => {
-    const values = await keyValuesAfter(source, databases.dialectOf(shard).family, table, copy.shardKey, resumeAt(after, tables.migration.key.indexOf(copy.shardKey)), batchSize);
+    const values = await keyValuesFrom(source, databases.dialectOf(shard).family, table, copy.shardKey, resumeAt(after, key.indexOf(copy.shardKey)), batchSize);
     const moving = values.filter((value) => {
       const owners = copy.ownersOf(value);
       return owners.source !== owners.target;
     });
-    const rows: Row[] = moving.length === 0 ? [] : await source(table).whereIn(copy.shardKey, moving as never[]).options(copyReads(databases, tables, shard));
-    return { rows, walked: values.length, lastKey: values.length > 0 ? [values.at(-1)] : after };
+    const lastKey = values.length > 0 ? [values.at(-1)] : after;
+    const page = (afterRow: unknown[] | null): Promise<Row[]> =>
+      whereAfter(source(table).whereIn(copy.shardKey, moving as never[]), key.map((column) => ({ column })), afterRow)
+        .options(copyReads(databases, tables, shard))
+        .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
+        .limit(MOVING_ROWS_PAGE);
+    const rows = moving.length === 0 ? [] : await page(null);
+    if (rows.length < MOVING_ROWS_PAGE) return { rows, walked: values.length, lastKey };
+    async function* more(): AsyncGenerator<Row[]> {
+      for (let last = rows.at(-1)!; ; ) {
+        const next = await page(keyOf(last, key));
+        if (next.length > 0) yield next;
+        if (next.length < MOVING_ROWS_PAGE) return;
+        last = next.at(-1)!;
+      }
+    }
+    return { rows, more, walked: values.length, lastKey };
   };
 }
 
 /**
- * Where a walk of shard-key values resumes. A checkpoint of an earlier release holds the whole
- * primary key: the walk goes on after the value before its shard-key value, so that the rows of
- * that value it had not reached yet are copied (again for those it had: insert-if-absent).
+ * Where a walk of shard-key values resumes: after the checkpoint's value. A checkpoint of an
+ * earlier release holds the whole primary key: the walk goes on at its shard-key value, so that
+ * the rows of that value it had not reached yet are copied (again for those it had:
+ * insert-if-absent).
  */
-function resumeAt(after: BackfillCheckpoint['lastKey'], shardKeyIndex: number): unknown[] | null {
-  if (!after || after.length === 1) return after;
-  const value = after[shardKeyIndex];
-  return typeof value === 'number' ? [value - 1] : null;
+function resumeAt(after: BackfillCheckpoint['lastKey'], shardKeyIndex: number): KeyPosition | null {
+  if (!after) return null;
+  return after.length === 1 ? { value: after[0], inclusive: false } : { value: after[shardKeyIndex], inclusive: true };
 }
 
 export async function backfillShard(
@@ -153,7 +174,16 @@ export async function backfillShard(
     const done = batch.walked < batchSize;
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
     next = done ? undefined : readAfter(batch.lastKey);
-    if (batch.rows.length > 0) await insertIfAbsent(databases, tables, batch.rows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    const copy = (rows: readonly Row[]) => insertIfAbsent(databases, tables, rows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    if (batch.rows.length > 0) await copy(batch.rows);
+    // The rest of a batch's rows, page by page; the checkpoint moves past the batch once all are written.
+    if (batch.more) {
+      for await (const page of batch.more()) {
+        options.signal?.throwIfAborted();
+        await hooks.rate?.take(page.length, options.signal);
+        await copy(page);
+      }
+    }
     checkpoint = { lastKey: batch.lastKey, rows: checkpoint.rows + batch.walked, done };
     await saved;
     saved = hooks.save(checkpoint);

@@ -10,5 +10,6 @@ import type { MigrationTables } from './migration-tables.js';
 
 export function copyReads(databases: ShardDatabases, tables: MigrationTables, shard: string): Record<string, unknown> {
   const dialect = databases.dialectOf(shard);
-  return dialect.family === 'mysql' && !tables.copiedAsIs ? {} : dialect.exactReads;
+  if (dialect.family === 'mysql' && !tables.copiedAsIs) return {};
+  return dialect.exactReads(databases.primary(shard).client.config.connection);
 }

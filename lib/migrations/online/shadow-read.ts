@@ -63,12 +63,16 @@ async function differingKeys(databases: ShardDatabases, tables: MigrationTables,
 /** Rows of one side by key, read from each owning shard's primary. */
 export async function readByKeys(databases: ShardDatabases, tables: MigrationTables, side: Side, keys: readonly unknown[][]): Promise<Map<string, Row>> {
   const byOwner = groupBy(keys, (key) => tables.ownerOf(side, key));
-  const reads = await Promise.all(
-    [...byOwner].flatMap(([owner, group]) =>
-      chunks(group, KEYS_PER_STATEMENT).map((slice) =>
-        whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice).options(copyReads(databases, tables, owner)),
-      ),
-    ),
+  const found = new Map<string, Row>();
+  // Owners in parallel, each one's statements one after another: thousands of keys (a verify of
+  // a key with many rows) must not become dozens of concurrent statements that the node sheds.
+  await Promise.all(
+    [...byOwner].map(async ([owner, group]) => {
+      for (const slice of chunks(group, KEYS_PER_STATEMENT)) {
+        const rows: Row[] = await whereKeys(databases.primary(owner)(tables.tableOf(side)), tables.migration.key, slice).options(copyReads(databases, tables, owner));
+        for (const row of rows) found.set(keyText(keyOf(row, tables.migration.key)), row);
+      }
+    }),
   );
-  return new Map(reads.flat().map((row: Row) => [keyText(keyOf(row, tables.migration.key)), row]));
+  return found;
 }

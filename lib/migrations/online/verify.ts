@@ -26,9 +26,14 @@ import type { Row } from '../../config/online-migration.js';
 import { differingFromSource, orphans } from './row-differences.js';
 import { keyOf } from './row-identity.js';
 import { copyReads } from './copy-reads.js';
+import { mapWithConcurrency } from '../../util/map-with-concurrency.js';
+
+const DEFAULT_CONCURRENCY = 4;
 
 export interface VerifyOptions {
   chunkSize?: number;
+  /** Shards verified at once (default 4): each pass also reads the other shards, so all at once would load each node with one stream per shard. */
+  concurrency?: number;
   /** Repair differences (default true); false only reports them. */
   repair?: boolean;
   /** Which side wins a repair: forward (the source, default) or backward (the target, in cutover). */
@@ -59,8 +64,10 @@ export interface VerifyOutcome {
 export async function verifyMigration(databases: ShardDatabases, tables: MigrationTables, options: VerifyOptions = {}): Promise<VerifyOutcome> {
   const outcome: VerifyOutcome = { rowsChecked: 0, chunks: 0, differences: 0, repaired: 0, unrepaired: 0 };
   for (const side of ['source', 'target'] as const) {
-    // The shards of a pass at once; all settle before a failure is reported, so none runs on after it.
-    const passes = await Promise.allSettled(tables.shardsOf(side).map((shard) => verifyShard(databases, tables, side, shard, options, outcome)));
+    // A few shards of a pass at once; after a failure no other starts, and those running settle before it is reported.
+    const passes = await mapWithConcurrency(tables.shardsOf(side), options.concurrency ?? DEFAULT_CONCURRENCY, (shard) => verifyShard(databases, tables, side, shard, options, outcome), {
+      stopOnError: true,
+    });
     const failed = passes.find((pass) => pass.status === 'rejected');
     if (failed) throw failed.reason;
   }

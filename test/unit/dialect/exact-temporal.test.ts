@@ -6,7 +6,7 @@ import { canonical } from '../../../lib/migrations/online/row-identity.js';
 const TIMESTAMPTZ = 1184;
 
 describe('exact temporal values', () => {
-  const parse = postgresExactReads.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => unknown;
+  const parse = postgresExactReads().types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => unknown;
 
   it('reads a PostgreSQL timestamptz as a Date of its instant that keeps the text, microseconds included', () => {
     const value = parse('2026-12-01 19:29:18.576917+00');
@@ -17,7 +17,7 @@ describe('exact temporal values', () => {
   });
 
   it('finds the instant of every form PostgreSQL prints, as node-postgres would', () => {
-    const pgParse = (oid: number, text: string) => (postgresExactReads.types.getTypeParser(oid, 'text') as (value: string) => Date)(text);
+    const pgParse = (oid: number, text: string) => (postgresExactReads().types.getTypeParser(oid, 'text') as (value: string) => Date)(text);
     expect(timestampEpochMs('2026-12-01 19:29:18.576917+00')).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18, 576));
     expect(timestampEpochMs('2026-12-01 21:29:18+02')).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18));
     expect(timestampEpochMs('2026-12-01 14:59:18.5-04:30')).to.equal(Date.UTC(2026, 11, 1, 19, 29, 18, 500));
@@ -41,8 +41,26 @@ describe('exact temporal values', () => {
   });
 
   it('leaves other types and infinite timestamps as node-postgres reads them', () => {
-    expect(postgresExactReads.types.getTypeParser(23, 'text')('42')).to.equal(42);
+    expect(postgresExactReads().types.getTypeParser(23, 'text')('42')).to.equal(42);
     expect(parse('infinity')).to.not.be.instanceOf(ExactTemporal);
+  });
+
+  it('reads timestamp arrays of any dimension exactly, NULL elements as null, and writes them back as text', () => {
+    const parseArray = postgresExactReads().types.getTypeParser(1185, 'text') as (text: string) => unknown;
+    const value = parseArray('{"2026-12-01 19:29:18.576917+00",NULL}') as [ExactTemporal, null];
+    expect(value[0]).to.be.instanceOf(ExactTemporal);
+    expect(value[0].text).to.equal('2026-12-01 19:29:18.576917+00');
+    expect(value[1]).to.equal(null);
+    const nested = (postgresExactReads().types.getTypeParser(1115, 'text') as (text: string) => unknown)('{{"2020-01-01 00:00:00.123456"}}');
+    expect(writable({ at: value, nested })).to.deep.equal({ at: ['2026-12-01 19:29:18.576917+00', null], nested: [['2020-01-01 00:00:00.123456']] });
+  });
+
+  it("reads other types with a connection's own type set when it has one", () => {
+    const own = { getTypeParser: (oid: number) => (oid === 20 ? (text: string) => BigInt(text) : pg.types.getTypeParser(oid)) };
+    const reads = postgresExactReads(own);
+    expect(reads.types.getTypeParser(20, 'text')('9007199254740993')).to.equal(9007199254740993n);
+    expect(reads.types.getTypeParser(TIMESTAMPTZ, 'text')('2026-12-01 19:29:18.576917+00')).to.be.instanceOf(ExactTemporal);
+    expect(postgresExactReads(own)).to.equal(reads);
   });
 
   it('writes the text back, and compares equal to a Date of the same instant only without sub-millisecond digits', () => {
