@@ -20,6 +20,7 @@ import { QueryCancelledError, QueryFailedError, QueryTimeoutError, type ShardKit
 import type { Admission, Ticket } from '../resilience/admission.js';
 import type { NodeBreaker } from '../resilience/node-breaker.js';
 import type { ClientGuard, PendingConnection } from '../knex/guarded-client.js';
+import { DISPOSED } from '../knex/connections.js';
 import type { CallScope, GuardPriority, Purpose } from './call-scope.js';
 import { connectionFailure, type NodeSubject, statementFailure } from './statement-errors.js';
 
@@ -64,8 +65,6 @@ interface Checkout {
 }
 
 const NO_SCOPE: CallScope = { priority: 'normal' };
-/** Marks a connection the gate gave up on: the pool must destroy it, not hand it out again. */
-const DISPOSED = '__knex__disposed';
 
 export class NodeGate implements ClientGuard<CallScope> {
   private readonly checkouts = new Map<unknown, Checkout>();

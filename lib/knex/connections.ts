@@ -13,7 +13,7 @@ interface PoolClient {
 }
 
 /** knex's own mark of a connection its pool must destroy rather than hand out again. */
-const DISPOSED = '__knex__disposed';
+export const DISPOSED = '__knex__disposed';
 
 interface RawClient<T> {
   acquireRawConnection(): Promise<T>;

@@ -143,14 +143,11 @@ export function guardedClient<T extends KnexClientClass, Scope>(
     }
 
     override query(connection: unknown, query: string | QueryObject): Promise<unknown> {
-      const prepared = this.prepare(connection, query);
-      const check = (this as unknown as { config?: { [STATEMENT_CHECK]?: StatementCheck } }).config?.[STATEMENT_CHECK];
-      if (check) {
-        try {
-          check(prepared.sql);
-        } catch (error) {
-          return Promise.reject(error);
-        }
+      let prepared: QueryObject;
+      try {
+        prepared = this.prepare(connection, query);
+      } catch (error) {
+        return Promise.reject(error);
       }
       return gate.statement(connection, prepared.sql, () => this._query(connection, prepared)).catch((error: unknown) => {
         this.emit('query-error', error, { ...idsOf(connection), ...prepared });
@@ -159,8 +156,15 @@ export function guardedClient<T extends KnexClientClass, Scope>(
     }
 
     override stream(connection: unknown, query: string | QueryObject, stream: NodeJS.ReadWriteStream, options: unknown): Promise<unknown> {
-      const prepared = this.prepare(connection, query);
       const output = stream as NodeJS.ReadWriteStream & { readableLength: number; destroyed: boolean; destroy(error?: Error): void };
+      let prepared: QueryObject;
+      try {
+        prepared = this.prepare(connection, query);
+      } catch (error) {
+        // knex leaves an error after the connection was acquired to the stream: a refusal must end it, or its reader waits forever.
+        output.destroy(error as Error);
+        return Promise.reject(error);
+      }
       // Errors the driver emits on the stream leave typed, like a statement's; one that arrives
       // after the stream ended (a cancelled statement reporting in) has nobody left to tell.
       const emit = output.emit;
@@ -200,11 +204,17 @@ export function guardedClient<T extends KnexClientClass, Scope>(
       destroySocket(connection);
     }
 
-    /** What knex's own query() does before running a statement (its 'query' event included), without copying bound values into error messages. */
+    /**
+     * What knex's own query() does before running a statement (its 'query' event included),
+     * without copying bound values into error messages; then the instance's statement check,
+     * which throws to refuse the statement, for a stream as for a query.
+     */
     private prepare(connection: unknown, query: string | QueryObject): QueryObject {
       const prepared = typeof query === 'string' ? { sql: query } : query;
       prepared.bindings = this.prepBindings(prepared.bindings);
       prepared.sql = this.positionBindings(prepared.sql);
+      const check = (this as unknown as { config?: { [STATEMENT_CHECK]?: StatementCheck } }).config?.[STATEMENT_CHECK];
+      check?.(prepared.sql);
       this.emit('query', { ...idsOf(connection), ...prepared });
       return prepared;
     }
