@@ -72,19 +72,25 @@ const TIMESTAMP_TEXT = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)?(?:(
 export function timestampEpochMs(text: string): number | undefined {
   const match = TIMESTAMP_TEXT.exec(text);
   if (!match) return undefined;
-  const [, yearText, month, day, hour, minute, second, fraction, sign, offsetHours, offsetMinutes, offsetSeconds, bc] = match;
+  const [, yearText, monthText, dayText, hourText, minuteText, secondText, fraction, sign, offsetHours, offsetMinutes, offsetSeconds, bc] = match;
   const year = bc ? 1 - Number(yearText) : Number(yearText);
+  const [month, day, hour, minute, second] = [Number(monthText) - 1, Number(dayText), Number(hourText), Number(minuteText), Number(secondText)];
   const ms = fraction ? Math.floor(Number(fraction) * 1000) : 0;
+  const offsetMs = sign === undefined ? 0 : ((Number(offsetHours) * 60 + Number(offsetMinutes ?? 0)) * 60 + Number(offsetSeconds ?? 0)) * (sign === '-' ? -1000 : 1000);
+  // Without an intermediate Date where the year allows (Date.UTC and the Date constructor read years 0-99 as 19xx).
+  if (year >= 100) {
+    if (sign === undefined) return new Date(year, month, day, hour, minute, second, ms).getTime();
+    return Date.UTC(year, month, day, hour, minute, second, ms) - offsetMs;
+  }
   const date = new Date(0);
   if (sign === undefined) {
-    date.setFullYear(year, Number(month) - 1, Number(day));
-    date.setHours(Number(hour), Number(minute), Number(second), ms);
+    date.setFullYear(year, month, day);
+    date.setHours(hour, minute, second, ms);
     return date.getTime();
   }
-  date.setUTCFullYear(year, Number(month) - 1, Number(day));
-  date.setUTCHours(Number(hour), Number(minute), Number(second), ms);
-  const offsetMs = ((Number(offsetHours) * 60 + Number(offsetMinutes ?? 0)) * 60 + Number(offsetSeconds ?? 0)) * 1000;
-  return date.getTime() - (sign === '-' ? -offsetMs : offsetMs);
+  date.setUTCFullYear(year, month, day);
+  date.setUTCHours(hour, minute, second, ms);
+  return date.getTime() - offsetMs;
 }
 
 function exactTimestamp(text: string): unknown {

@@ -29,8 +29,13 @@ export function insertMissingAsJson(dateText: (date: Date) => string): InsertMis
   const encode = (value: unknown): unknown => {
     if (value instanceof ExactTemporal) return value.text;
     if (value instanceof Date) return dateText(value);
-    if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
+    // bytea: a Buffer from node-postgres, a Uint8Array from PGlite (JSON would make it an object of indexes).
+    if (value instanceof Uint8Array) return byteaHex(value);
     if (typeof value === 'bigint') return value.toString();
+    // JSON has no NaN or Infinity (JSON.stringify makes them null); the server reads their text.
+    if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+    // An array column (timestamp[]): its elements as the driver would send them too.
+    if (Array.isArray(value)) return value.map(encode);
     return value;
   };
   return async (db, table, rows, key) => {
@@ -41,7 +46,7 @@ export function insertMissingAsJson(dateText: (date: Date) => string): InsertMis
         const plain: Row = {};
         for (const column of columns) {
           const value = row[column];
-          plain[column] = typeof value === 'object' || typeof value === 'bigint' ? encode(value) : value;
+          plain[column] = typeof value === 'object' || typeof value === 'bigint' || (typeof value === 'number' && !Number.isFinite(value)) ? encode(value) : value;
         }
         return plain;
       });
@@ -57,7 +62,13 @@ export function insertMissingAsJson(dateText: (date: Date) => string): InsertMis
   };
 }
 
-function groupByColumns(rows: readonly Row[]): { columns: string[]; group: Row[] }[] {
+/** bytea's hex input form of some bytes. */
+export function byteaHex(bytes: Uint8Array): string {
+  return `\\x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`;
+}
+
+/** Rows by the set of columns they give (undefined ones left out), each set's columns in its first row's order. */
+export function groupByColumns(rows: readonly Row[]): { columns: string[]; group: Row[] }[] {
   const columnsOf = (row: Row) => Object.keys(row).filter((column) => row[column] !== undefined);
   return [...groupBy(rows, (row) => columnsOf(row).join('\u0000')).values()].map((group) => ({ columns: columnsOf(group[0]!), group }));
 }

@@ -5,6 +5,7 @@ import { type DialectAdapter, type ErrorClass, errorCodeOf, isConnectionFailure 
 import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresRowChecksums } from './row-checksums.js';
 import { type PgTypeSet, postgresExactReads } from './exact-temporal.js';
+import { insertMissingByCopy } from './copy-missing.js';
 import { postgresReplication } from './postgres-replication.js';
 import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
@@ -48,7 +49,7 @@ export const postgresDialect: DialectAdapter = {
   twoPhase: postgresTwoPhase,
   locks: postgresLocks,
   classifyError: classifyPostgresError,
-  insertMissing: insertMissingAsJson(localTimestampText),
+  insertMissing: insertMissingByCopy(localTimestampText, insertMissingAsJson(localTimestampText)),
   rowChecksums: postgresRowChecksums,
   exactReads: (connection) => postgresExactReads((connection as { types?: PgTypeSet } | undefined)?.types),
   changeFeed: postgresChangeFeed,

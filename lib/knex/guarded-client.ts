@@ -100,6 +100,27 @@ export function withStatementCheck(db: Knex, check: StatementCheck): Knex {
   return checked;
 }
 
+const DRIVER_OPERATION = Symbol('shardkit.driverOperation');
+
+type DriverOperation = <T>(connection: unknown, sql: string, operation: (connection: unknown) => Promise<T>) => Promise<T>;
+
+/**
+ * Runs a driver-level operation that knex has no builder for (PostgreSQL's COPY FROM STDIN) on a
+ * connection of `db`'s pool, as one statement of the node's gate: admitted, under the call's
+ * deadline and the breaker, its failure typed, its 'query' event sent. Refused (rejects) on a
+ * knex instance whose client is not guarded.
+ */
+export async function onGuardedConnection<T>(db: Knex, sql: string, operation: (connection: unknown) => Promise<T>): Promise<T> {
+  const client = db.client as unknown as { [DRIVER_OPERATION]?: DriverOperation; acquireConnection(): Promise<unknown>; releaseConnection(connection: unknown): Promise<void> };
+  if (!client[DRIVER_OPERATION]) throw new TypeError('onGuardedConnection needs a guarded knex instance (a node of the kit)');
+  const connection = await client.acquireConnection();
+  try {
+    return await client[DRIVER_OPERATION](connection, sql, operation);
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
 /** How long closing one connection politely may take before its socket is destroyed. */
 const POLITE_CLOSE_MS = 1000;
 
@@ -150,6 +171,15 @@ export function guardedClient<T extends KnexClientClass, Scope>(
         return Promise.reject(error);
       }
       return gate.statement(connection, prepared.sql, () => this._query(connection, prepared)).catch((error: unknown) => {
+        this.emit('query-error', error, { ...idsOf(connection), ...prepared });
+        throw error;
+      });
+    }
+
+    [DRIVER_OPERATION]<R>(connection: unknown, sql: string, operation: (connection: unknown) => Promise<R>): Promise<R> {
+      const prepared = { sql, bindings: [] };
+      this.emit('query', { ...idsOf(connection), ...prepared });
+      return gate.statement(connection, sql, () => operation(connection)).catch((error: unknown) => {
         this.emit('query-error', error, { ...idsOf(connection), ...prepared });
         throw error;
       });
