@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import type { ShardKit } from '../../lib/index.js';
+import { QueryTimeoutError, type ShardKit, ShardUnavailableError } from '../../lib/index.js';
+import { ServerControl } from '../../scripts/local-cluster.js';
 import { openFreshKit, TARGETS } from '../support/targets.js';
 
 /**
@@ -27,7 +28,7 @@ line', '', '1999-12-31 23:59:59.999999+05:45', null, '', -9007199254740993, fals
       (4, 'will not be overwritten', null, now(), null, null, 4, true, 4, null)`;
 
     before(async () => {
-      kit = await openFreshKit(target);
+      kit = await openFreshKit({ ...target, config: { ...target.config, timeouts: { queryMs: 1500 } } });
       shard = kit.shardNames[0]!;
       db = kit.topology.shard(shard).primary.knex;
       await db.raw('drop table if exists bulk_source, bulk_target');
@@ -72,6 +73,28 @@ line', '', '1999-12-31 23:59:59.999999+05:45', null, '', -9007199254740993, fals
         expect(statements.some((sql) => /ON CONFLICT/i.test(sql))).to.equal(true);
       }
     });
+
+    if (target.name === 'postgres cluster') {
+      it('fails a COPY to a server that stopped answering within the deadline, with a typed error', async () => {
+        await db.raw(`insert into bulk_source values ${SOURCE_ROWS}`);
+        const rows = await readSource('id > 1');
+        const server = new ServerControl(kit.topology.shard(shard).primary);
+        await server.pause();
+        const started = performance.now();
+        try {
+          const outcome = await kit.topology.dialectOf(shard).insertMissing(db, 'bulk_target', rows, ['id']).then(() => 'stored', (error: unknown) => error);
+          const ms = performance.now() - started;
+          console.log(`      COPY to a stopped server failed after ${ms.toFixed(0)} ms (deadline 1500 ms)`);
+          expect(outcome).to.satisfy((error: unknown) => error instanceof QueryTimeoutError || error instanceof ShardUnavailableError);
+          expect(ms).to.be.below(1500 + 500);
+        } finally {
+          await server.resume();
+        }
+        // The connection it gave up on is gone; the next batch goes in.
+        await kit.topology.dialectOf(shard).insertMissing(db, 'bulk_target', rows, ['id']);
+        expect((await printed('bulk_target')).length).to.equal(3);
+      });
+    }
 
     it('writes a batch holding a JSON value without COPY, as the insert-if-absent always did', async () => {
       await db.raw(`insert into bulk_source (id, name, doc) values (10, 'with a document', '{"a": [1, "two"], "b": null}')`);
