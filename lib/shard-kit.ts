@@ -40,6 +40,8 @@ import { REBALANCE_NAME, REBALANCE_TITLE } from './rebalance/rebalance-record.js
 import type { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import { ConsistencyToken } from './replicas/consistency-token.js';
 import { LagMonitor } from './replicas/lag-monitor.js';
+import { type CacheStats, ReadCache } from './cache/read-cache.js';
+import { CachedReads } from './kit/cached-reads.js';
 import { ReadRouter } from './replicas/read-router.js';
 import { ReadSession } from './replicas/read-session.js';
 import { Topology } from './topology/topology.js';
@@ -101,6 +103,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly atomicParts: AtomicParts;
   private readonly inDoubt: InDoubtRecovery;
   private readonly escapeHatches: EscapeHatches;
+  private readonly cache: ReadCache;
+  private readonly cachedReads: CachedReads;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -150,7 +154,28 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       (event) => this.emit('phase', event),
       this.follower,
     );
-    this.pipeline = new QueryPipeline({ config, rules, keyTypes, engine, coordinator: this.migrationCoordinator, follower: this.follower, events: this });
+    const reached = (shard: string, position: string, target: string) => topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true;
+    this.cache = new ReadCache(config.cache, reached);
+    this.cachedReads = new CachedReads({
+      config,
+      rules,
+      cache: this.cache,
+      ring: () => topology.ring,
+      primaryPosition: (shard) => this.monitor.primaryPosition(shard),
+      reached,
+      moving: (table) => this.migrationCoordinator.involvement(table).some((involved) => involved.phase !== 'pending') || this.follower.hiddenRows(table) !== undefined,
+    });
+    this.pipeline = new QueryPipeline({
+      config,
+      rules,
+      keyTypes,
+      engine,
+      coordinator: this.migrationCoordinator,
+      follower: this.follower,
+      events: this,
+      cache: this.cache,
+      cachedReads: this.cachedReads,
+    });
     this.router = createRoutingKnex(config.family, {
       execute: async (builder) => (await this.run(builder, 'fail')).result,
       stream: (builder) => this.stream(builder),
@@ -162,6 +187,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       maxParameters: engine.maxParameters,
       builder: (table, transaction) => this.routedBuilder(table, { transaction }),
       migrations: this.migrationCoordinator,
+      cacheWrites: this.cachedReads,
     };
     this.escapeHatches = new EscapeHatches(this.migrationCoordinator, config.family);
     const decisions = new DecisionLog(topology.shard(config.migrations.controlShard).primary.knex);
@@ -235,6 +261,16 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       (shard, position, target) => this.topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true,
       token === undefined ? undefined : ConsistencyToken.from(token),
     );
+  }
+
+  /** The read cache of this process (docs/cache.md): hits, misses, reads coalesced, stale answers, fills refused, size. */
+  get cacheStats(): CacheStats {
+    return this.cache.stats;
+  }
+
+  /** Drops this process's cached reads, of one table or of all. */
+  flushCache(table?: string): void {
+    this.cache.flush(table);
   }
 
   /**

@@ -41,15 +41,23 @@ const shardSchema = z.strictObject({
   replicas: z.array(nodeSchema).optional(),
 });
 
+const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0).max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)` });
+const positiveMilliseconds = milliseconds.min(1);
+
 const tableSchema = z.strictObject({
   shardKey: z.string({ error: 'is required: the column that decides which shard a row lives on' }).min(1, {
     error: 'must name a column',
   }),
   keyType: z.enum(KEY_TYPES, { error: `must be one of ${KEY_TYPES.join(', ')}` }).optional(),
+  cache: z
+    .strictObject({
+      ttlMs: positiveMilliseconds,
+      jitter: z.number({ error: 'must be a number from 0 to 1' }).min(0).max(1).optional(),
+      staleIfErrorMs: milliseconds.optional(),
+    })
+    .optional(),
 });
 
-const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0).max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)` });
-const positiveMilliseconds = milliseconds.min(1);
 
 const readsSchema = z.strictObject({
   default: z.enum(['primary', 'replica']).optional(),
@@ -125,6 +133,12 @@ export const configSchema = z.strictObject({
   migrations: migrationsSchema.optional(),
   seeds: z.strictObject({ directory: z.string().min(1).optional(), loadExtensions: extensions }).optional(),
   transactions: z.strictObject({ recoveryIntervalMs: milliseconds.optional(), inDoubtGraceMs: milliseconds.optional() }).optional(),
+  cache: z
+    .strictObject({
+      maxEntries: z.number().int().min(1).max(100_000_000).optional(),
+      maxBytes: z.number().int().min(1024).optional(),
+    })
+    .optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

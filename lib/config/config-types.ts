@@ -58,6 +58,26 @@ export interface ShardedTableConfig {
    * column promises that no two keys differ only in case.
    */
   keyType?: KeyType;
+  /** Cache reads of this table in the kit's process (docs/cache.md). Default: not cached. */
+  cache?: TableCacheOptions;
+}
+
+/** How reads of a table are cached (docs/cache.md). */
+export interface TableCacheOptions {
+  /** How long an entry answers reads; writes through the kit end it sooner. */
+  ttlMs: number;
+  /** Share of the TTL taken off at random, so entries filled together do not expire together. Default 0.1. */
+  jitter?: number;
+  /** How long past its TTL an entry may answer a read that fails with a retryable error (breaker open, shedding, deadline). Default 0: never. */
+  staleIfErrorMs?: number;
+}
+
+/** The in-process read cache's bounds. */
+export interface CacheOptions {
+  /** Default 10,000. */
+  maxEntries?: number;
+  /** Default 64 MiB (estimated from the rows held). */
+  maxBytes?: number;
 }
 
 export type ReadFrom = 'primary' | 'replica';
@@ -188,6 +208,8 @@ export interface ShardKitConfig {
   seeds?: SeedsOptions;
   /** Atomic (two-phase) transactions: recovery of those whose coordinator died. */
   transactions?: TransactionsOptions;
+  /** Bounds of the in-process read cache that `tables.<name>.cache` turns on. */
+  cache?: CacheOptions;
 }
 
 export interface TransactionsOptions {
@@ -257,6 +279,7 @@ export interface ResolvedConfig {
   migrations: Required<Omit<MigrationsOptions, 'schemaName'>> & Pick<MigrationsOptions, 'schemaName'>;
   seeds: Required<SeedsOptions>;
   transactions: Required<TransactionsOptions>;
+  cache: Required<CacheOptions>;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

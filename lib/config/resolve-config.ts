@@ -63,6 +63,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     },
     timeouts: { queryMs: 30_000, connectMs: 5000, acquireMs: 10_000, closeMs: 3000, schemaMigrationMs: 600_000, ...config.timeouts },
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
+    cache: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ...config.cache },
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
       directory: config.migrations?.directory ?? 'migrations',

@@ -24,7 +24,7 @@ import type { ResolvedConfig } from '../config/config-types.js';
 import { combineWriteResults, emptyResult } from '../engine/combine-results.js';
 import { executeShardPart } from '../engine/execute-in-transaction.js';
 import { MigrationPhaseError, TwoPhaseUnavailableError, UnsupportedQueryError } from '../errors.js';
-import { internalsOf, READ_METHODS } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, internalsOf, READ_METHODS } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { currentSession } from '../replicas/read-session.js';
 import { recordWritePosition } from '../replicas/write-position.js';
@@ -33,7 +33,7 @@ import { AtomicCommit, type TwoPhaseEvent } from '../transactions/atomic-commit.
 import type { DecisionLog } from '../transactions/decision-log.js';
 import { newTransactionId } from '../transactions/transaction-ids.js';
 import { retryingConflicts } from './conflict-retry.js';
-import type { MigrationWrites, TransactionBinding, TransactionOptions } from './routed-transaction.js';
+import type { MigrationWrites, TransactionBinding, TransactionOptions, TransactionParts } from './routed-transaction.js';
 
 export interface AtomicTransaction {
   /** The transaction's id, as recovery and `shardkit tx status` name it. */
@@ -50,6 +50,7 @@ export interface AtomicParts {
   migrations: Pick<MigrationWrites, 'dualWrites' | 'trackWrite'>;
   log: DecisionLog;
   onStep(event: TwoPhaseEvent): void;
+  cacheWrites: TransactionParts['cacheWrites'];
 }
 
 export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
@@ -67,8 +68,9 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
       onStep: parts.onStep,
     });
     const touched = new Set<string>();
+    const written: [AnyQueryBuilder, QueryPlan][] = [];
     const attempt = withScope({ priority, deadline, purpose: 'transaction' }, async () => {
-      const { transaction, close } = atomicTransaction(parts, commit, touched);
+      const { transaction, close } = atomicTransaction(parts, commit, touched, written);
       let result: T;
       try {
         result = await fn(transaction);
@@ -80,6 +82,9 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
       close();
       await commit.commit();
       return result;
+    }).finally(() => {
+      // Committed, rolled back or in doubt: cached reads of what it wrote are not served again.
+      for (const [builder, plan] of written) parts.cacheWrites.wrote(builder, plan);
     });
     const result = await parts.migrations.trackWrite(attempt);
     const session = currentSession();
@@ -88,12 +93,13 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
   });
 }
 
-function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Set<string>): { transaction: AtomicTransaction; close(): void } {
+function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Set<string>, written: [AnyQueryBuilder, QueryPlan][]): { transaction: AtomicTransaction; close(): void } {
   let open = true;
   const binding: TransactionBinding = {
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
       refuseUnsupported(parts, plan);
+      if (!READ_METHODS.has(plan.method)) written.push([builder, plan]);
       const shards = targetShards(plan.route);
       const returning = internalsOf(builder)._single.returning !== undefined;
       if (shards.length === 0) return emptyResult(plan.method, returning);

@@ -3,6 +3,7 @@ import type { StatementEvent } from '../access/node-gate.js';
 import type { QueryEvent } from '../engine/routed-shard-access.js';
 import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from '../observability/state-events.js';
 import type { TwoPhaseEvent } from '../transactions/atomic-commit.js';
+import type { CacheOutcome } from '../cache/read-cache.js';
 import type { RecoveryReport } from '../transactions/recover-prepared.js';
 
 export interface ShardKitEvents {
@@ -19,6 +20,13 @@ export interface ShardKitEvents {
   twoPhase: [TwoPhaseEvent];
   /** A sweep of prepared transactions settled some, or found some it does not own. */
   recovery: [RecoveryReport];
+  /** A read the cache answered or filled: hit, miss, coalesced (answered by another's read in flight), stale (stale-if-error). */
+  cache: [CacheEvent];
+}
+
+export interface CacheEvent {
+  table: string;
+  outcome: CacheOutcome;
 }
 
 /** Where the layers below the facade report; events are only built while someone listens. */

@@ -26,6 +26,8 @@ import { inlineSubqueries } from './inline-subqueries.js';
 import { runLookupJoin } from './lookup-join.js';
 import type { KitEventSink } from './kit-events.js';
 import type { TransactionBinding } from './routed-transaction.js';
+import type { ReadCache } from '../cache/read-cache.js';
+import type { CachedReads, QueryCacheOption } from './cached-reads.js';
 
 
 /** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
@@ -42,6 +44,8 @@ export interface TableOptions {
   signal?: AbortSignal;
   /** Who goes first when a node is saturated: background work is shed first, then normal. Default 'normal'. */
   priority?: QueryPriority;
+  /** This read's cache policy (docs/cache.md): `false` reads past the cache; default the table's `cache` config. */
+  cache?: QueryCacheOption;
 }
 
 export interface BuilderOptions extends TableOptions {
@@ -59,6 +63,8 @@ export interface PipelineParts {
   coordinator: MigrationCoordinator;
   follower: RebalanceFollower;
   events: KitEventSink;
+  cache: ReadCache;
+  cachedReads: CachedReads;
 }
 
 export class QueryPipeline {
@@ -84,12 +90,35 @@ export class QueryPipeline {
   }
 
   async run(builder: AnyQueryBuilder, partial: 'fail' | 'allow'): Promise<Execution> {
-    const { config, engine, coordinator } = this.parts;
     const options = this.optionsOf(builder);
     // A transaction's statement needs no read routing: only the transaction's own deadline.
     if (options.transaction) return { result: await this.inTransaction(builder, options.transaction, this.deadlineOf(options)), missing: [] };
     const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
+    if (!ROW_METHODS.has(plan.method)) {
+      try {
+        return await this.execute(plan, query, routing, options, partial);
+      } finally {
+        this.parts.cachedReads.wrote(query, plan);
+      }
+    }
+    const cached = partial === 'fail' && query === builder ? this.parts.cachedReads.readOf(query, plan, options.cache, routing) : undefined;
+    if (!cached) return this.execute(plan, query, routing, options, partial);
+    // A miss reads the primaries: the entry is as fresh as the positions it records.
+    const fromPrimary = { ...routing, read: { ...routing.read, from: 'primary' as const } };
+    const result = await this.parts.cache.answer(
+      cached,
+      () => ({ read: async () => (await this.execute(plan, query, fromPrimary, options, partial)).result, positions: this.parts.cachedReads.positionsBefore(plan) }),
+      (outcome) => {
+        if (this.parts.events.listenerCount('cache') > 0) this.parts.events.emit('cache', { table: plan.table, outcome });
+      },
+    );
+    return { result, missing: [] };
+  }
+
+  /** Runs a planned query on its shards (the migration coordinator's dual writes and shadow reads included). */
+  private async execute(plan: QueryPlan, query: AnyQueryBuilder, routing: RoutingOptions, options: BuilderOptions, partial: 'fail' | 'allow'): Promise<Execution> {
+    const { config, engine, coordinator } = this.parts;
     if (plan.lookupJoin) return { result: await this.lookupJoin(query, plan.lookupJoin, routing, options), missing: [] };
     const statement = this.withoutSecondCopies(plan, query);
     const execute = () =>

@@ -67,7 +67,12 @@ export interface TransactionParts {
   builder(table: string, binding: TransactionBinding): Knex.QueryBuilder;
   /** The migration coordinator: the copies of writes to migrating tables, and the wait of phase changes. */
   migrations: MigrationWrites;
+  /** The read cache's invalidation: told of each write once its transaction has ended. */
+  cacheWrites: { wrote(builder: AnyQueryBuilder, plan: QueryPlan): void };
 }
+
+/** A transaction's writes, for the read cache once it ended. */
+type Written = [AnyQueryBuilder, QueryPlan][];
 
 /** What a transaction needs of the migration coordinator (migrations/online/migration-coordinator.ts). */
 export interface MigrationWrites {
@@ -86,10 +91,14 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
     const ring = parts.topology.ring;
     const shard = 'shard' in target ? shardNamed(parts.topology, target.shard) : parts.topology.ownerOf(target.key);
     const pending: PendingSync[] = [];
+    const written: Written = [];
     const attempt = async () => {
       const result = await withScope({ priority, deadline, purpose: 'transaction' }, () =>
-        shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, pending, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
-      );
+        shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, { pending, written }, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
+      ).finally(() => {
+        // Committed, rolled back or of unknown outcome: cached reads of what it wrote are not served again.
+        for (const [builder, plan] of written) parts.cacheWrites.wrote(builder, plan);
+      });
       await parts.migrations.afterCommit(pending, { priority, timeoutMs });
       return result;
     };
@@ -101,24 +110,25 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
   });
 }
 
-function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction, pending: PendingSync[], ring: HashRing): RoutedTransaction {
+function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Transaction, log: { pending: PendingSync[]; written: Written }, ring: HashRing): RoutedTransaction {
   let open = true;
   trx.executionPromise.finally(() => (open = false)).catch(() => undefined);
   const binding: TransactionBinding = {
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
       refuseMoved(parts, plan, shard, ring);
+      if (!READ_METHODS.has(plan.method)) log.written.push([builder, plan]);
       const dualWrites = READ_METHODS.has(plan.method) || targetShards(plan.route).length === 0 ? [] : parts.migrations.dualWrites(plan);
       if (dualWrites.length === 0) return executeInTransaction(plan, builder, shard, trx, parts.maxParameters);
       const { result, pending: recorded } = await parts.migrations.writeInTransaction(trx, shard, plan, builder, dualWrites);
-      pending.push(...recorded);
+      log.pending.push(...recorded);
       return result;
     },
   };
   return {
     shard,
     table: (name) => parts.builder(name, binding),
-    transaction: (inner) => trx.transaction((savepoint) => inner(routedTransaction(parts, shard, savepoint, pending, ring))),
+    transaction: (inner) => trx.transaction((savepoint) => inner(routedTransaction(parts, shard, savepoint, log, ring))),
   };
 }
 

@@ -122,6 +122,26 @@ function keyIdentity(rules: RoutingRules, table: string, value: unknown): string
   return shardKeyIdentity(column ? canonicalKey(value, column) : value);
 }
 
+/**
+ * The identities of the shard keys a statement on a sharded table touches: an insert's rows'
+ * keys, or the keys its WHERE clause admits; undefined when it does not pin them (or the table
+ * is not sharded). The read cache keys its entries and invalidations by them.
+ */
+export function pinnedKeyIdentities(builder: AnyQueryBuilder, rules: RoutingRules): string[] | undefined {
+  const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
+  const table = shape.table.name;
+  const shardKey = rules.tables.get(table)?.shardKey;
+  if (shardKey === undefined) return undefined;
+  const identity = (value: unknown) => keyIdentity(rules, table, value);
+  if (shape.method === 'insert') {
+    const rows = shape.insertRows ?? [];
+    const keys = rows.map((row) => (typeof row === 'object' && row !== null ? (row as Record<string, unknown>)[shardKey] : undefined));
+    return keys.some((key) => key === undefined || isSqlExpression(key)) ? undefined : keys.map(identity);
+  }
+  if (!shape.key?.exclusive) return undefined;
+  return intersectKeys(shape.key.valueLists, identity).map(identity);
+}
+
 /** Routes by the keys the WHERE clause admits: the intersection of its `=`/`IN` conditions. */
 function planByKeys(shape: QueryShape, rules: RoutingRules): QueryPlan {
   const base = { table: shape.table.name, method: shape.method };

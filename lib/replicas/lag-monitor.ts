@@ -74,6 +74,11 @@ export class LagMonitor {
     return this.readings.get(node.config.name);
   }
 
+  /** The newest position `shard`'s primary was seen at: everything it holds now includes it. Undefined where it is not read (no replicas, PGlite). */
+  primaryPosition(shard: string): string | undefined {
+    return this.histories.get(shard)?.newest?.position;
+  }
+
   /** Replica probes made so far (for the monitor's cost in benchmarks and status). */
   get probes(): number {
     return this.probeCount;
