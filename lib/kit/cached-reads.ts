@@ -119,7 +119,7 @@ export class CachedReads {
       named = { tables: tablesIn(this.parts.config.family, nativeSql()) };
       this.tablesNamed.set(sql, named);
     }
-    return named.tables !== null && named.tables.every((name) => name === table);
+    return named.tables?.every((name) => name === table) === true;
   }
 
   /** Per shard the position the read must see (session and token, the furthest); null when only a primary may answer. */

@@ -12,7 +12,13 @@ function controlledFill(positions: ReadonlyMap<string, string> = new Map()) {
     reject = fail;
   });
   return {
-    fill: () => ({ read: () => (reads++, answer), positions }),
+    fill: () => ({
+      read: () => {
+        reads++;
+        return answer;
+      },
+      positions,
+    }),
     resolve,
     reject,
     reads: () => reads,
