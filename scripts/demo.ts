@@ -246,6 +246,26 @@ try {
   } while (cursor);
   console.log(renderTable(['page', 'rows', 'first id', 'last id', 'next cursor'], pages));
 
+  section("read cache (in-process): kit.table('users', { cache: { ttlMs: 60000 } }), ended by the kit's own writes");
+  const cachedRead = () => kit.table('users', { cache: { ttlMs: 60_000 } }).where('id', 42).first('name');
+  const cacheRows: string[][] = [];
+  const outcomeOf = async (label: string, read: () => PromiseLike<{ name: string }>) => {
+    let outcome = 'no read';
+    const listener = (event: { outcome: string }) => {
+      outcome = event.outcome;
+    };
+    kit.on('cache', listener);
+    const row = await read();
+    kit.off('cache', listener);
+    cacheRows.push([label, outcome, row.name]);
+  };
+  await outcomeOf('first read', cachedRead);
+  await outcomeOf('same read again', cachedRead);
+  await kit.table('users').where('id', 42).update({ name: 'Renamed through the kit' });
+  await outcomeOf('after an update of key 42', cachedRead);
+  console.log(renderTable(['read', 'cache', 'name'], cacheRows));
+  console.log(`cache: ${JSON.stringify(kit.cacheStats)}`);
+
   await onlineMigrationDemo(kit);
 
   await rebalanceDemo(kit);
