@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import { from as copyFrom } from 'pg-copy-streams';
 import { driverCodeOf } from '../errors.js';
-import { onGuardedConnection } from '../knex/guarded-client.js';
+import { isGuarded, onGuardedConnection } from '../knex/guarded-client.js';
 import { ExactTemporal } from './exact-temporal.js';
 import { byteaHex, groupByColumns, type InsertMissing } from './insert-missing.js';
 
@@ -26,6 +26,8 @@ const UNIQUE_VIOLATION = '23505';
 /** Insert-if-absent by COPY, `fallback` for a batch that COPY cannot take whole. */
 export function insertMissingByCopy(dateText: (date: Date) => string, fallback: InsertMissing): InsertMissing {
   return async (db, table, rows, key) => {
+    // COPY runs on a driver connection through the node's gate; a knex of no kit node writes the other way.
+    if (!isGuarded(db)) return fallback(db, table, rows, key);
     for (const { columns, group } of groupByColumns(rows)) {
       const { lines, copied, others } = csvOf(group, columns, dateText);
       if (others.length > 0) await fallback(db, table, others, key);

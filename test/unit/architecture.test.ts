@@ -11,7 +11,7 @@ const LAYERS: [RegExp, number, string][] = [
   [/^(dialect|knex)\//, 1, 'adapters'],
   [/^(topology|access|resilience)\//, 2, 'nodes'],
   [/^planner\//, 3, 'planning'],
-  [/^(engine|replicas|ids|transactions)\//, 4, 'execution'],
+  [/^(engine|replicas|cache|ids|transactions)\//, 4, 'execution'],
   [/^migrations\//, 5, 'migrations'],
   [/^rebalance\//, 6, 'rebalance'],
   [/^kit\//, 7, 'kit'],
