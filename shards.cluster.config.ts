@@ -4,6 +4,7 @@
  *   default  two PostgreSQL shards, each a primary with one streaming replica
  *   mariadb  two MariaDB shards, each on its own server: maria-1 a primary with a GTID replica,
  *            maria-2 a primary alone
+ *   cached   the PostgreSQL one with reads of `users` cached, shared through the cluster's Redis
  *
  * SHARDKIT_CONFIG=shards.cluster.config.ts picks the PostgreSQL one,
  * SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb the MariaDB one.
@@ -47,4 +48,15 @@ export const mariadb = {
   ],
   tables,
   globalTables: ['countries'],
+} satisfies ShardKitConfig;
+
+/** The PostgreSQL cluster with `users` reads cached, shared through the cluster's Redis (scripts/cluster.sh). */
+export const cached = {
+  shards: [
+    { name: 'pg-a', primary: postgresNode(54411), replicas: [postgresNode(54412)] },
+    { name: 'pg-b', primary: postgresNode(54421), replicas: [postgresNode(54422)] },
+  ],
+  tables: { ...tables, users: { shardKey: 'id', cache: { ttlMs: 60_000 } } },
+  globalTables: ['countries'],
+  cache: { redis: { url: 'redis://127.0.0.1:6391' } },
 } satisfies ShardKitConfig;

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'REPLICA_LAG',
   'INVALID_TOKEN',
   'QUERY_CANCELLED',
+  'CACHE_UNAVAILABLE',
   'SHARD_OVERLOADED',
   'INVALID_CURSOR',
   'MIGRATION_CONFLICT',
@@ -382,6 +383,15 @@ export class InvalidTokenError extends ShardKitError {
 
   constructor(detail: string) {
     super(`invalid consistency token: ${detail}`);
+  }
+}
+
+/** The read cache's shared level (Redis) could not be asked for what was asked of it explicitly (a flush). */
+export class CacheUnavailableError extends ShardKitError {
+  readonly code = 'CACHE_UNAVAILABLE';
+
+  constructor(what: string) {
+    super(`the shared read cache (Redis) did not answer: ${what} not done; retry once it is back`, { retryable: true });
   }
 }
 

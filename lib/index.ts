@@ -50,6 +50,8 @@ export { applyTopologyChange, type TopologyChange } from './rebalance/topology-c
 export { type CleanupProgress, RebalanceRunner, type RebalanceStatus } from './rebalance/rebalance-runner.js';
 export type { KeysetKey, Page, PageOptions } from './engine/keyset-pagination.js';
 export type { QueryEvent } from './engine/routed-shard-access.js';
+export type { CacheOutcome, CacheStats } from './cache/read-cache.js';
+export type { CacheEvent } from './kit/kit-events.js';
 export { ConsistencyToken } from './replicas/consistency-token.js';
 export type { ReadSession } from './replicas/read-session.js';
 export type { BreakerState } from './resilience/node-breaker.js';

@@ -41,7 +41,9 @@ import type { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import { ConsistencyToken } from './replicas/consistency-token.js';
 import { LagMonitor } from './replicas/lag-monitor.js';
 import { type CacheStats, ReadCache } from './cache/read-cache.js';
-import { CachedReads } from './kit/cached-reads.js';
+import { CachedReads, VERSION_TTL_MS } from './kit/cached-reads.js';
+import { RedisTier } from './cache/redis-tier.js';
+import { redisUrlOf } from './config/connection-vault.js';
 import { ReadRouter } from './replicas/read-router.js';
 import { ReadSession } from './replicas/read-session.js';
 import { Topology } from './topology/topology.js';
@@ -105,6 +107,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly escapeHatches: EscapeHatches;
   private readonly cache: ReadCache;
   private readonly cachedReads: CachedReads;
+  private readonly sharedCache: RedisTier | undefined;
   private closed = false;
 
   constructor(config: ResolvedConfig, topology: Topology) {
@@ -155,7 +158,13 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       this.follower,
     );
     const reached = (shard: string, position: string, target: string) => topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true;
-    this.cache = new ReadCache(config.cache, reached);
+    this.sharedCache = config.cache.redis ? this.openSharedCache(config.cache.redis) : undefined;
+    this.cache = new ReadCache(
+      config.cache,
+      reached,
+      Date.now,
+      this.sharedCache && config.cache.redis ? { level: this.sharedCache, lockWaitMs: config.cache.redis.lockWaitMs, keepLocal: config.cache.local } : undefined,
+    );
     this.cachedReads = new CachedReads({
       config,
       rules,
@@ -164,6 +173,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       primaryPosition: (shard) => this.monitor.primaryPosition(shard),
       reached,
       moving: (table) => this.migrationCoordinator.involvement(table).some((involved) => involved.phase !== 'pending') || this.follower.hiddenRows(table) !== undefined,
+      ...(this.sharedCache ? { shared: this.sharedCache } : {}),
     });
     this.pipeline = new QueryPipeline({
       config,
@@ -268,9 +278,20 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return this.cache.stats;
   }
 
-  /** Drops this process's cached reads, of one table or of all. */
-  flushCache(table?: string): void {
+  /** Drops cached reads of one table or of all: this process's, and with Redis every instance's. */
+  async flushCache(table?: string): Promise<void> {
     this.cache.flush(table);
+    await this.sharedCache?.flush(table);
+  }
+
+  /** The shared level: other instances' writes end this process's entries by message; missed messages drop them all. */
+  private openSharedCache(options: NonNullable<ResolvedConfig['cache']['redis']>): RedisTier {
+    return RedisTier.open(
+      { ...options, url: redisUrlOf(options), versionTtlMs: VERSION_TTL_MS },
+      (message) => this.cache.invalidated(message),
+      () => this.cache.flush(),
+      () => this.cache.stats,
+    );
   }
 
   /**
@@ -329,8 +350,20 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
 
   /** Every node with its role, breaker, in-flight queries and, for replicas, the lag assumed now. */
   status(options: StatusOptions = {}): Promise<KitStatus> {
-    const sources = { topology: this.topology, shardConfigs: this.config.shards, monitor: this.monitor, coordinator: this.migrationCoordinator, follower: this.follower };
+    const sources = {
+      topology: this.topology,
+      shardConfigs: this.config.shards,
+      monitor: this.monitor,
+      coordinator: this.migrationCoordinator,
+      follower: this.follower,
+      cache: this.cacheUsed() ? { stats: () => this.cache.stats, ...(this.sharedCache ? { shared: this.sharedCache } : {}) } : undefined,
+    };
     return kitStatus(sources, options);
+  }
+
+  /** Whether any table's config caches its reads, or a shared level is configured (a query may also ask). */
+  private cacheUsed(): boolean {
+    return this.sharedCache !== undefined || [...this.config.tables.values()].some((table) => table.cache !== undefined) || this.cache.stats.misses > 0;
   }
 
   /** Replica probes the lag monitor has made (its cost, for benchmarks). */
@@ -354,7 +387,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     // One bound for all of it: background work first, then the calls still running.
     const deadline = performance.now() + this.config.timeouts.closeMs;
     let timer: NodeJS.Timeout | undefined;
-    const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop()]);
+    const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop(), this.sharedCache?.close()]);
     await Promise.race([background, new Promise((resolve) => (timer = setTimeout(resolve, this.config.timeouts.closeMs)))]);
     clearTimeout(timer);
     await Promise.all([this.topology.close(Math.max(0, deadline - performance.now())), this.router.destroy()]);

@@ -9,7 +9,8 @@
 #
 # Usage: scripts/cluster.sh up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME
 #   up          create what is missing, start what is stopped (idempotent); installs
-#               mariadb-server with apt-get when run as root and mariadbd is absent
+#               mariadb-server and redis-server with apt-get when run as root and absent
+#               (Redis, on 6391, is the read cache's shared level; in memory only)
 #   down        stop every server (data is kept)
 #   status      one line per server; exit 0 only when all are running
 #   destroy     stop and delete .cluster/
@@ -310,7 +311,7 @@ server_pids() {
   case "$1" in
     pg-*) pid=$(head -n1 "$CLUSTER_DIR/$1/postmaster.pid" 2>/dev/null) || return 0
           echo "$pid"; pgrep -P "$pid" || true ;;
-    maria-*) cat "$RUN_DIR/$1.pid" 2>/dev/null || true ;;
+    maria-*|redis) cat "$RUN_DIR/$1.pid" 2>/dev/null || true ;;
   esac
 }
 
@@ -324,6 +325,10 @@ kill_server() {
     maria-*)
       [ -n "$(maria_entry "$1")" ] || die "unknown server $1"
       local pid_file=$RUN_DIR/$1.pid
+      if [ -f "$pid_file" ]; then kill -9 "$(cat "$pid_file")" 2>/dev/null || true; rm -f "$pid_file"; fi
+      ;;
+    redis)
+      local pid_file=$RUN_DIR/$REDIS_NAME.pid
       if [ -f "$pid_file" ]; then kill -9 "$(cat "$pid_file")" 2>/dev/null || true; rm -f "$pid_file"; fi
       ;;
     *) die "unknown server $1" ;;
@@ -363,8 +368,57 @@ start_server() {
   case "$1" in
     pg-*) [ -n "$(pg_port_of "$1")" ] || die "unknown server $1"; pg_start "$1" ;;
     maria-*) [ -n "$(maria_entry "$1")" ] || die "unknown server $1"; maria_start "$1" ;;
+    redis) redis_start ;;
     *) die "unknown server $1" ;;
   esac
+}
+
+# --- Redis (the read cache's shared level) -------------------------------------------------
+
+REDIS_NAME=redis
+REDIS_PORT=6391
+
+ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || die "redis-server not found; install redis-server (apt-get install -y redis-server) or run as root"
+  log "installing redis-server"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+}
+
+redis_answers() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+redis_running() {
+  local pid_file=$RUN_DIR/$REDIS_NAME.pid
+  [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && redis_answers
+}
+
+# In memory only (no RDB, no AOF): a killed Redis comes back empty, as a cache may.
+redis_start() {
+  redis_running && return 0
+  port_free "$REDIS_PORT" || die "port $REDIS_PORT is taken by another process"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$RUN_DIR/$REDIS_NAME.pid" --logfile "$LOG_DIR/$REDIS_NAME.log" --dir "$RUN_DIR" >/dev/null
+  local tries=0
+  until redis_answers; do
+    tries=$((tries + 1))
+    [ "$tries" -le 80 ] || die "Redis did not start; see $LOG_DIR/$REDIS_NAME.log"
+    sleep 0.25
+  done
+}
+
+redis_up() {
+  ensure_redis
+  redis_start
+}
+
+redis_down() {
+  local pid_file=$RUN_DIR/$REDIS_NAME.pid
+  [ -f "$pid_file" ] || return 0
+  kill -CONT "$(cat "$pid_file")" 2>/dev/null || true
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$pid_file")" 2>/dev/null || true
+  local tries=0
+  while redis_answers && [ "$tries" -lt 40 ]; do tries=$((tries + 1)); sleep 0.25; done
+  rm -f "$pid_file"
 }
 
 # --- commands -----------------------------------------------------------------------------
@@ -381,6 +435,8 @@ status() {
     if command -v mariadb-admin >/dev/null 2>&1 && maria_running "$name" "$port"; then state=running; else state=stopped; ok=1; fi
     printf '%-16s mariadb     127.0.0.1:%-6s %s\n' "$name" "$port" "$state"
   done
+  if command -v redis-cli >/dev/null 2>&1 && redis_running; then state=running; else state=stopped; ok=1; fi
+  printf '%-16s redis       127.0.0.1:%-6s %s\n' "$REDIS_NAME" "$REDIS_PORT" "$state"
   return "$ok"
 }
 
@@ -401,12 +457,13 @@ case "${1:-}" in
     prepare_dirs
     pg_up
     maria_up
+    redis_up
     status >/dev/null || die "some servers did not start: $(status | grep stopped | tr '\n' ' ')"
     log "up"
     ;;
-  down) pg_down; maria_down; log "down" ;;
+  down) pg_down; maria_down; redis_down; log "down" ;;
   status) status ;;
-  destroy) pg_down; maria_down; rm -rf "$CLUSTER_DIR"; log "destroyed $CLUSTER_DIR" ;;
+  destroy) pg_down; maria_down; redis_down; rm -rf "$CLUSTER_DIR"; log "destroyed $CLUSTER_DIR" ;;
   kill) [ -n "${2:-}" ] || die "usage: $0 kill NAME"; kill_server "$2" ;;
   start) [ -n "${2:-}" ] || die "usage: $0 start NAME"; start_server "$2" ;;
   pause) [ -n "${2:-}" ] || die "usage: $0 pause NAME"; pause_server "$2" ;;

@@ -41,15 +41,29 @@ const SERVERS: Record<number, string> = {
   33621: 'maria-b-primary',
 };
 
+/** The Redis of scripts/cluster.sh: the read cache's shared level in tests and benchmarks. */
+export const REDIS_URL = 'redis://127.0.0.1:6391';
+
 export class ServerControl {
   readonly server: string;
   private readonly port: number;
   private readonly dialect: 'postgres' | 'mysql';
 
-  constructor(node: NodeHandle) {
+  constructor(node: NodeHandle | { server: 'redis' }) {
+    if ('server' in node) {
+      this.server = node.server;
+      this.port = 6391;
+      this.dialect = 'postgres';
+      return;
+    }
     this.port = Number(node.config.address.port);
     this.server = SERVERS[this.port] ?? `unknown server on port ${this.port}`;
     this.dialect = node.config.dialect === 'mysql' ? 'mysql' : 'postgres';
+  }
+
+  /** The cluster's Redis: kill, start, pause and resume (no SQL). */
+  static redis(): ServerControl {
+    return new ServerControl({ server: 'redis' });
   }
 
   /** Replay stops (when this returns, not later); the replica keeps receiving, so its lag grows. */

@@ -44,6 +44,8 @@ class TableVersions {
 
 export class CacheVersions {
   private clock = 0;
+  /** Moved by a flush of everything. */
+  private everything = 0;
   private readonly tables = new Map<string, TableVersions>();
 
   /** The clock now: what a fill notes before it reads. */
@@ -67,8 +69,14 @@ export class CacheVersions {
     versions.generation = version;
   }
 
+  /** Every table at once (a flush): no fill that began before is served or stored. */
+  wroteEverything(): void {
+    this.everything = ++this.clock;
+  }
+
   /** True while nothing `dependency` names moved after `since`. */
   unchangedSince(dependency: CacheDependency, since: number): boolean {
+    if (this.everything > since) return false;
     const versions = this.tables.get(dependency.table);
     if (!versions) return true;
     if (dependency.keys === undefined) return versions.generation <= since;

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { SLOT_COUNT } from '../hashing/key-hasher.js';
+import type { CacheStats } from '../cache/read-cache.js';
 import type { KitStatus } from '../shard-kit.js';
 import { type CliIo, EXIT, type GlobalOptions, positiveNumber, withKit } from './cli-context.js';
 import type { Run } from './main.js';
@@ -85,5 +86,22 @@ export function renderStatus(status: KitStatus, width: number): string {
   const rebalance = move
     ? `rebalance: ${move.cleaned ? 'finished' : move.switching ? `${move.phase}, switching the ring` : move.phase} (topology version ${move.version})`
     : "rebalance: none (the ring is the config's)";
-  return [shards, '', nodes, '', migrations, rebalance].join('\n');
+  return [shards, '', nodes, '', migrations, rebalance, ...renderCache(status.cache, width)].join('\n');
+}
+
+/** The read cache's counters: every instance's that reported to Redis lately, or a note that only processes know their own. */
+function renderCache(cache: KitStatus['cache'], width: number): string[] {
+  if (!cache) return [];
+  if (!cache.instances) return ['', 'read cache: in-process only (each application process counts its own; see kit.cacheStats or the shardkit_cache_* metrics)'];
+  const ratio = (stats: CacheStats) => {
+    const reads = stats.hits + stats.coalesced + stats.misses;
+    return reads === 0 ? '-' : `${((100 * (stats.hits + stats.coalesced + stats.sharedHits)) / reads).toFixed(1)}%`;
+  };
+  const rows = cache.instances.map(({ instance, ageMs, stats }) => [instance.slice(0, 8), ratio(stats), stats.hits, stats.sharedHits, stats.misses, stats.staleServed, stats.entries, Math.round(ageMs / 1000)]);
+  return [
+    '',
+    cache.instances.length === 0
+      ? 'read cache: no instance reported to Redis in the last 10 s'
+      : renderTable(['instance', 'hit ratio', 'hits', 'shared hits', 'misses', { header: 'stale', optional: true, priority: 1 }, { header: 'entries', optional: true, priority: 0 }, { header: 'age s', optional: true, priority: 0 }], rows, width),
+  ];
 }

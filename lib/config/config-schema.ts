@@ -137,6 +137,16 @@ export const configSchema = z.strictObject({
     .strictObject({
       maxEntries: z.number().int().min(1).max(100_000_000).optional(),
       maxBytes: z.number().int().min(1024).optional(),
+      local: z.boolean({ error: 'must be true or false' }).optional(),
+      redis: z
+        .strictObject({
+          url: z.string({ error: 'is required: redis://host:port' }).regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' }),
+          keyPrefix: z.string().max(100).optional(),
+          timeoutMs: positiveMilliseconds.optional(),
+          lockMs: positiveMilliseconds.optional(),
+          lockWaitMs: milliseconds.optional(),
+        })
+        .optional(),
     })
     .optional(),
 });

@@ -72,12 +72,37 @@ export interface TableCacheOptions {
   staleIfErrorMs?: number;
 }
 
-/** The in-process read cache's bounds. */
+/** The read cache: its in-process level's bounds, and the shared level in Redis. */
 export interface CacheOptions {
-  /** Default 10,000. */
+  /** Entries kept in this process. Default 10,000. */
   maxEntries?: number;
-  /** Default 64 MiB (estimated from the rows held). */
+  /** Bytes kept in this process (estimated from the rows held). Default 64 MiB. */
   maxBytes?: number;
+  /** Keep entries in this process (L1). Default true; false with `redis` uses the shared level alone. */
+  local?: boolean;
+  /** A shared level in Redis (L2), invalidated across every instance that uses it. */
+  redis?: RedisCacheOptions;
+}
+
+export interface RedisCacheOptions {
+  /** `redis://[user:password@]host:port[/db]`. */
+  url: string;
+  /** Prefix of every key and channel shardkit uses. Default 'shardkit:'. */
+  keyPrefix?: string;
+  /** Each Redis call's deadline; a slower or failing Redis is bypassed. Default 50. */
+  timeoutMs?: number;
+  /** How long the instance filling an entry holds its lock. Default 2000. */
+  lockMs?: number;
+  /** How long other instances wait for that fill before reading themselves. Default 250. */
+  lockWaitMs?: number;
+}
+
+/** The cache options as resolved; the Redis URL (it may hold a password) is kept in the connection vault. */
+export interface ResolvedCacheOptions {
+  maxEntries: number;
+  maxBytes: number;
+  local: boolean;
+  redis?: Required<Omit<RedisCacheOptions, 'url'>> & { address: string };
 }
 
 export type ReadFrom = 'primary' | 'replica';
@@ -279,7 +304,7 @@ export interface ResolvedConfig {
   migrations: Required<Omit<MigrationsOptions, 'schemaName'>> & Pick<MigrationsOptions, 'schemaName'>;
   seeds: Required<SeedsOptions>;
   transactions: Required<TransactionsOptions>;
-  cache: Required<CacheOptions>;
+  cache: ResolvedCacheOptions;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

@@ -17,3 +17,17 @@ export function connectionOf(node: ResolvedNode): ServerConnection | PgliteConne
   if (connection === undefined) throw new RangeError(`node ${node.name} was not resolved by resolveConfig()`);
   return connection;
 }
+
+const redisUrls = new WeakMap<object, string>();
+
+/** Keeps the Redis URL of a resolved cache config beside it (it may hold a password). */
+export function sealRedisUrl<T extends object>(redis: T, url: string): T {
+  redisUrls.set(redis, url);
+  return redis;
+}
+
+export function redisUrlOf(redis: object): string {
+  const url = redisUrls.get(redis);
+  if (url === undefined) throw new RangeError('the cache config was not resolved by resolveConfig()');
+  return url;
+}

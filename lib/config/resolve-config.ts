@@ -8,7 +8,7 @@ import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
 import { configSchema, type ParsedConfig } from './config-schema.js';
 import type { Dialect, ResolvedConfig, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
 import { onlineMigrationIssues } from './online-migration-issues.js';
-import { sealConnection } from './connection-vault.js';
+import { sealConnection, sealRedisUrl } from './connection-vault.js';
 import { addressOf, describeConnection, registerConnectionSecrets } from './node-description.js';
 
 type ParsedShard = ParsedConfig['shards'][number];
@@ -63,7 +63,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     },
     timeouts: { queryMs: 30_000, connectMs: 5000, acquireMs: 10_000, closeMs: 3000, schemaMigrationMs: 600_000, ...config.timeouts },
     loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
-    cache: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ...config.cache },
+    cache: resolveCache(config.cache),
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
       directory: config.migrations?.directory ?? 'migrations',
@@ -83,6 +83,9 @@ export function resolveConfig(input: unknown): ResolvedConfig {
 
 /** Register passwords before validation, so that even an error about this config is redacted. */
 function registerSecretsEarly(input: unknown): void {
+  // A connection string (redis://user:password@host) is one, so that an error quoting it is redacted too.
+  const redisUrl = (input as { cache?: { redis?: { url?: unknown } } } | null)?.cache?.redis?.url;
+  if (typeof redisUrl === 'string') registerConnectionSecrets(redisUrl);
   const shards = (input as { shards?: unknown } | null)?.shards;
   if (!Array.isArray(shards)) return;
   for (const shard of shards) {
@@ -189,4 +192,19 @@ function formatPath(path: readonly PropertyKey[]): string {
       return index === 0 ? text : `.${text}`;
     })
     .join('');
+}
+
+function resolveCache(cache: ParsedConfig['cache']): ResolvedConfig['cache'] {
+  const resolved: ResolvedConfig['cache'] = { maxEntries: cache?.maxEntries ?? 10_000, maxBytes: cache?.maxBytes ?? 64 * 1024 * 1024, local: cache?.local ?? true };
+  const redis = cache?.redis;
+  if (!redis) return resolved;
+  const url = new URL(redis.url);
+  const options = {
+    address: `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`,
+    keyPrefix: redis.keyPrefix ?? 'shardkit:',
+    timeoutMs: redis.timeoutMs ?? 50,
+    lockMs: redis.lockMs ?? 2000,
+    lockWaitMs: redis.lockWaitMs ?? 250,
+  };
+  return { ...resolved, redis: sealRedisUrl(options, redis.url) };
 }

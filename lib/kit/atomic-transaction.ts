@@ -24,7 +24,7 @@ import type { ResolvedConfig } from '../config/config-types.js';
 import { combineWriteResults, emptyResult } from '../engine/combine-results.js';
 import { executeShardPart } from '../engine/execute-in-transaction.js';
 import { MigrationPhaseError, TwoPhaseUnavailableError, UnsupportedQueryError } from '../errors.js';
-import { type AnyQueryBuilder, internalsOf, READ_METHODS } from '../knex/builder-internals.js';
+import { internalsOf, READ_METHODS } from '../knex/builder-internals.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { currentSession } from '../replicas/read-session.js';
 import { recordWritePosition } from '../replicas/write-position.js';
@@ -33,6 +33,7 @@ import { AtomicCommit, type TwoPhaseEvent } from '../transactions/atomic-commit.
 import type { DecisionLog } from '../transactions/decision-log.js';
 import { newTransactionId } from '../transactions/transaction-ids.js';
 import { retryingConflicts } from './conflict-retry.js';
+import type { WriteMark } from './cached-reads.js';
 import type { MigrationWrites, TransactionBinding, TransactionOptions, TransactionParts } from './routed-transaction.js';
 
 export interface AtomicTransaction {
@@ -68,7 +69,7 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
       onStep: parts.onStep,
     });
     const touched = new Set<string>();
-    const written: [AnyQueryBuilder, QueryPlan][] = [];
+    const written: (WriteMark | undefined)[] = [];
     const attempt = withScope({ priority, deadline, purpose: 'transaction' }, async () => {
       const { transaction, close } = atomicTransaction(parts, commit, touched, written);
       let result: T;
@@ -84,7 +85,7 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
       return result;
     }).finally(() => {
       // Committed, rolled back or in doubt: cached reads of what it wrote are not served again.
-      for (const [builder, plan] of written) parts.cacheWrites.wrote(builder, plan);
+      for (const mark of written) parts.cacheWrites.wrote(mark);
     });
     const result = await parts.migrations.trackWrite(attempt);
     const session = currentSession();
@@ -93,13 +94,13 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
   });
 }
 
-function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Set<string>, written: [AnyQueryBuilder, QueryPlan][]): { transaction: AtomicTransaction; close(): void } {
+function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Set<string>, written: (WriteMark | undefined)[]): { transaction: AtomicTransaction; close(): void } {
   let open = true;
   const binding: TransactionBinding = {
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
       refuseUnsupported(parts, plan);
-      if (!READ_METHODS.has(plan.method)) written.push([builder, plan]);
+      if (!READ_METHODS.has(plan.method)) written.push(await parts.cacheWrites.beforeWrite(builder, plan));
       const shards = targetShards(plan.route);
       const returning = internalsOf(builder)._single.returning !== undefined;
       if (shards.length === 0) return emptyResult(plan.method, returning);

@@ -14,12 +14,15 @@
  * if it reached their positions. A replica read's `maxLagMs` bounds an entry's age too.
  *
  * Writes through the kit move what they touched after they end (committed, failed or of unknown
- * outcome alike), inside kit.transaction() after the transaction ends. Writes past the kit
- * (kit.forKey(), kit.forShard(), other programs) and other processes' writes are seen once an
- * entry's TTL runs out.
+ * outcome alike), inside kit.transaction() after the transaction ends. With the shared level
+ * (Redis) they also move its versions before they run and after they end, and tell the other
+ * instances; that is done for tables whose config has `cache` (every instance knows them) and
+ * those this process cached. Writes past the kit (kit.forKey(), kit.forShard(), other programs)
+ * are seen once an entry's TTL runs out.
  */
 import { LRUCache } from 'lru-cache';
 import type { CachePolicy, CachedRead, ReadCache } from '../cache/read-cache.js';
+import type { RedisTier } from '../cache/redis-tier.js';
 import type { ResolvedConfig, TableCacheOptions } from '../config/config-types.js';
 import type { RoutingOptions } from '../engine/shard-access.js';
 import type { AnyQueryBuilder } from '../knex/builder-internals.js';
@@ -29,6 +32,14 @@ import { parserDatabase, parserFor } from '../planner/sql-parser.js';
 import { PRIMARY_ONLY } from '../replicas/read-session.js';
 
 const DEFAULT_JITTER = 0.1;
+
+/**
+ * How long Redis keeps the version of a written key. An entry must never outlive the versions it
+ * was filled under (a version that expired would read as never written), so an entry's TTL plus
+ * its stale-if-error window is capped at half of it.
+ */
+export const VERSION_TTL_MS = 2 * 24 * 3600_000;
+const LONGEST_ENTRY_MS = VERSION_TTL_MS / 2;
 
 /** Per query: `false` reads past the cache; a policy caches this read (and writes to its table invalidate). */
 export type QueryCacheOption = false | TableCacheOptions;
@@ -43,6 +54,17 @@ export interface CachedReadsParts {
   reached(shard: string, position: string, target: string): boolean;
   /** True while an online migration or a rebalance moves the table. */
   moving(table: string): boolean;
+  /** The shared level, when configured. */
+  shared?: RedisTier;
+}
+
+/** A write as the cache tracks it, from before it runs to after it ended. */
+export interface WriteMark {
+  table: string;
+  /** Shard-key identities it touches; undefined: the whole table. */
+  keys: string[] | undefined;
+  /** Whether the shared level was told it began (and must be told it ended). */
+  shared: boolean;
 }
 
 export class CachedReads {
@@ -86,13 +108,25 @@ export class CachedReads {
     return positions;
   }
 
-  /** After a routed write ended: moves the versions of the keys (or the table) it touched. */
-  wrote(builder: AnyQueryBuilder, plan: QueryPlan): void {
-    if (!this.cachedTables.has(plan.table)) return;
-    const { versions } = this.parts.cache;
+  /** Before a routed write runs: what it touches, told to the shared level first; undefined when no cache reads the table. */
+  async beforeWrite(builder: AnyQueryBuilder, plan: QueryPlan): Promise<WriteMark | undefined> {
+    const { shared } = this.parts;
+    const local = this.cachedTables.has(plan.table);
+    const everywhere = shared !== undefined && (local || this.parts.config.tables.get(plan.table)?.cache !== undefined);
+    if (!local && !everywhere) return undefined;
     const keys = this.parts.rules.tables.has(plan.table) ? pinnedKeyIdentities(builder, this.parts.rules) : undefined;
-    if (keys) versions.wroteKeys(plan.table, keys);
-    else versions.wroteTable(plan.table);
+    if (everywhere) await shared.beforeWrite(plan.table, keys);
+    return { table: plan.table, keys, shared: everywhere };
+  }
+
+  /** After a routed write ended: moves the versions of the keys (or the table) it touched, here and in the shared level. */
+  wrote(mark: WriteMark | undefined): void {
+    if (!mark) return;
+    const { versions } = this.parts.cache;
+    if (mark.keys) versions.wroteKeys(mark.table, mark.keys);
+    else versions.wroteTable(mark.table);
+    // Not awaited: this process's next shared read waits for it (RedisTier.settled), others learn it by message.
+    if (mark.shared) void this.parts.shared?.afterWrite(mark.table, mark.keys);
   }
 
   private ringId(): number {
@@ -109,7 +143,8 @@ export class CachedReads {
     if (option === false) return undefined;
     const chosen = option ?? this.parts.config.tables.get(table)?.cache;
     if (!chosen) return undefined;
-    return { ttlMs: chosen.ttlMs, jitter: chosen.jitter ?? DEFAULT_JITTER, staleIfErrorMs: chosen.staleIfErrorMs ?? 0 };
+    const ttlMs = Math.min(chosen.ttlMs, LONGEST_ENTRY_MS);
+    return { ttlMs, jitter: chosen.jitter ?? DEFAULT_JITTER, staleIfErrorMs: Math.min(chosen.staleIfErrorMs ?? 0, LONGEST_ENTRY_MS - ttlMs) };
   }
 
   /** True when `sql` reads `table` and no other (read with the SQL parser, in the driver's placeholders; unreadable SQL is not cached). */

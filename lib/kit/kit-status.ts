@@ -10,6 +10,8 @@ import type { NodeRole } from '../config/config-types.js';
 import type { BreakerState } from '../resilience/node-breaker.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import type { RebalanceFollower } from '../rebalance/rebalance-follower.js';
+import type { CacheStats } from '../cache/read-cache.js';
+import type { InstanceStats, RedisTier } from '../cache/redis-tier.js';
 import type { LagMonitor } from '../replicas/lag-monitor.js';
 import { lagAt } from '../replicas/lag-reading.js';
 import type { NodeHandle, Topology } from '../topology/topology.js';
@@ -56,6 +58,8 @@ export interface KitStatus {
   migrations: { name: string; phase: string; version: number }[];
   /** The last rebalance this kit applies (absent when none ever ran); `cleaned` once it is over. */
   rebalance?: { phase: string; version: number; switching: boolean; cleaned: boolean };
+  /** The read cache, when used: this process's counters, and with Redis those every instance reported lately. */
+  cache?: { process: CacheStats; instances?: InstanceStats<CacheStats>[] };
 }
 
 export interface StatusOptions {
@@ -70,6 +74,7 @@ export interface StatusSources {
   monitor: LagMonitor;
   coordinator: MigrationCoordinator;
   follower: RebalanceFollower;
+  cache: { stats(): CacheStats; shared?: Pick<RedisTier, 'instanceStats'> } | undefined;
 }
 
 export async function kitStatus(sources: StatusSources, options: StatusOptions = {}): Promise<KitStatus> {
@@ -108,7 +113,9 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
   const migrations = coordinator.names.map((name) => ({ name, phase: 'pending', version: 0, ...coordinator.phaseOf(name) }));
   const moving = follower.applied;
   const rebalance = moving && { ...moving, version: coordinator.topologyVersion ?? 0 };
-  return { shards, nodes: nodeStatuses, migrations, ...(rebalance ? { rebalance } : {}) };
+  const instances = await sources.cache?.shared?.instanceStats<CacheStats>();
+  const cache = sources.cache && { process: sources.cache.stats(), ...(instances ? { instances } : {}) };
+  return { shards, nodes: nodeStatuses, migrations, ...(rebalance ? { rebalance } : {}), ...(cache ? { cache } : {}) };
 }
 
 /**

@@ -96,10 +96,11 @@ export class QueryPipeline {
     const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
     if (!ROW_METHODS.has(plan.method)) {
+      const mark = await this.parts.cachedReads.beforeWrite(query, plan);
       try {
         return await this.execute(plan, query, routing, options, partial);
       } finally {
-        this.parts.cachedReads.wrote(query, plan);
+        this.parts.cachedReads.wrote(mark);
       }
     }
     const cached = partial === 'fail' && query === builder ? this.parts.cachedReads.readOf(query, plan, options.cache, routing) : undefined;

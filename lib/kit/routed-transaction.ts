@@ -30,6 +30,7 @@ import { currentSession } from '../replicas/read-session.js';
 import { recordWritePosition } from '../replicas/write-position.js';
 import type { Topology } from '../topology/topology.js';
 import { retryingConflicts } from './conflict-retry.js';
+import type { CachedReads, WriteMark } from './cached-reads.js';
 
 export type { IsolationLevel };
 
@@ -67,12 +68,12 @@ export interface TransactionParts {
   builder(table: string, binding: TransactionBinding): Knex.QueryBuilder;
   /** The migration coordinator: the copies of writes to migrating tables, and the wait of phase changes. */
   migrations: MigrationWrites;
-  /** The read cache's invalidation: told of each write once its transaction has ended. */
-  cacheWrites: { wrote(builder: AnyQueryBuilder, plan: QueryPlan): void };
+  /** The read cache's invalidation: told of each write before it runs, and once its transaction has ended. */
+  cacheWrites: Pick<CachedReads, 'beforeWrite' | 'wrote'>;
 }
 
 /** A transaction's writes, for the read cache once it ended. */
-type Written = [AnyQueryBuilder, QueryPlan][];
+type Written = (WriteMark | undefined)[];
 
 /** What a transaction needs of the migration coordinator (migrations/online/migration-coordinator.ts). */
 export interface MigrationWrites {
@@ -97,7 +98,7 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
         shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, { pending, written }, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
       ).finally(() => {
         // Committed, rolled back or of unknown outcome: cached reads of what it wrote are not served again.
-        for (const [builder, plan] of written) parts.cacheWrites.wrote(builder, plan);
+        for (const mark of written) parts.cacheWrites.wrote(mark);
       });
       await parts.migrations.afterCommit(pending, { priority, timeoutMs });
       return result;
@@ -117,7 +118,7 @@ function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Tra
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
       refuseMoved(parts, plan, shard, ring);
-      if (!READ_METHODS.has(plan.method)) log.written.push([builder, plan]);
+      if (!READ_METHODS.has(plan.method)) log.written.push(await parts.cacheWrites.beforeWrite(builder, plan));
       const dualWrites = READ_METHODS.has(plan.method) || targetShards(plan.route).length === 0 ? [] : parts.migrations.dualWrites(plan);
       if (dualWrites.length === 0) return executeInTransaction(plan, builder, shard, trx, parts.maxParameters);
       const { result, pending: recorded } = await parts.migrations.writeInTransaction(trx, shard, plan, builder, dualWrites);

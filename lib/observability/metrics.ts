@@ -134,6 +134,24 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
   stat('shadow_reads_compared_total', 'Rows compared by shadow reads on this instance', () => coordinator.stats.shadowCompared);
   stat('shadow_read_mismatches_total', 'Shadow-read mismatches found by this instance', () => coordinator.stats.shadowMismatches);
   stat('dual_write_sync_failures_total', 'Dual-write syncs after a commit that failed (their keys wait in the sync outbox for a drain)', () => coordinator.stats.syncFailures);
+  stat('cache_hits_total', 'Reads the cache answered from this process (L1)', () => kit.cacheStats.hits);
+  stat('cache_shared_hits_total', 'Misses of this process the shared level (Redis) answered', () => kit.cacheStats.sharedHits);
+  stat('cache_misses_total', 'Reads this process did not find in its own cache', () => kit.cacheStats.misses);
+  stat('cache_coalesced_total', 'Reads answered by another read of the same entry in flight', () => kit.cacheStats.coalesced);
+  stat('cache_stale_served_total', 'Expired entries served to reads that failed (stale-if-error)', () => kit.cacheStats.staleServed);
+  stat('cache_refused_fills_total', 'Fills not stored because a write moved what they read meanwhile', () => kit.cacheStats.refusedFills);
+  stat('cache_lock_waits_total', "Misses that waited for another instance's fill", () => kit.cacheStats.lockWaits);
+  new Gauge({
+    name: name('cache_entries'),
+    help: 'Entries in this process (L1), and their estimated bytes',
+    labelNames: ['measure'],
+    registers,
+    collect() {
+      const { entries, bytes } = kit.cacheStats;
+      this.set({ measure: 'entries' }, entries);
+      this.set({ measure: 'bytes' }, bytes);
+    },
+  });
 
   const onQuery = (event: QueryEvent) => {
     const labels = { shard: event.shard, node: event.node, role: event.role };
