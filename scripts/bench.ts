@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { backfillBenchmark } from './benchmarks/backfill-benchmark.js';
+import { cacheBenchmark } from './benchmarks/cache-benchmark.js';
 import { crossShardMemoryBenchmark } from './benchmarks/cross-shard-memory-benchmark.js';
 import { rebalanceBenchmark } from './benchmarks/rebalance-benchmark.js';
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
@@ -25,7 +26,7 @@ export interface Benchmark {
   run(options: BenchmarkOptions): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark, transactionsBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark, transactionsBenchmark, cacheBenchmark];
 
 const { values, positionals: wanted } = parseArgs({ options: { rows: { type: 'string' } }, allowPositionals: true });
 const rows = values.rows === undefined ? undefined : Number(values.rows.replaceAll('_', ''));
