@@ -36,7 +36,10 @@ function zipf(n: number, s: number): () => number {
   const total = weights.reduce((sum, weight) => sum + weight, 0);
   const cumulative: number[] = [];
   let running = 0;
-  for (const weight of weights) cumulative.push((running += weight / total));
+  for (const weight of weights) {
+    running += weight / total;
+    cumulative.push(running);
+  }
   return () => {
     const target = Math.random();
     let low = 0;
