@@ -41,7 +41,7 @@ import type { RebalanceRunner } from './rebalance/rebalance-runner.js';
 import { ConsistencyToken } from './replicas/consistency-token.js';
 import { LagMonitor } from './replicas/lag-monitor.js';
 import { type CacheStats, ReadCache } from './cache/read-cache.js';
-import { CachedReads, VERSION_TTL_MS } from './kit/cached-reads.js';
+import { CachedReads, SharedCacheRelay, VERSION_TTL_MS } from './kit/cached-reads.js';
 import { RedisTier } from './cache/redis-tier.js';
 import { redisUrlOf } from './config/connection-vault.js';
 import { ReadRouter } from './replicas/read-router.js';
@@ -70,7 +70,11 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
     onStatement: (event) => kit?.listenerCount('statement') && kit.emit('statement', event),
     onBreaker: (node, state) => kit?.emit('breaker', { shard: node.shard, node: node.name, state }),
   });
-  kit = new ShardKit(resolved, topology);
+  const shared = await openSharedCache(resolved, () => kit?.cacheStats).catch(async (error: unknown) => {
+    await topology.close(resolved.timeouts.closeMs);
+    throw error;
+  });
+  kit = new ShardKit(resolved, topology, shared);
   try {
     // An instance must know every migration's phase before its first write.
     await kit.migrationCoordinator.start();
@@ -87,6 +91,20 @@ export interface Gathered<T> {
   /** True when every shard answered. */
   complete: boolean;
   missingShards: { shard: string; error: ShardKitError }[];
+}
+
+/** The read cache's shared level, opened before the kit (it waits for Redis), and what relays its news to the kit's cache. */
+interface SharedCache {
+  tier: RedisTier;
+  relay: SharedCacheRelay;
+}
+
+async function openSharedCache(config: ResolvedConfig, stats: () => object | undefined): Promise<SharedCache | undefined> {
+  const options = config.cache.redis;
+  if (!options) return undefined;
+  const relay = new SharedCacheRelay();
+  const tier = await RedisTier.open({ ...options, url: redisUrlOf(options), versionTtlMs: VERSION_TTL_MS }, relay, () => stats() ?? {});
+  return { tier, relay };
 }
 
 export class ShardKit extends EventEmitter<ShardKitEvents> {
@@ -110,7 +128,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly sharedCache: RedisTier | undefined;
   private closed = false;
 
-  constructor(config: ResolvedConfig, topology: Topology) {
+  constructor(config: ResolvedConfig, topology: Topology, shared?: SharedCache) {
     super();
     this.config = config;
     this.topology = topology;
@@ -158,18 +176,19 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       this.follower,
     );
     const reached = (shard: string, position: string, target: string) => topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true;
-    this.sharedCache = config.cache.redis ? this.openSharedCache(config.cache.redis) : undefined;
+    this.sharedCache = shared?.tier;
     this.cache = new ReadCache(
       config.cache,
       reached,
       Date.now,
       this.sharedCache && config.cache.redis ? { level: this.sharedCache, lockWaitMs: config.cache.redis.lockWaitMs, keepLocal: config.cache.local } : undefined,
     );
+    shared?.relay.serve(this.cache, shared.tier);
     this.cachedReads = new CachedReads({
       config,
       rules,
       cache: this.cache,
-      ring: () => topology.ring,
+      topologyVersion: () => this.migrationCoordinator.topologyVersion ?? 0,
       primaryPosition: (shard) => this.monitor.primaryPosition(shard),
       reached,
       moving: (table) => this.migrationCoordinator.involvement(table).some((involved) => involved.phase !== 'pending') || this.follower.hiddenRows(table) !== undefined,
@@ -284,15 +303,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     await this.sharedCache?.flush(table);
   }
 
-  /** The shared level: other instances' writes end this process's entries by message; missed messages drop them all. */
-  private openSharedCache(options: NonNullable<ResolvedConfig['cache']['redis']>): RedisTier {
-    return RedisTier.open(
-      { ...options, url: redisUrlOf(options), versionTtlMs: VERSION_TTL_MS },
-      (message) => this.cache.invalidated(message),
-      () => this.cache.flush(),
-      () => this.cache.stats,
-    );
-  }
+
 
   /**
    * A generator of global IDs: unique across shards, processes and restarts, in time order, its

@@ -1,49 +1,33 @@
 /**
- * The in-process cache of routed reads (L1): cache-aside, bounded by entries and bytes
- * (lru-cache), with
+ * The cache of routed reads: in this process (L1: lru-cache, bounded by entries and bytes) and,
+ * when configured, shared by every instance (L2: redis-tier.ts), with
  *
- *   - invalidation by version (cache-versions.ts): an entry is served only while nothing it read
- *     was written through the kit since its fill began, so a fill that raced a write is never
- *     served, and one that finishes after the write is not even stored (`refusedFills`);
- *   - single flight: concurrent misses of one entry make one read; a waiter uses its answer only
- *     if no write it depends on moved since that read began, otherwise it reads itself;
+ *   - invalidation by version (cache-versions.ts): an L1 entry is served only while nothing it
+ *     read was written through the kit since its fill began, so a fill that raced a write is
+ *     never served, and one that finishes after the write is not even stored (`refusedFills`);
+ *     L2 entries are judged by the versions every instance moves in Redis;
+ *   - single flight: concurrent misses of one entry make one read. A waiter uses its answer only
+ *     if nothing it depends on moved since that read began (with L2, as Redis says: another
+ *     instance's write is known there before its commit); otherwise, or if the read failed for
+ *     its own caller's reasons (deadline, cancel), it reads itself, within its own deadline;
+ *   - among instances that miss together, one takes the entry's lock and reads the database while
+ *     the others wait up to `lockWaitMs` for its entry, then read themselves;
  *   - TTLs with jitter, so entries filled together do not expire together;
  *   - read-your-writes: an entry carries the positions (LSN / GTID) its shards were known to have
  *     reached before it was read; a read that must see a position it does not reach skips it;
- *   - stale-if-error (opt-in): while the read fails with a retryable error (breaker open, node
- *     shedding, deadline), an expired entry no write has invalidated is served, within
+ *   - stale-if-error (opt-in, from L1): while the read fails with a retryable error (breaker
+ *     open, node shedding, deadline), an expired entry no write has invalidated is served, within
  *     `staleIfErrorMs` past its TTL, and counted.
  *
- * With a shared level (L2, redis-tier.ts) a miss of this process asks it before the database;
- * among instances that miss together, one takes the entry's lock and reads the database while
- * the others wait up to `lockWaitMs` for its entry, then read themselves. L1 can be turned off
- * (`keepLocal: false`): every read then asks L2.
- *
- * Values are copied in and out, so that a caller changing its rows changes neither the entry nor
- * another caller's rows.
+ * With L2, L1 holds only what L2 accepted (or answered), and is not used while the instance may
+ * miss invalidations (its subscription is down: `distrustLocal`). Values are copied in and out,
+ * so that a caller changing its rows changes neither the entry nor another caller's rows.
  */
 import { LRUCache } from 'lru-cache';
-import { ShardKitError } from '../errors.js';
+import { QueryCancelledError, QueryTimeoutError, ShardKitError } from '../errors.js';
 import { type CacheDependency, CacheVersions } from './cache-versions.js';
+import type { LockOutcome, SharedEntry, Snapshot } from './redis-tier.js';
 import { copyResult, sizeOfResult } from './result-copy.js';
-import type { SharedEntry, Snapshot } from './redis-tier.js';
-
-/** The shared level as the read cache uses it (redis-tier.ts); each call answers undefined/false when it cannot be asked. */
-export interface SharedLevel {
-  settled(): Promise<void>;
-  read(key: string, dependency: CacheDependency): Promise<{ entry: SharedEntry | undefined; snapshot: Snapshot } | undefined>;
-  store(key: string, entry: SharedEntry, ttlMs: number, dependency: CacheDependency, snapshot: Snapshot): Promise<boolean>;
-  lock(key: string): Promise<string | undefined>;
-  unlock(key: string, token: string): Promise<void>;
-}
-
-export interface SharedOptions {
-  level: SharedLevel;
-  /** How long an instance that did not get an entry's lock waits for the holder's entry. */
-  lockWaitMs: number;
-  /** False: no entries in this process, every read asks L2. */
-  keepLocal: boolean;
-}
 
 export interface CacheLimits {
   maxEntries: number;
@@ -60,7 +44,7 @@ export interface CachePolicy {
 
 /** One read, as the cache sees it. */
 export interface CachedRead {
-  /** What identifies the answer: table, topology, SQL and bindings. */
+  /** What identifies the answer: table, topology, SQL, bindings and options. */
   key: string;
   dependency: CacheDependency;
   policy: CachePolicy;
@@ -68,6 +52,8 @@ export interface CachedRead {
   required?: ReadonlyMap<string, string>;
   /** How old an entry may be (a replica read's `maxLagMs`); undefined: up to its TTL. */
   maxAgeMs?: number;
+  /** The caller's deadline (performance.now()): waiting for another's read stops there. */
+  deadline?: number;
 }
 
 /** Where the answer of a fill comes from, and what it was known to include before it ran. */
@@ -75,6 +61,25 @@ export interface Fill {
   read(): Promise<unknown>;
   /** Positions the shards read were known to have reached before the read; undefined where unknown. */
   positions: ReadonlyMap<string, string>;
+}
+
+/** The shared level as the read cache uses it (redis-tier.ts); each call answers undefined when Redis cannot be asked. */
+export interface SharedLevel {
+  settled(): Promise<void>;
+  read(key: string, dependency: CacheDependency): Promise<{ entry: SharedEntry | undefined; snapshot: Snapshot } | undefined>;
+  store(key: string, entry: SharedEntry, ttlMs: number, dependency: CacheDependency, snapshot: Snapshot): Promise<boolean | undefined>;
+  /** True when nothing the snapshot names moved and no write to the table is in progress. */
+  unchanged(dependency: CacheDependency, snapshot: Snapshot): Promise<boolean | undefined>;
+  lock(key: string): Promise<LockOutcome>;
+  unlock(key: string, token: string): Promise<void>;
+}
+
+export interface SharedOptions {
+  level: SharedLevel;
+  /** How long an instance that did not get an entry's lock waits for the holder's entry. */
+  lockWaitMs: number;
+  /** False: no entries in this process, every read asks L2. */
+  keepLocal: boolean;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'coalesced' | 'stale';
@@ -102,30 +107,31 @@ interface Entry {
   dependency: CacheDependency;
 }
 
-/** A miss's answer, and the entry it makes (its times and positions). */
+/** A miss's answer, the entry it makes (times, positions), and the L2 versions it is valid under. */
 interface Filled {
   value: unknown;
   entry: SharedEntry;
-}
-
-/** How often an instance waiting for another's fill looks for its entry. */
-const LOCK_POLL_MS = 15;
-
-function toEntry(shared: SharedEntry): Omit<Entry, 'since' | 'dependency'> & { dependency: CacheDependency } {
-  return { value: shared.value, filledAt: shared.filledAt, expiresAt: shared.expiresAt, positions: new Map(shared.positions), dependency: { table: '' } };
+  /** Undefined without L2, or when Redis could not be asked. */
+  snapshot?: Snapshot;
+  /** Whether L1 may keep it: without L2 always; with L2 only what L2 answered or accepted. */
+  keepable: boolean;
 }
 
 interface Flight {
   since: number;
-  positions: ReadonlyMap<string, string>;
-  answer: Promise<unknown>;
+  answer: Promise<Filled>;
 }
+
+/** How often an instance waiting for another's fill looks for its entry. */
+const LOCK_POLL_MS = 15;
 
 export class ReadCache {
   readonly versions = new CacheVersions();
   private readonly entries: LRUCache<string, Entry>;
   private readonly flights = new Map<string, Flight>();
   private readonly counts = { hits: 0, sharedHits: 0, lockWaits: 0, misses: 0, coalesced: 0, staleServed: 0, refusedFills: 0 };
+  /** False while invalidations from other instances may be missed (see distrustLocal). */
+  private localTrusted: boolean;
 
   constructor(
     limits: CacheLimits,
@@ -135,6 +141,8 @@ export class ReadCache {
     private readonly shared?: SharedOptions,
   ) {
     this.entries = new LRUCache<string, Entry>({ max: limits.maxEntries, maxSize: limits.maxBytes, sizeCalculation: (entry) => Math.max(1, sizeOfResult(entry.value)) });
+    // With L2, L1 is used once the subscription that brings other instances' invalidations is up.
+    this.localTrusted = shared === undefined;
   }
 
   get stats(): CacheStats {
@@ -144,26 +152,22 @@ export class ReadCache {
   /** The answer of `read`: from an entry, from a read in flight, or from `fill`; `outcome` says which. */
   async answer(read: CachedRead, fill: () => Fill, outcome?: (what: CacheOutcome) => void): Promise<unknown> {
     const now = this.clock();
-    const entry = this.shared?.keepLocal === false ? undefined : this.entries.get(read.key);
+    const entry = this.localUsable ? this.entries.get(read.key) : undefined;
     if (entry && now < entry.expiresAt && this.serves(entry, read, now)) {
       this.counts.hits++;
       outcome?.('hit');
       return copyResult(entry.value);
     }
     const flight = this.flights.get(read.key);
-    if (flight && this.satisfies(flight.positions, read.required)) {
-      let answer: unknown;
-      try {
-        answer = await flight.answer;
-      } catch (error) {
-        // The waiters of a failed read fail with it (or are answered stale), rather than all read again.
-        return this.staleOrThrow(read, entry, error, outcome);
-      }
-      // The answer is as fresh as the read that made it: usable unless a write moved since.
-      if (this.versions.unchangedSince(read.dependency, flight.since)) {
+    if (flight) {
+      const joined = await this.join(flight, read);
+      if ('failure' in joined) {
+        // Failed for its own caller's reasons: this caller reads itself. Otherwise it fails alike (or is answered stale).
+        if (!(joined.failure instanceof QueryTimeoutError || joined.failure instanceof QueryCancelledError)) return this.staleOrThrow(read, entry, joined.failure, outcome);
+      } else if (joined.filled && (await this.stillValid(joined.filled, flight.since, read))) {
         this.counts.coalesced++;
         outcome?.('coalesced');
-        return copyResult(answer);
+        return copyResult(joined.filled.value);
       }
     }
     return this.fill(read, fill(), entry, outcome);
@@ -188,12 +192,54 @@ export class ReadCache {
     for (const [key, entry] of this.entries.entries()) if (entry.dependency.table === table) this.entries.delete(key);
   }
 
+  /** Invalidations may be missed from now on (the subscription dropped): L1 is emptied and not used. */
+  distrustLocal(): void {
+    this.localTrusted = false;
+    this.flush();
+  }
+
+  /** Invalidations arrive again: L1 starts empty. */
+  trustLocal(): void {
+    this.flush();
+    this.localTrusted = this.shared?.keepLocal !== false;
+  }
+
+  private get localUsable(): boolean {
+    return this.localTrusted && this.shared?.keepLocal !== false;
+  }
+
+  /** The flight's answer, or its failure, or nothing once the caller's deadline passed. */
+  private async join(flight: Flight, read: CachedRead): Promise<{ filled?: Filled } | { failure: unknown }> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = read.deadline === undefined ? undefined : new Promise<{ filled?: Filled }>((resolve) => (timer = setTimeout(() => resolve({}), Math.max(0, read.deadline! - performance.now()))));
+    try {
+      const answer = flight.answer.then(
+        (filled) => ({ filled }),
+        (failure: unknown) => ({ failure }),
+      );
+      return await (deadline ? Promise.race([answer, deadline]) : answer);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether another read's answer may answer `read`: its positions, and nothing moved since it began. */
+  private async stillValid(filled: Filled, since: number, read: CachedRead): Promise<boolean> {
+    if (!this.satisfies(new Map(filled.entry.positions), read.required) || !this.versions.unchangedSince(read.dependency, since)) return false;
+    const shared = this.shared?.level;
+    if (!shared || filled.snapshot === undefined) return true;
+    // Another instance's write is in Redis before it commits; its message here may come later. While
+    // Redis cannot be asked, this process's own knowledge decides (nothing better exists then), so
+    // that waiters do not all read the database.
+    return (await shared.unchanged(read.dependency, filled.snapshot)) !== false;
+  }
+
   private async fill(read: CachedRead, fill: Fill, previous: Entry | undefined, outcome?: (what: CacheOutcome) => void): Promise<unknown> {
     const since = this.versions.now();
     this.counts.misses++;
     outcome?.('miss');
     const answer = this.answerOfMiss(read, fill);
-    const flight: Flight = { since, positions: fill.positions, answer: answer.then((filled) => filled.value) };
+    const flight: Flight = { since, answer };
     this.flights.set(read.key, flight);
     let filled: Filled;
     try {
@@ -203,11 +249,11 @@ export class ReadCache {
     } finally {
       if (this.flights.get(read.key) === flight) this.flights.delete(read.key);
     }
-    if (!this.versions.unchangedSince(read.dependency, since)) {
+    if (!this.versions.unchangedSince(read.dependency, since) || !filled.keepable) {
       this.counts.refusedFills++;
       return filled.value;
     }
-    if (this.shared?.keepLocal !== false) {
+    if (this.localUsable) {
       const { entry } = filled;
       this.entries.set(
         read.key,
@@ -221,41 +267,45 @@ export class ReadCache {
 
   /** A miss of this process: from the shared level when it holds the entry, else from the database (and stored there). */
   private async answerOfMiss(read: CachedRead, fill: Fill): Promise<Filled> {
-    const shared = this.shared?.level;
     const fresh = (value: unknown): SharedEntry => {
       const filledAt = this.clock();
       return { value, positions: [...fill.positions], filledAt, expiresAt: filledAt + read.policy.ttlMs * (1 - read.policy.jitter * Math.random()) };
     };
-    if (!shared) return { value: await fill.read(), entry: fresh(undefined) };
+    const shared = this.shared?.level;
+    if (!shared) return { value: await fill.read(), entry: fresh(undefined), keepable: true };
     // This process's own writes reach Redis first, so that what it finds there is not older than them.
     await shared.settled();
     const found = await shared.read(read.key, read.dependency);
-    const usable = (entry: SharedEntry | undefined) => entry !== undefined && this.clock() < entry.expiresAt && this.serves({ ...toEntry(entry), since: Number.POSITIVE_INFINITY }, read, this.clock(), false);
-    if (usable(found?.entry)) {
-      this.counts.sharedHits++;
-      return { value: found!.entry!.value, entry: found!.entry! };
-    }
-    const token = found ? await shared.lock(read.key) : undefined;
-    if (found && token === undefined) {
+    const hit = this.sharedAnswer(found, read);
+    if (hit) return hit;
+    const lock = found ? await shared.lock(read.key) : undefined;
+    if (lock?.held) {
       this.counts.lockWaits++;
-      const waitUntil = this.clock() + (this.shared?.lockWaitMs ?? 0);
-      while (this.clock() < waitUntil) {
+      const waitUntil = Math.min(performance.now() + (this.shared?.lockWaitMs ?? 0), read.deadline ?? Number.POSITIVE_INFINITY);
+      while (performance.now() < waitUntil) {
         await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
-        const filledElsewhere = await shared.read(read.key, read.dependency);
-        if (usable(filledElsewhere?.entry)) {
-          this.counts.sharedHits++;
-          return { value: filledElsewhere!.entry!.value, entry: filledElsewhere!.entry! };
-        }
+        const filledElsewhere = this.sharedAnswer(await shared.read(read.key, read.dependency), read);
+        if (filledElsewhere) return filledElsewhere;
       }
     }
     try {
       const value = await fill.read();
       const entry = fresh(value);
-      if (found) await shared.store(read.key, entry, entry.expiresAt - entry.filledAt + read.policy.staleIfErrorMs, read.dependency, found.snapshot);
-      return { value, entry };
+      const stored = found ? await shared.store(read.key, entry, entry.expiresAt - entry.filledAt + read.policy.staleIfErrorMs, read.dependency, found.snapshot) : undefined;
+      return { value, entry, ...(found ? { snapshot: found.snapshot } : {}), keepable: stored === true };
     } finally {
-      if (token !== undefined) void shared.unlock(read.key, token);
+      if (lock?.token !== undefined) void shared.unlock(read.key, lock.token);
     }
+  }
+
+  /** An L2 entry that may answer `read` now, as a fill's answer; undefined if none. */
+  private sharedAnswer(found: { entry: SharedEntry | undefined; snapshot: Snapshot } | undefined, read: CachedRead): Filled | undefined {
+    const entry = found?.entry;
+    if (!entry || !found) return undefined;
+    const now = this.clock();
+    if (now >= entry.expiresAt || !this.fresh(entry.filledAt, new Map(entry.positions), read, now)) return undefined;
+    this.counts.sharedHits++;
+    return { value: entry.value, entry, snapshot: found.snapshot, keepable: true };
   }
 
   /** A read failed with `error`: an expired entry answers it if stale-if-error allows, or the error stands. */
@@ -269,10 +319,14 @@ export class ReadCache {
     return copyResult(entry.value);
   }
 
-  /** Whether `entry` may answer `read` now; `versions` false for an entry whose versions another level checked. */
-  private serves(entry: Entry, read: CachedRead, now: number, versions = true): boolean {
-    if (read.maxAgeMs !== undefined && now - entry.filledAt > read.maxAgeMs) return false;
-    return this.satisfies(entry.positions, read.required) && (!versions || this.versions.unchangedSince(read.dependency, entry.since));
+  private serves(entry: Entry, read: CachedRead, now: number): boolean {
+    return this.fresh(entry.filledAt, entry.positions, read, now) && this.versions.unchangedSince(read.dependency, entry.since);
+  }
+
+  /** Young enough for the read's bound, and including the positions it must see. */
+  private fresh(filledAt: number, positions: ReadonlyMap<string, string>, read: CachedRead, now: number): boolean {
+    if (read.maxAgeMs !== undefined && now - filledAt > read.maxAgeMs) return false;
+    return this.satisfies(positions, read.required);
   }
 
   private satisfies(positions: ReadonlyMap<string, string>, required: ReadonlyMap<string, string> | undefined): boolean {

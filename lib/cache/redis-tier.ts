@@ -3,28 +3,38 @@
  *
  * What a write moves lives in Redis too, so that every instance judges an entry alike:
  *
+ *   <prefix>x                 the epoch of everything (a flush of all moves it)
  *   <prefix>v:<table>:<key>   a key's version        <prefix>t:<table>   the table's epoch (writes of unknown keys)
  *   <prefix>g:<table>         the table's generation (every write)
- *   <prefix>w:<table>         writes to the table in progress (expires: a writer that died leaves it for a while only)
+ *   <prefix>w:<table>         writes to the table in progress: a sorted set of write ids scored by when they
+ *                             stop counting (a writer that died blocks stores for a while only); adding
+ *                             and removing an id is idempotent, so a call that timed out but was applied
+ *                             later, or was sent again, cannot leave the count wrong
  *   <prefix>e:<sha1>          an entry: the answer, the versions it was filled under, positions, times
  *   <prefix>l:<sha1>          the lock of the instance filling an entry (SET NX PX: a dead holder cannot block)
  *   <prefix>invalidations     the channel that tells the other instances' L1 of each write
  *   <prefix>stats             each instance's cache counters (a hash by instance, refreshed every few seconds), for `shardkit status`
  *
- * A write moves its versions and counts itself in progress before it runs (`beforeWrite`), and
- * moves them again when it ended (`afterWrite`); an entry is stored only if the versions are
- * those its fill began under and no write to the table is in progress (one Lua script, so
- * atomically). So no fill that read before a commit is stored after it, on any instance, and an
+ * A write moves its versions and adds its id to those in progress before it runs
+ * (`beforeWrite`), and moves them again and removes its id when it ended (`afterWrite`); an
+ * entry is stored only if the versions are those its fill began under and no write to the table
+ * is in progress (one Lua script, so atomically). So no fill that read before a commit is stored after it, on any instance, and an
  * entry read after a commit never predates it.
  *
  * Every call has a deadline (`timeoutMs`) and passes a breaker: while Redis is down or slow the
- * cache works from L1 and the database, and callers see no error. A subscriber that lost its
- * connection may have missed invalidations: when it is back, this instance's L1 is dropped.
+ * cache works from the database, and callers see no error. While the subscription is not up
+ * (before its first SUBSCRIBE is confirmed, after its connection closed) this instance's L1 is
+ * not used, for invalidations may be missed; it starts empty when the subscription is back.
+ * Ends of writes Redis could not be told are told again, per table, until they are.
+ *
+ * Redis must not evict or roll back these keys: run it with `maxmemory-policy noeviction` (or
+ * volatile-*) and, if it persists, know that a restart from an older snapshot brings entries
+ * back with their versions as they were then.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import CircuitBreaker from 'opossum';
-import { CacheUnavailableError } from '../errors.js';
+import { CacheUnavailableError, DriverMissingError } from '../errors.js';
 import type { CacheDependency } from './cache-versions.js';
 
 export interface RedisTierOptions {
@@ -47,10 +57,26 @@ export interface SharedEntry {
   expiresAt: number;
 }
 
+/** The outcome of asking for an entry's fill lock: taken (with its token), held by another instance, or unknown (Redis did not answer). */
+export interface LockOutcome {
+  token?: string;
+  held: boolean;
+}
+
 /** The versions a fill began under (opaque to the caller). */
 export interface Snapshot {
   readonly keys: string[];
   readonly values: (string | null)[];
+}
+
+/** What the read cache hears from the tier. */
+export interface TierListener {
+  /** Another instance's write or flush. */
+  invalidated(message: InvalidationMessage): void;
+  /** Invalidations may be missed from now on (the subscription is down). */
+  deaf(): void;
+  /** The subscription is up: invalidations arrive (any missed before are unknown). */
+  listening(): void;
 }
 
 export interface InvalidationMessage {
@@ -72,33 +98,51 @@ interface RedisClient {
   del(...keys: string[]): Promise<number>;
   hset(key: string, field: string, value: string): Promise<number>;
   hgetall(key: string): Promise<Record<string, string>>;
-  hdel(key: string, field: string): Promise<number>;
+  hdel(key: string, ...fields: string[]): Promise<number>;
+  incr(key: string): Promise<number>;
+  zrem(key: string, ...members: string[]): Promise<number>;
   on(event: string, listener: (...args: any[]) => void): unknown;
+  once(event: string, listener: (...args: any[]) => void): unknown;
   duplicate(): RedisClient;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
 
-/** Stores an entry if the versions are still the snapshot's and no write to the table is in progress. */
-const STORE_IF_UNCHANGED = `
+/** Redis's own clock in ms, so that every instance's write ids expire alike whatever their clocks say. */
+const NOW_MS = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+
+/** KEYS: the snapshot's version keys, then the table's writes in progress; ARGV: their count, then the snapshot's values. */
+const UNCHANGED = `${NOW_MS}
 local count = tonumber(ARGV[1])
 for i = 1, count do
   if redis.call('GET', KEYS[i]) ~= (ARGV[i + 1] ~= '' and ARGV[i + 1] or false) then return 0 end
 end
-local progress = tonumber(redis.call('GET', KEYS[count + 1]) or '0')
-if progress > 0 then return 0 end
-redis.call('SET', KEYS[count + 2], ARGV[count + 2], 'PX', ARGV[count + 3])
+redis.call('ZREMRANGEBYSCORE', KEYS[count + 1], '-inf', now)
+if redis.call('ZCARD', KEYS[count + 1]) > 0 then return 0 end
 return 1`;
 
-/** Moves versions (INCR, kept `ttl` ms) and the count of writes in progress by `delta`. */
-const MOVE_VERSIONS = `
+/** As UNCHANGED, then stores the entry (KEYS[count + 2], ARGV[count + 2], ttl ARGV[count + 3]). */
+const STORE_IF_UNCHANGED = UNCHANGED.replace(/return 1$/, `redis.call('SET', KEYS[count + 2], ARGV[count + 2], 'PX', ARGV[count + 3])
+return 1`);
+
+/**
+ * Moves versions (INCR, kept ARGV[2] ms) and adds (ARGV[3] = 'add') or removes ('remove') the
+ * write id ARGV[4] among those in progress (the last key), an added one counting ARGV[5] ms.
+ */
+const MOVE_VERSIONS = `${NOW_MS}
 local count = tonumber(ARGV[1])
 for i = 1, count do
   redis.call('INCR', KEYS[i])
   redis.call('PEXPIRE', KEYS[i], ARGV[2])
 end
-local progress = redis.call('INCRBY', KEYS[count + 1], ARGV[3])
-if progress <= 0 then redis.call('DEL', KEYS[count + 1]) else redis.call('PEXPIRE', KEYS[count + 1], ARGV[4]) end
+local writes = KEYS[count + 1]
+if ARGV[3] == 'add' then
+  redis.call('ZADD', writes, now + tonumber(ARGV[5]), ARGV[4])
+  redis.call('PEXPIRE', writes, ARGV[5])
+elseif ARGV[3] == 'remove' then
+  redis.call('ZREM', writes, ARGV[4])
+end
 return 1`;
 
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -116,9 +160,12 @@ export interface InstanceStats<T> {
   stats: T;
 }
 
-/** How often ends of writes Redis could not be told are told again, and how many are kept. */
+/** How long opening a kit waits for Redis before going on without it. */
+const CONNECT_WAIT_MS = 1000;
+/** How often ends of writes Redis could not be told are told again. */
 const RETRY_OWED_MS = 250;
-const MAX_OWED = 10_000;
+/** A write of more keys than this moves its table's versions instead of each key's. */
+const MAX_KEYS_PER_WRITE = 100;
 
 const requireModule = createRequire(import.meta.url);
 
@@ -128,17 +175,17 @@ export class RedisTier {
   private readonly channel: string;
   private subscriber: RedisClient | undefined;
   private readonly pendingWrites = new Set<Promise<unknown>>();
-  /** Ends of writes that Redis could not be told (down, slow): until told, the table's stores stay refused. */
-  private readonly owed: { table: string; keys: readonly string[] | undefined }[] = [];
+  /** Ends of writes that Redis could not be told (down, slow), per table: the ids they end, and what they wrote. */
+  private readonly owed = new Map<string, { ids: Set<string>; keys: Set<string> | undefined }>();
   private retryTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
+  private listening = false;
   private closed = false;
 
   private constructor(
     private readonly client: RedisClient,
     private readonly options: RedisTierOptions,
-    private readonly onMessage: (message: InvalidationMessage) => void,
-    private readonly onMissedMessages: () => void,
+    private readonly listener: TierListener,
   ) {
     this.channel = `${options.keyPrefix}invalidations`;
     this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
@@ -150,8 +197,14 @@ export class RedisTier {
     });
   }
 
-  static open(options: RedisTierOptions, onMessage: (message: InvalidationMessage) => void, onMissedMessages: () => void, stats: () => object): RedisTier {
-    const Redis = requireModule('ioredis') as new (url: string, options: object) => RedisClient;
+  /** Connects (waiting up to a second for Redis: the cache works without it meanwhile). */
+  static async open(options: RedisTierOptions, listener: TierListener, stats: () => object): Promise<RedisTier> {
+    let Redis: new (url: string, options: object) => RedisClient;
+    try {
+      Redis = requireModule('ioredis') as typeof Redis;
+    } catch (error) {
+      throw new DriverMissingError('redis cache', ['ioredis'], error);
+    }
     const client = new Redis(options.url, {
       // Fail at once while disconnected instead of queueing: the cache is bypassed meanwhile.
       enableOfflineQueue: false,
@@ -163,8 +216,9 @@ export class RedisTier {
     });
     // Connection errors are the breaker's business; an unhandled 'error' would crash the process.
     client.on('error', () => undefined);
-    const tier = new RedisTier(client, options, onMessage, onMissedMessages);
-    tier.subscribe();
+    const tier = new RedisTier(client, options, listener);
+    await tier.connected(client, CONNECT_WAIT_MS);
+    await tier.subscribe();
     tier.reportStats(stats);
     return tier;
   }
@@ -174,12 +228,17 @@ export class RedisTier {
     const reports = (await this.call(() => this.client.hgetall(this.statsKey()))) as Record<string, string> | undefined;
     if (!reports) return undefined;
     const now = Date.now();
-    return Object.entries(reports)
-      .map(([instance, text]) => {
-        const { at, stats } = JSON.parse(text) as { at: number; stats: T };
-        return { instance, ageMs: now - at, stats };
-      })
-      .filter((report) => report.ageMs < STATS_STALE_MS);
+    const fresh: InstanceStats<T>[] = [];
+    const expired: string[] = [];
+    for (const [instance, text] of Object.entries(reports)) {
+      const report = safely(() => JSON.parse(text) as { at: number; stats: T });
+      const ageMs = report ? now - report.at : Number.POSITIVE_INFINITY;
+      if (report && ageMs < STATS_STALE_MS) fresh.push({ instance, ageMs, stats: report.stats });
+      // Reports of instances that crashed long ago (or that do not parse) are dropped.
+      else if (ageMs > 10 * STATS_STALE_MS) expired.push(instance);
+    }
+    if (expired.length > 0) await this.call(() => this.client.hdel(this.statsKey(), ...expired));
+    return fresh;
   }
 
   private reportStats(stats: () => object): void {
@@ -202,54 +261,74 @@ export class RedisTier {
     const [stored, ...values] = found;
     const snapshot: Snapshot = { keys: versionKeys, values };
     if (!stored) return { entry: undefined, snapshot };
-    const parsed = decode(stored) as SharedEntry & { versions: (string | null)[] };
-    const unchanged = parsed.versions.length === values.length && parsed.versions.every((value, index) => value === values[index]);
+    // An entry that does not decode (another release's, damaged) is a miss.
+    const parsed = safely(() => decode(stored) as SharedEntry & { versions?: (string | null)[] });
+    const versions = parsed?.versions;
+    const unchanged = Array.isArray(versions) && versions.length === values.length && versions.every((value, index) => value === values[index]);
     return { entry: unchanged ? parsed : undefined, snapshot };
   }
 
-  /** Stores `entry` if nothing moved since `snapshot`; true when stored. */
-  async store(key: string, entry: SharedEntry, ttlMs: number, dependency: CacheDependency, snapshot: Snapshot): Promise<boolean> {
+  /** True when nothing `snapshot` names moved and no write to the table is in progress; undefined when Redis cannot be asked. */
+  async unchanged(dependency: CacheDependency, snapshot: Snapshot): Promise<boolean | undefined> {
+    const keys = [...snapshot.keys, this.progressKey(dependency.table)];
+    const outcome = await this.call(() => this.client.eval(UNCHANGED, keys.length, ...keys, snapshot.keys.length, ...snapshot.values.map((value) => value ?? '')));
+    return outcome === undefined ? undefined : outcome === 1;
+  }
+
+  /** Stores `entry` if nothing moved since `snapshot`: true when stored, false when refused, undefined when Redis cannot be asked. */
+  async store(key: string, entry: SharedEntry, ttlMs: number, dependency: CacheDependency, snapshot: Snapshot): Promise<boolean | undefined> {
     const encoded = encode({ ...entry, versions: snapshot.values });
     const keys = [...snapshot.keys, this.progressKey(dependency.table), this.entryKey(key)];
     const args = [snapshot.keys.length, ...snapshot.values.map((value) => value ?? ''), encoded, Math.max(1, Math.ceil(ttlMs))];
-    return (await this.call(() => this.client.eval(STORE_IF_UNCHANGED, keys.length, ...keys, ...args))) === 1;
+    const outcome = await this.call(() => this.client.eval(STORE_IF_UNCHANGED, keys.length, ...keys, ...args));
+    return outcome === undefined ? undefined : outcome === 1;
   }
 
-  /** The entry's fill lock, or false when another instance holds it (or Redis cannot be asked). */
-  async lock(key: string): Promise<string | undefined> {
+  /** The entry's fill lock: taken, held by another instance, or unknown (then the caller reads at once). */
+  async lock(key: string): Promise<LockOutcome> {
     const token = randomUUID();
     const taken = await this.call(() => this.client.set(this.lockKey(key), token, 'PX', this.options.lockMs, 'NX'));
-    return taken === 'OK' ? token : undefined;
+    if (taken === 'OK') return { token, held: false };
+    return { held: taken === null };
   }
 
   async unlock(key: string, token: string): Promise<void> {
     await this.call(() => this.client.eval(UNLOCK, 1, this.lockKey(key), token));
   }
 
-  /** Before a write to `table` (its keys, if known) runs. */
-  async beforeWrite(table: string, keys: readonly string[] | undefined): Promise<void> {
-    await this.move(table, keys, 1);
+  /** Before a write (`id`) to `table` (its keys, if known) runs; the write's end is told whether or not Redis answered. */
+  async beforeWrite(table: string, keys: readonly string[] | undefined, id: string): Promise<void> {
+    await this.move(table, writtenKeys(keys), { add: id });
   }
 
-  /** After a write ended (committed, failed or of unknown outcome): versions move again, the other instances are told. */
-  afterWrite(table: string, keys: readonly string[] | undefined): Promise<void> {
-    const moved = this.endWrite(table, keys);
+  /** After a write ended (committed, failed or of unknown outcome): versions move again, it is no longer in progress, the other instances are told. */
+  afterWrite(table: string, keys: readonly string[] | undefined, id: string): Promise<void> {
+    const moved = this.endWrites(table, writtenKeys(keys), [id]);
     this.pendingWrites.add(moved);
     return moved.finally(() => this.pendingWrites.delete(moved));
   }
 
-  private async endWrite(table: string, keys: readonly string[] | undefined): Promise<void> {
-    if (!(await this.move(table, keys, -1))) {
-      this.owe(table, keys);
+  private async endWrites(table: string, keys: readonly string[] | undefined, ids: readonly string[]): Promise<void> {
+    // One call moves the versions and removes the first id; the others (owed ones) are removed with it.
+    const [first, ...others] = ids;
+    const moved = await this.move(table, keys, { remove: first! });
+    const removed = moved && (others.length === 0 || (await this.call(() => this.client.zrem(this.progressKey(table), ...others))) !== undefined);
+    if (!removed) {
+      this.owe(table, keys, ids);
       return;
     }
     await this.publish({ origin: this.origin, table, ...(keys ? { keys: [...keys] } : {}) });
   }
 
-  /** Tells Redis later; if too much is owed, what is told is the table's end of writes alone. */
-  private owe(table: string, keys: readonly string[] | undefined): void {
+  /** Tells Redis later, merged per table (keys beyond MAX_KEYS_PER_WRITE become the whole table). */
+  private owe(table: string, keys: readonly string[] | undefined, ids: readonly string[]): void {
     if (this.closed) return;
-    if (this.owed.length < MAX_OWED) this.owed.push({ table, keys });
+    const owed = this.owed.get(table) ?? { ids: new Set<string>(), keys: new Set<string>() };
+    for (const id of ids) owed.ids.add(id);
+    if (keys === undefined || owed.keys === undefined) owed.keys = undefined;
+    else for (const key of keys) owed.keys.add(key);
+    if (owed.keys && owed.keys.size > MAX_KEYS_PER_WRITE) owed.keys = undefined;
+    this.owed.set(table, owed);
     this.retryTimer ??= setTimeout(() => {
       this.retryTimer = undefined;
       void this.payOwed();
@@ -258,23 +337,19 @@ export class RedisTier {
   }
 
   private async payOwed(): Promise<void> {
-    const owed = this.owed.splice(0);
-    for (const [index, { table, keys }] of owed.entries()) {
-      if (!(await this.move(table, keys, -1))) {
-        for (const rest of owed.slice(index)) this.owe(rest.table, rest.keys);
-        return;
-      }
-      await this.publish({ origin: this.origin, table, ...(keys ? { keys: [...keys] } : {}) });
-    }
+    const owed = [...this.owed];
+    this.owed.clear();
+    for (const [table, { ids, keys }] of owed) await this.endWrites(table, keys ? [...keys] : undefined, [...ids]);
   }
 
   /** Drops the shared entries of one table or all (their versions move), and tells every instance. */
   async flush(table?: string): Promise<void> {
     if (table !== undefined) {
-      if (!(await this.move(table, undefined, 0))) throw new CacheUnavailableError('flush');
+      if (!(await this.move(table, undefined, {}))) throw new CacheUnavailableError('flush');
       await this.publish({ origin: this.origin, table });
       return;
     }
+    if ((await this.call(() => this.client.incr(this.globalKey()))) === undefined) throw new CacheUnavailableError('flush');
     let cursor = '0';
     do {
       const page = (await this.call(() => this.client.scan(cursor, 'MATCH', `${this.options.keyPrefix}e:*`, 'COUNT', 1000))) as [string, string[]] | undefined;
@@ -288,6 +363,11 @@ export class RedisTier {
 
   get available(): boolean {
     return !this.breaker.opened;
+  }
+
+  /** True while the subscription that brings other instances' invalidations is up. */
+  get subscribed(): boolean {
+    return this.listening;
   }
 
   async close(): Promise<void> {
@@ -304,36 +384,54 @@ export class RedisTier {
     }
   }
 
-  /** True when Redis applied it. */
-  private async move(table: string, keys: readonly string[] | undefined, delta: number): Promise<boolean> {
+  /** Moves the versions of what a write touches, and adds or removes its id among those in progress; true when Redis applied it. */
+  private async move(table: string, keys: readonly string[] | undefined, write: { add?: string; remove?: string }): Promise<boolean> {
     const versions = [this.key('g', table), ...(keys ? keys.map((key) => this.key('v', table, key)) : [this.key('t', table)])];
     const all = [...versions, this.progressKey(table)];
-    return (await this.call(() => this.client.eval(MOVE_VERSIONS, all.length, ...all, versions.length, this.options.versionTtlMs, delta, PROGRESS_TTL_MS))) === 1;
+    const [operation, id] = write.add !== undefined ? ['add', write.add] : write.remove !== undefined ? ['remove', write.remove] : ['none', ''];
+    return (await this.call(() => this.client.eval(MOVE_VERSIONS, all.length, ...all, versions.length, this.options.versionTtlMs, operation, id, PROGRESS_TTL_MS))) === 1;
   }
 
   private async publish(message: InvalidationMessage): Promise<void> {
     await this.call(() => this.client.publish(this.channel, JSON.stringify(message)));
   }
 
-  private subscribe(): void {
+  /** Resolves once `connection` is ready, or after `waitMs`. */
+  private async connected(connection: RedisClient, waitMs: number): Promise<void> {
+    if ((connection as { status?: string }).status === 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((resolve) => connection.once('ready', resolve)), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** L1 is trusted only between a confirmed SUBSCRIBE and the subscriber's connection closing. */
+  private async subscribe(): Promise<void> {
     const subscriber = this.client.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', () => undefined);
-    let subscribedOnce = false;
-    subscriber.on('ready', () => {
-      if (this.closed) return;
-      // A subscriber that was away may have missed invalidations: what L1 holds can no longer be trusted.
-      if (subscribedOnce) this.onMissedMessages();
-      subscribedOnce = true;
-      subscriber.subscribe(this.channel).catch(() => undefined);
+    const subscribed = new Promise<void>((resolve) => {
+      subscriber.on('ready', () => {
+        if (this.closed) return resolve();
+        subscriber.subscribe(this.channel).then(
+          () => {
+            this.listening = true;
+            this.listener.listening();
+            resolve();
+          },
+          () => resolve(),
+        );
+      });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([subscribed, new Promise((resolve) => (timer = setTimeout(resolve, CONNECT_WAIT_MS)))]);
+    clearTimeout(timer);
+    subscriber.on('close', () => {
+      this.listening = false;
+      this.listener.deaf();
     });
     subscriber.on('message', (_channel: string, text: string) => {
-      try {
-        const message = JSON.parse(text) as InvalidationMessage;
-        if (message.origin !== this.origin) this.onMessage(message);
-      } catch {
-        // Not one of ours.
-      }
+      const message = safely(() => JSON.parse(text) as InvalidationMessage);
+      if (message && message.origin !== this.origin) this.listener.invalidated(message);
     });
   }
 
@@ -348,7 +446,12 @@ export class RedisTier {
   }
 
   private versionKeys(dependency: CacheDependency): string[] {
-    return dependency.keys ? [this.key('t', dependency.table), ...dependency.keys.map((key) => this.key('v', dependency.table, key))] : [this.key('g', dependency.table)];
+    const global = this.globalKey();
+    return dependency.keys ? [global, this.key('t', dependency.table), ...dependency.keys.map((key) => this.key('v', dependency.table, key))] : [global, this.key('g', dependency.table)];
+  }
+
+  private globalKey(): string {
+    return `${this.options.keyPrefix}x`;
   }
 
   private statsKey(): string {
@@ -372,13 +475,18 @@ export class RedisTier {
   }
 }
 
-/** JSON that keeps Dates, byte arrays and BigInts (other class instances arrive as plain objects). */
+/** Tags of the values JSON has no form for; the NUL makes them unlike any key an application's JSON holds. */
+const DATE = '\u0000sk:date';
+const BYTES = '\u0000sk:bytes';
+const BIGINT = '\u0000sk:bigint';
+
+/** JSON that keeps Dates (invalid ones too), byte arrays and BigInts (other class instances arrive as plain objects). */
 function encode(value: unknown): string {
   return JSON.stringify(value, function (this: Record<string, unknown>, key, field: unknown) {
     const original = this[key];
-    if (original instanceof Date) return { $date: original.getTime() };
-    if (original instanceof Uint8Array) return { $bytes: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') };
-    if (typeof original === 'bigint') return { $bigint: String(original) };
+    if (original instanceof Date) return { [DATE]: String(original.getTime()) };
+    if (original instanceof Uint8Array) return { [BYTES]: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') };
+    if (typeof original === 'bigint') return { [BIGINT]: String(original) };
     return field;
   });
 }
@@ -386,12 +494,23 @@ function encode(value: unknown): string {
 function decode(text: string): unknown {
   return JSON.parse(text, (_key, value: unknown) => {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-    const tagged = value as { $date?: number; $bytes?: string; $bigint?: string };
-    const tags = Object.keys(value);
-    if (tags.length !== 1) return value;
-    if (tagged.$date !== undefined) return new Date(tagged.$date);
-    if (tagged.$bytes !== undefined) return Buffer.from(tagged.$bytes, 'base64');
-    if (tagged.$bigint !== undefined) return BigInt(tagged.$bigint);
+    const tagged = value as Record<string, string>;
+    if (tagged[DATE] !== undefined) return new Date(Number(tagged[DATE]));
+    if (tagged[BYTES] !== undefined) return Buffer.from(tagged[BYTES], 'base64');
+    if (tagged[BIGINT] !== undefined) return BigInt(tagged[BIGINT]);
     return value;
   });
+}
+
+function safely<T>(work: () => T): T | undefined {
+  try {
+    return work();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The keys of a write as versions move them: too many become the whole table. */
+function writtenKeys(keys: readonly string[] | undefined): readonly string[] | undefined {
+  return keys !== undefined && keys.length <= MAX_KEYS_PER_WRITE ? keys : undefined;
 }

@@ -69,7 +69,7 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
       onStep: parts.onStep,
     });
     const touched = new Set<string>();
-    const written: (WriteMark | undefined)[] = [];
+    const written: WriteMark[] = [];
     const attempt = withScope({ priority, deadline, purpose: 'transaction' }, async () => {
       const { transaction, close } = atomicTransaction(parts, commit, touched, written);
       let result: T;
@@ -94,7 +94,7 @@ export function runAtomicTransaction<T>(parts: AtomicParts, fn: (trx: AtomicTran
   });
 }
 
-function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Set<string>, written: (WriteMark | undefined)[]): { transaction: AtomicTransaction; close(): void } {
+function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Set<string>, written: WriteMark[]): { transaction: AtomicTransaction; close(): void } {
   let open = true;
   const binding: TransactionBinding = {
     execute: async (plan, builder) => {

@@ -20,9 +20,10 @@
  * those this process cached. Writes past the kit (kit.forKey(), kit.forShard(), other programs)
  * are seen once an entry's TTL runs out.
  */
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CachePolicy, CachedRead, ReadCache } from '../cache/read-cache.js';
-import type { RedisTier } from '../cache/redis-tier.js';
+import type { InvalidationMessage, RedisTier, TierListener } from '../cache/redis-tier.js';
 import type { ResolvedConfig, TableCacheOptions } from '../config/config-types.js';
 import type { RoutingOptions } from '../engine/shard-access.js';
 import type { AnyQueryBuilder } from '../knex/builder-internals.js';
@@ -48,8 +49,8 @@ export interface CachedReadsParts {
   config: ResolvedConfig;
   rules: RoutingRules;
   cache: ReadCache;
-  /** The ring that places keys now (a rebalance switches it). */
-  ring(): object;
+  /** The version of the topology record in use (a rebalance's switch moves it), alike on every instance. */
+  topologyVersion(): number;
   primaryPosition(shard: string): string | undefined;
   reached(shard: string, position: string, target: string): boolean;
   /** True while an online migration or a rebalance moves the table. */
@@ -60,19 +61,17 @@ export interface CachedReadsParts {
 
 /** A write as the cache tracks it, from before it runs to after it ended. */
 export interface WriteMark {
-  table: string;
-  /** Shard-key identities it touches; undefined: the whole table. */
-  keys: string[] | undefined;
-  /** Whether the shared level was told it began (and must be told it ended). */
-  shared: boolean;
+  builder: AnyQueryBuilder;
+  plan: QueryPlan;
+  /** Shard-key identities it touches (undefined: the whole table), once asked. */
+  keys?: string[] | undefined;
+  /** With the shared level: the write's id among those in progress. Undefined: the shared level is not told. */
+  sharedId?: string;
 }
 
 export class CachedReads {
   /** Tables a read was cached for: only writes to them move versions. */
   private readonly cachedTables = new Set<string>();
-  /** A number per ring, for entry keys: a rebalance's switch retires the entries of the ring before. */
-  private readonly ringIds = new WeakMap<object, number>();
-  private ringCount = 0;
   /** The tables a SQL text names, by text (an application repeats a few shapes). */
   private readonly tablesNamed = new LRUCache<string, { tables: readonly string[] | null }>({ max: 2000 });
 
@@ -82,7 +81,7 @@ export class CachedReads {
   readOf(builder: AnyQueryBuilder, plan: QueryPlan, option: QueryCacheOption | undefined, routing: RoutingOptions): CachedRead | undefined {
     const policy = this.policyOf(plan.table, option);
     if (!policy || plan.lookupJoin || plan.inline || plan.route.kind === 'none' || this.parts.moving(plan.table)) return undefined;
-    const compiled = (builder as unknown as { toSQL(): { sql: string; bindings: readonly unknown[]; toNative(): { sql: string } } }).toSQL();
+    const compiled = (builder as unknown as { toSQL(): { sql: string; bindings: readonly unknown[]; options?: object; toNative(): { sql: string } } }).toSQL();
     const { sql, bindings } = compiled;
     if (!this.readsOnly(plan.table, sql, () => compiled.toNative().sql)) return undefined;
     const required = this.requiredPositions(plan, routing);
@@ -90,11 +89,12 @@ export class CachedReads {
     this.cachedTables.add(plan.table);
     const keys = this.parts.rules.tables.has(plan.table) ? pinnedKeyIdentities(builder, this.parts.rules) : undefined;
     return {
-      key: [plan.table, this.ringId(), plan.method, sql, bindingsText(bindings)].join('\u0000'),
+      key: [plan.table, this.parts.topologyVersion(), plan.method, sql, bindingsText(bindings), compiled.options === undefined ? '' : JSON.stringify(compiled.options)].join('\u0000'),
       dependency: keys ? { table: plan.table, keys } : { table: plan.table },
       policy,
       ...(required.size > 0 ? { required } : {}),
       ...(routing.read.from === 'replica' ? { maxAgeMs: routing.read.maxLagMs } : {}),
+      deadline: routing.deadline,
     };
   }
 
@@ -108,35 +108,33 @@ export class CachedReads {
     return positions;
   }
 
-  /** Before a routed write runs: what it touches, told to the shared level first; undefined when no cache reads the table. */
-  async beforeWrite(builder: AnyQueryBuilder, plan: QueryPlan): Promise<WriteMark | undefined> {
+  /** Before a routed write runs: the shared level is told first (for tables any instance caches). */
+  async beforeWrite(builder: AnyQueryBuilder, plan: QueryPlan): Promise<WriteMark> {
+    const mark: WriteMark = { builder, plan };
     const { shared } = this.parts;
-    const local = this.cachedTables.has(plan.table);
-    const everywhere = shared !== undefined && (local || this.parts.config.tables.get(plan.table)?.cache !== undefined);
-    if (!local && !everywhere) return undefined;
-    const keys = this.parts.rules.tables.has(plan.table) ? pinnedKeyIdentities(builder, this.parts.rules) : undefined;
-    if (everywhere) await shared.beforeWrite(plan.table, keys);
-    return { table: plan.table, keys, shared: everywhere };
+    if (shared && (this.cachedTables.has(plan.table) || this.parts.config.tables.get(plan.table)?.cache !== undefined)) {
+      mark.keys = this.keysOf(mark);
+      mark.sharedId = randomUUID();
+      await shared.beforeWrite(plan.table, mark.keys, mark.sharedId);
+    }
+    return mark;
   }
 
   /** After a routed write ended: moves the versions of the keys (or the table) it touched, here and in the shared level. */
-  wrote(mark: WriteMark | undefined): void {
-    if (!mark) return;
-    const { versions } = this.parts.cache;
-    if (mark.keys) versions.wroteKeys(mark.table, mark.keys);
-    else versions.wroteTable(mark.table);
+  wrote(mark: WriteMark): void {
+    const { table } = mark.plan;
+    // Decided now, not when the write began: a first cached read of the table may have started meanwhile.
+    if (this.cachedTables.has(table)) {
+      const keys = 'keys' in mark ? mark.keys : this.keysOf(mark);
+      if (keys) this.parts.cache.versions.wroteKeys(table, keys);
+      else this.parts.cache.versions.wroteTable(table);
+    }
     // Not awaited: this process's next shared read waits for it (RedisTier.settled), others learn it by message.
-    if (mark.shared) void this.parts.shared?.afterWrite(mark.table, mark.keys);
+    if (mark.sharedId !== undefined) void this.parts.shared?.afterWrite(table, mark.keys, mark.sharedId);
   }
 
-  private ringId(): number {
-    const ring = this.parts.ring();
-    let id = this.ringIds.get(ring);
-    if (id === undefined) {
-      id = ++this.ringCount;
-      this.ringIds.set(ring, id);
-    }
-    return id;
+  private keysOf(mark: WriteMark): string[] | undefined {
+    return this.parts.rules.tables.has(mark.plan.table) ? pinnedKeyIdentities(mark.builder, this.parts.rules) : undefined;
   }
 
   private policyOf(table: string, option: QueryCacheOption | undefined): CachePolicy | undefined {
@@ -187,8 +185,35 @@ function bindingsText(bindings: readonly unknown[]): string {
     // The holder's own value: JSON.stringify has already turned a Date or a Buffer into its toJSON().
     const original = this[key];
     if (typeof original === 'bigint') return { bigint: String(original) };
+    if (typeof original === 'number' && !Number.isFinite(original)) return { number: String(original) };
     if (original instanceof Date) return { date: original.getTime() };
     if (original instanceof Uint8Array) return { bytes: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('hex') };
     return value;
   });
+}
+
+/**
+ * What the shared level tells the read cache, relayed: the tier is opened (and may already be
+ * listening) before the cache it serves exists.
+ */
+export class SharedCacheRelay implements TierListener {
+  private cache: ReadCache | undefined;
+
+  /** From now on `cache` hears the tier; it trusts its L1 at once if the tier is listening already. */
+  serve(cache: ReadCache, tier: RedisTier): void {
+    this.cache = cache;
+    if (tier.subscribed) cache.trustLocal();
+  }
+
+  invalidated(message: InvalidationMessage): void {
+    this.cache?.invalidated(message);
+  }
+
+  deaf(): void {
+    this.cache?.distrustLocal();
+  }
+
+  listening(): void {
+    this.cache?.trustLocal();
+  }
 }

@@ -73,7 +73,7 @@ export interface TransactionParts {
 }
 
 /** A transaction's writes, for the read cache once it ended. */
-type Written = (WriteMark | undefined)[];
+type Written = WriteMark[];
 
 /** What a transaction needs of the migration coordinator (migrations/online/migration-coordinator.ts). */
 export interface MigrationWrites {

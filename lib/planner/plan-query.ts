@@ -124,8 +124,9 @@ function keyIdentity(rules: RoutingRules, table: string, value: unknown): string
 
 /**
  * The identities of the shard keys a statement on a sharded table touches: an insert's rows'
- * keys, or the keys its WHERE clause admits; undefined when it does not pin them (or the table
- * is not sharded). The read cache keys its entries and invalidations by them.
+ * keys, or the keys its WHERE clause admits and the key an update assigns; undefined when it
+ * does not pin them (or the table is not sharded). The read cache keys its entries and
+ * invalidations by them.
  */
 export function pinnedKeyIdentities(builder: AnyQueryBuilder, rules: RoutingRules): string[] | undefined {
   const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
@@ -139,7 +140,11 @@ export function pinnedKeyIdentities(builder: AnyQueryBuilder, rules: RoutingRule
     return keys.some((key) => key === undefined || isSqlExpression(key)) ? undefined : keys.map(identity);
   }
   if (!shape.key?.exclusive) return undefined;
-  return intersectKeys(shape.key.valueLists, identity).map(identity);
+  const keys = intersectKeys(shape.key.valueLists, identity).map(identity);
+  // An update may move a row to another key of the same shard: that key's reads change too.
+  const assigned = shape.updates?.[shardKey];
+  if (assigned === undefined) return keys;
+  return isSqlExpression(assigned) ? undefined : [...keys, identity(assigned)];
 }
 
 /** Routes by the keys the WHERE clause admits: the intersection of its `=`/`IN` conditions. */
