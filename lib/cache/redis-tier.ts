@@ -27,9 +27,9 @@
  * not used, for invalidations may be missed; it starts empty when the subscription is back.
  * Ends of writes Redis could not be told are told again, per table, until they are.
  *
- * Redis must not evict or roll back these keys: run it with `maxmemory-policy noeviction` (or
- * volatile-*) and, if it persists, know that a restart from an older snapshot brings entries
- * back with their versions as they were then.
+ * Redis must not evict or roll back these keys: run it with `maxmemory-policy noeviction`
+ * (version keys carry TTLs, so volatile-* policies would evict them) and, if it persists, know
+ * that a restart from an older snapshot brings entries back with their versions as they were then.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
