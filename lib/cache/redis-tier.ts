@@ -361,10 +361,6 @@ export class RedisTier {
     await this.publish({ origin: this.origin, all: true });
   }
 
-  get available(): boolean {
-    return !this.breaker.opened;
-  }
-
   /** True while the subscription that brings other instances' invalidations is up. */
   get subscribed(): boolean {
     return this.listening;

@@ -63,6 +63,13 @@ for (const target of TARGETS) {
       const both = await kit.table('users').whereIn('id', [30, 4]).select('id').orderBy('id');
       expect(both.map((row: { id: unknown }) => Number(row.id))).to.deep.equal([4, 30]);
       expect(queries() - before, 'the insert and the whereIn read again').to.be.at.least(2);
+
+      // An update that moves a row to another key of its shard ends the new key's entries too.
+      const from = 6;
+      const to = Array.from({ length: 200 }, (_, index) => index + 100).find((id) => kit.shardFor(id) === kit.shardFor(from))!;
+      expect(await kit.table('users').where('id', to).first('name')).to.equal(undefined);
+      await kit.table('users').where('id', from).update({ id: to });
+      expect(await kit.table('users').where('id', to).first('name')).to.deep.equal({ name: `User ${from}` });
     });
 
     it('a read that pins no key follows every write to the table; a join and cache: false read past the cache', async () => {
