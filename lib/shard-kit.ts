@@ -175,7 +175,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       (event) => this.emit('phase', event),
       this.follower,
     );
-    const reached = (shard: string, position: string, target: string) => topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true;
+    const reached = (shard: string, position: string, target: string) => this.positionReached(shard, position, target);
     this.sharedCache = shared?.tier;
     this.cache = new ReadCache(
       config.cache,
@@ -287,9 +287,15 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    */
   session(token?: string | ConsistencyToken): ReadSession {
     return new ReadSession(
-      (shard, position, target) => this.topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true,
+      (shard, position, target) => this.positionReached(shard, position, target),
       token === undefined ? undefined : ConsistencyToken.from(token),
+      this.cacheUsed(),
     );
+  }
+
+  /** Whether `position` of `shard` includes everything up to `target` (always, where the dialect has no positions). */
+  private positionReached(shard: string, position: string, target: string): boolean {
+    return this.topology.shard(shard).primary.dialect.replication?.reached(position, target) ?? true;
   }
 
   /** The read cache of this process (docs/cache.md): hits, misses, reads coalesced, stale answers, fills refused, size. */
@@ -302,8 +308,6 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.cache.flush(table);
     await this.sharedCache?.flush(table);
   }
-
-
 
   /**
    * A generator of global IDs: unique across shards, processes and restarts, in time order, its
@@ -372,7 +376,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return kitStatus(sources, options);
   }
 
-  /** Whether any table's config caches its reads, or a shared level is configured (a query may also ask). */
+  /** Whether any table's config caches its reads, or a shared level is configured, or a query asked. */
   private cacheUsed(): boolean {
     return this.sharedCache !== undefined || [...this.config.tables.values()].some((table) => table.cache !== undefined) || this.cache.stats.misses > 0;
   }

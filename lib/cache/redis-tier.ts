@@ -36,6 +36,7 @@ import { createRequire } from 'node:module';
 import CircuitBreaker from 'opossum';
 import { CacheUnavailableError, DriverMissingError } from '../errors.js';
 import type { CacheDependency } from './cache-versions.js';
+import { decodeTagged as decode, encodeTagged as encode } from './tagged-json.js';
 
 export interface RedisTierOptions {
   /** A redis:// URL. */
@@ -459,43 +460,21 @@ export class RedisTier {
   }
 
   private entryKey(key: string): string {
-    return `${this.options.keyPrefix}e:${createHash('sha1').update(key).digest('hex')}`;
+    return this.hashedKey('e', key);
   }
 
   private lockKey(key: string): string {
-    return `${this.options.keyPrefix}l:${createHash('sha1').update(key).digest('hex')}`;
+    return this.hashedKey('l', key);
+  }
+
+  /** An entry's keys are long (SQL and bindings): Redis keys use their SHA-1. */
+  private hashedKey(kind: string, key: string): string {
+    return `${this.options.keyPrefix}${kind}:${createHash('sha1').update(key).digest('hex')}`;
   }
 
   private key(kind: string, table: string, key?: string): string {
     return key === undefined ? `${this.options.keyPrefix}${kind}:${table}` : `${this.options.keyPrefix}${kind}:${table}:${key}`;
   }
-}
-
-/** Tags of the values JSON has no form for; the NUL makes them unlike any key an application's JSON holds. */
-const DATE = '\u0000sk:date';
-const BYTES = '\u0000sk:bytes';
-const BIGINT = '\u0000sk:bigint';
-
-/** JSON that keeps Dates (invalid ones too), byte arrays and BigInts (other class instances arrive as plain objects). */
-function encode(value: unknown): string {
-  return JSON.stringify(value, function (this: Record<string, unknown>, key, field: unknown) {
-    const original = this[key];
-    if (original instanceof Date) return { [DATE]: String(original.getTime()) };
-    if (original instanceof Uint8Array) return { [BYTES]: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') };
-    if (typeof original === 'bigint') return { [BIGINT]: String(original) };
-    return field;
-  });
-}
-
-function decode(text: string): unknown {
-  return JSON.parse(text, (_key, value: unknown) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-    const tagged = value as Record<string, string>;
-    if (tagged[DATE] !== undefined) return new Date(Number(tagged[DATE]));
-    if (tagged[BYTES] !== undefined) return Buffer.from(tagged[BYTES], 'base64');
-    if (tagged[BIGINT] !== undefined) return BigInt(tagged[BIGINT]);
-    return value;
-  });
 }
 
 function safely<T>(work: () => T): T | undefined {

@@ -100,7 +100,11 @@ function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Se
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
       refuseUnsupported(parts, plan);
-      if (!READ_METHODS.has(plan.method)) written.push(await parts.cacheWrites.beforeWrite(builder, plan));
+      if (!READ_METHODS.has(plan.method)) {
+        const mark = parts.cacheWrites.beforeWrite(builder, plan);
+        written.push(mark);
+        if (mark.announced) await mark.announced;
+      }
       const shards = targetShards(plan.route);
       const returning = internalsOf(builder)._single.returning !== undefined;
       if (shards.length === 0) return emptyResult(plan.method, returning);

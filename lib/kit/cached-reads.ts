@@ -21,7 +21,6 @@
  * are seen once an entry's TTL runs out.
  */
 import { randomUUID } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { CachePolicy, CachedRead, ReadCache } from '../cache/read-cache.js';
 import type { InvalidationMessage, RedisTier, TierListener } from '../cache/redis-tier.js';
 import type { ResolvedConfig, TableCacheOptions } from '../config/config-types.js';
@@ -29,7 +28,8 @@ import type { RoutingOptions } from '../engine/shard-access.js';
 import type { AnyQueryBuilder } from '../knex/builder-internals.js';
 import { type RoutingRules, pinnedKeyIdentities } from '../planner/plan-query.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
-import { parserDatabase, parserFor } from '../planner/sql-parser.js';
+import { tablesOf } from '../planner/sql-parser.js';
+import { encodeTagged } from '../cache/tagged-json.js';
 import { PRIMARY_ONLY } from '../replicas/read-session.js';
 
 const DEFAULT_JITTER = 0.1;
@@ -67,13 +67,13 @@ export interface WriteMark {
   keys?: string[] | undefined;
   /** With the shared level: the write's id among those in progress. Undefined: the shared level is not told. */
   sharedId?: string;
+  /** With the shared level: Redis being told that the write begins; the write waits for it. */
+  announced?: Promise<void>;
 }
 
 export class CachedReads {
   /** Tables a read was cached for: only writes to them move versions. */
   private readonly cachedTables = new Set<string>();
-  /** The tables a SQL text names, by text (an application repeats a few shapes). */
-  private readonly tablesNamed = new LRUCache<string, { tables: readonly string[] | null }>({ max: 2000 });
 
   constructor(private readonly parts: CachedReadsParts) {}
 
@@ -83,13 +83,15 @@ export class CachedReads {
     if (!policy || plan.lookupJoin || plan.inline || plan.route.kind === 'none' || this.parts.moving(plan.table)) return undefined;
     const compiled = (builder as unknown as { toSQL(): { sql: string; bindings: readonly unknown[]; options?: object; toNative(): { sql: string } } }).toSQL();
     const { sql, bindings } = compiled;
-    if (!this.readsOnly(plan.table, sql, () => compiled.toNative().sql)) return undefined;
+    // Read with the SQL parser, in the driver's placeholders; SQL it cannot read is not cached.
+    const named = tablesOf(this.parts.config.family, compiled.toNative().sql);
+    if (!named?.every((entry) => entry.table === plan.table)) return undefined;
     const required = this.requiredPositions(plan, routing);
     if (required === null) return undefined;
     this.cachedTables.add(plan.table);
     const keys = this.parts.rules.tables.has(plan.table) ? pinnedKeyIdentities(builder, this.parts.rules) : undefined;
     return {
-      key: [plan.table, this.parts.topologyVersion(), plan.method, sql, bindingsText(bindings), compiled.options === undefined ? '' : JSON.stringify(compiled.options)].join('\u0000'),
+      key: [plan.table, this.parts.topologyVersion(), plan.method, sql, encodeTagged(bindings), compiled.options === undefined ? '' : JSON.stringify(compiled.options)].join('\u0000'),
       dependency: keys ? { table: plan.table, keys } : { table: plan.table },
       policy,
       ...(required.size > 0 ? { required } : {}),
@@ -108,14 +110,18 @@ export class CachedReads {
     return positions;
   }
 
-  /** Before a routed write runs: the shared level is told first (for tables any instance caches). */
-  async beforeWrite(builder: AnyQueryBuilder, plan: QueryPlan): Promise<WriteMark> {
+  /**
+   * Before a routed write runs. With the shared level (for tables any instance caches), Redis is
+   * told first: the caller awaits `announced`. Without it nothing waits, so a write of a table no
+   * cache reads costs no more than it did.
+   */
+  beforeWrite(builder: AnyQueryBuilder, plan: QueryPlan): WriteMark {
     const mark: WriteMark = { builder, plan };
     const { shared } = this.parts;
     if (shared && (this.cachedTables.has(plan.table) || this.parts.config.tables.get(plan.table)?.cache !== undefined)) {
       mark.keys = this.keysOf(mark);
       mark.sharedId = randomUUID();
-      await shared.beforeWrite(plan.table, mark.keys, mark.sharedId);
+      mark.announced = shared.beforeWrite(plan.table, mark.keys, mark.sharedId);
     }
     return mark;
   }
@@ -145,16 +151,6 @@ export class CachedReads {
     return { ttlMs, jitter: chosen.jitter ?? DEFAULT_JITTER, staleIfErrorMs: Math.min(chosen.staleIfErrorMs ?? 0, LONGEST_ENTRY_MS - ttlMs) };
   }
 
-  /** True when `sql` reads `table` and no other (read with the SQL parser, in the driver's placeholders; unreadable SQL is not cached). */
-  private readsOnly(table: string, sql: string, nativeSql: () => string): boolean {
-    let named = this.tablesNamed.get(sql);
-    if (!named) {
-      named = { tables: tablesIn(this.parts.config.family, nativeSql()) };
-      this.tablesNamed.set(sql, named);
-    }
-    return named.tables?.every((name) => name === table) === true;
-  }
-
   /** Per shard the position the read must see (session and token, the furthest); null when only a primary may answer. */
   private requiredPositions(plan: QueryPlan, routing: RoutingOptions): Map<string, string> | null {
     const required = new Map<string, string>();
@@ -168,28 +164,6 @@ export class CachedReads {
     }
     return required;
   }
-}
-
-function tablesIn(family: ResolvedConfig['family'], sql: string): string[] | null {
-  try {
-    const listed = parserFor(family).tableList(sql.replace(/\$(\d+)/g, ':p$1'), { database: parserDatabase(family) });
-    return listed.map((entry) => entry.split('::')[2] ?? '');
-  } catch {
-    return null;
-  }
-}
-
-/** Bindings as text for the entry's key: bigints, Dates and bytes spelled apart from strings. */
-function bindingsText(bindings: readonly unknown[]): string {
-  return JSON.stringify(bindings, function (this: Record<string, unknown>, key, value: unknown) {
-    // The holder's own value: JSON.stringify has already turned a Date or a Buffer into its toJSON().
-    const original = this[key];
-    if (typeof original === 'bigint') return { bigint: String(original) };
-    if (typeof original === 'number' && !Number.isFinite(original)) return { number: String(original) };
-    if (original instanceof Date) return { date: original.getTime() };
-    if (original instanceof Uint8Array) return { bytes: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('hex') };
-    return value;
-  });
 }
 
 /**

@@ -96,8 +96,9 @@ export class QueryPipeline {
     const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
     if (!ROW_METHODS.has(plan.method)) {
-      const mark = await this.parts.cachedReads.beforeWrite(query, plan);
+      const mark = this.parts.cachedReads.beforeWrite(query, plan);
       try {
+        if (mark.announced) await mark.announced;
         return await this.execute(plan, query, routing, options, partial);
       } finally {
         this.parts.cachedReads.wrote(mark);

@@ -118,7 +118,11 @@ function routedTransaction(parts: TransactionParts, shard: string, trx: Knex.Tra
     execute: async (plan, builder) => {
       if (!open) throw new UnsupportedQueryError('transaction', 'the transaction has ended: use its builders inside its function');
       refuseMoved(parts, plan, shard, ring);
-      if (!READ_METHODS.has(plan.method)) log.written.push(await parts.cacheWrites.beforeWrite(builder, plan));
+      if (!READ_METHODS.has(plan.method)) {
+        const mark = parts.cacheWrites.beforeWrite(builder, plan);
+        log.written.push(mark);
+        if (mark.announced) await mark.announced;
+      }
       const dualWrites = READ_METHODS.has(plan.method) || targetShards(plan.route).length === 0 ? [] : parts.migrations.dualWrites(plan);
       if (dualWrites.length === 0) return executeInTransaction(plan, builder, shard, trx, parts.maxParameters);
       const { result, pending: recorded } = await parts.migrations.writeInTransaction(trx, shard, plan, builder, dualWrites);

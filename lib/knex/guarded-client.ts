@@ -104,17 +104,17 @@ const DRIVER_OPERATION = Symbol('shardkit.driverOperation');
 
 type DriverOperation = <T>(connection: unknown, sql: string, operation: (connection: unknown) => Promise<T>) => Promise<T>;
 
+/** True when `db`'s client passes the node's gate (a node of a kit), so that onGuardedConnection can run on it. */
+export function isGuarded(db: Knex): boolean {
+  return (db.client as { [DRIVER_OPERATION]?: DriverOperation })[DRIVER_OPERATION] !== undefined;
+}
+
 /**
  * Runs a driver-level operation that knex has no builder for (PostgreSQL's COPY FROM STDIN) on a
  * connection of `db`'s pool, as one statement of the node's gate: admitted, under the call's
  * deadline and the breaker, its failure typed, its 'query' event sent. Refused (rejects) on a
  * knex instance whose client is not guarded.
  */
-/** True when `db`'s client passes the node's gate (a node of a kit), so that onGuardedConnection can run on it. */
-export function isGuarded(db: Knex): boolean {
-  return (db.client as { [DRIVER_OPERATION]?: DriverOperation })[DRIVER_OPERATION] !== undefined;
-}
-
 export async function onGuardedConnection<T>(db: Knex, sql: string, operation: (connection: unknown) => Promise<T>): Promise<T> {
   const client = db.client as unknown as { [DRIVER_OPERATION]?: DriverOperation; acquireConnection(): Promise<unknown>; releaseConnection(connection: unknown): Promise<void> };
   if (!client[DRIVER_OPERATION]) throw new TypeError('onGuardedConnection needs a guarded knex instance (a node of the kit)');

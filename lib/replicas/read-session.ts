@@ -30,6 +30,8 @@ export class ReadSession {
   constructor(
     private readonly reached: PositionOrder,
     initial?: ConsistencyToken,
+    /** Record positions of shards without replicas too: a cache (another process's) may answer their reads. */
+    readonly everyShard = false,
   ) {
     this.positions = new Map(initial?.positions ?? []);
   }
