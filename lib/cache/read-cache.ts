@@ -151,9 +151,8 @@ export class ReadCache {
 
   /** The answer of `read`: from an entry, from a read in flight, or from `fill`; `outcome` says which. */
   async answer(read: CachedRead, fill: () => Fill, outcome?: (what: CacheOutcome) => void): Promise<unknown> {
-    const now = this.clock();
     const entry = this.localUsable ? this.entries.get(read.key) : undefined;
-    if (entry && now < entry.expiresAt && this.serves(entry, read, now)) {
+    if (entry && this.servesNow(entry, read)) {
       this.counts.hits++;
       outcome?.('hit');
       return copyResult(entry.value);
@@ -171,6 +170,17 @@ export class ReadCache {
       }
     }
     return this.fill(read, fill(), entry, outcome);
+  }
+
+  /**
+   * An L1 entry's answer, when one serves a read that needs no positions and is bounded by
+   * `maxAgeMs` (if set); undefined otherwise. Synchronous: the routed path's fast hit.
+   */
+  localAnswer(key: string, maxAgeMs: number | undefined): { value: unknown } | undefined {
+    const entry = this.localUsable ? this.entries.get(key) : undefined;
+    if (!entry || !this.servesNow(entry, { dependency: entry.dependency, ...(maxAgeMs === undefined ? {} : { maxAgeMs }) })) return undefined;
+    this.counts.hits++;
+    return { value: copyResult(entry.value) };
   }
 
   /** Another instance's write (or flush), told through the shared level: the entries it touched are not served again. */
@@ -319,12 +329,17 @@ export class ReadCache {
     return copyResult(entry.value);
   }
 
-  private serves(entry: Entry, read: CachedRead, now: number): boolean {
+  private servesNow(entry: Entry, read: Pick<CachedRead, 'dependency' | 'required' | 'maxAgeMs'>): boolean {
+    const now = this.clock();
+    return now < entry.expiresAt && this.serves(entry, read, now);
+  }
+
+  private serves(entry: Entry, read: Pick<CachedRead, 'dependency' | 'required' | 'maxAgeMs'>, now: number): boolean {
     return this.fresh(entry.filledAt, entry.positions, read, now) && this.versions.unchangedSince(read.dependency, entry.since);
   }
 
   /** Young enough for the read's bound, and including the positions it must see. */
-  private fresh(filledAt: number, positions: ReadonlyMap<string, string>, read: CachedRead, now: number): boolean {
+  private fresh(filledAt: number, positions: ReadonlyMap<string, string>, read: Pick<CachedRead, 'required' | 'maxAgeMs'>, now: number): boolean {
     if (read.maxAgeMs !== undefined && now - filledAt > read.maxAgeMs) return false;
     return this.satisfies(positions, read.required);
   }

@@ -15,8 +15,10 @@ function copyValue(value: unknown): unknown {
   if (Buffer.isBuffer(value)) return Buffer.from(value);
   if (value instanceof Uint8Array) return value.slice();
   // Own fields copied, the prototype kept (a driver's interval or range type keeps its methods).
-  const copy = Object.create(Object.getPrototypeOf(value)) as Record<string, unknown>;
-  for (const [key, field] of Object.entries(value)) copy[key] = copyValue(field);
+  const prototype = Object.getPrototypeOf(value);
+  const copy = (prototype === Object.prototype ? {} : Object.create(prototype)) as Record<string, unknown>;
+  const fields = value as Record<string, unknown>;
+  for (const key in fields) if (Object.hasOwn(fields, key)) copy[key] = copyValue(fields[key]);
   return copy;
 }
 

@@ -6,7 +6,9 @@
  * (`tables.<name>.cache`) or the query (`kit.table(name, { cache })`) asks for it, that read that
  * table alone (a join or a subquery would depend on writes to another table), outside a
  * transaction, and not while an online migration or a rebalance moves the table. An entry is
- * keyed by table, ring, method, SQL and bindings. A read that pins shard keys depends on those
+ * keyed by table, ring and the builder's fingerprint (its statements' shape and values), or,
+ * for a builder holding raw SQL or subqueries, by method, SQL, bindings and options; a hit by
+ * fingerprint is answered before planning (knownRead). A read that pins shard keys depends on those
  * keys; any other on the whole table.
  *
  * A miss is read from the primaries, whose positions known before the read go with the entry:
@@ -21,18 +23,26 @@
  * are seen once an entry's TTL runs out.
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { CacheDependency } from '../cache/cache-versions.js';
 import type { CachePolicy, CachedRead, ReadCache } from '../cache/read-cache.js';
 import type { InvalidationMessage, RedisTier, TierListener } from '../cache/redis-tier.js';
 import type { ResolvedConfig, TableCacheOptions } from '../config/config-types.js';
 import type { RoutingOptions } from '../engine/shard-access.js';
-import type { AnyQueryBuilder } from '../knex/builder-internals.js';
-import { type RoutingRules, pinnedKeyIdentities } from '../planner/plan-query.js';
+import { type AnyQueryBuilder, internalsOf } from '../knex/builder-internals.js';
+import { type RoutingRules, keyIdentity, ownerOfKey, pinnedKeyIdentities } from '../planner/plan-query.js';
+import { type KeyList, keyListOf, keyListStatement } from '../knex/key-list.js';
+import { columnSpellings, parseTableRef } from '../planner/query-shape.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { tablesOf } from '../planner/sql-parser.js';
 import { encodeTagged } from '../cache/tagged-json.js';
 import { PRIMARY_ONLY } from '../replicas/read-session.js';
+import type { ReadPreference } from '../replicas/read-router.js';
+import { fingerprintOf } from '../knex/builder-fingerprint.js';
 
 const DEFAULT_JITTER = 0.1;
+/** Fingerprinted reads whose dependencies are remembered. */
+const KNOWN_READS = 10_000;
 
 /**
  * How long Redis keeps the version of a written key. An entry must never outlive the versions it
@@ -59,6 +69,29 @@ export interface CachedReadsParts {
   shared?: RedisTier;
 }
 
+/** One key of a select of several keys, as its own cached read. */
+export interface KeyRead {
+  value: unknown;
+  identity: string;
+  shard: string;
+  read: CachedRead;
+}
+
+export interface KeyReads {
+  list: KeyList;
+  shardKey: string;
+  /** In the order of the key list; one per key identity. */
+  reads: KeyRead[];
+}
+
+/** A read before planning (CachedReads.knownRead); with `dependency` it can be answered and filled unplanned. */
+export interface KnownRead {
+  key: string;
+  policy: CachePolicy;
+  dependency?: CacheDependency;
+  maxAgeMs?: number;
+}
+
 /** A write as the cache tracks it, from before it runs to after it ended. */
 export interface WriteMark {
   builder: AnyQueryBuilder;
@@ -74,6 +107,8 @@ export interface WriteMark {
 export class CachedReads {
   /** Tables a read was cached for: only writes to them move versions. */
   private readonly cachedTables = new Set<string>();
+  /** What the reads of each fingerprinted entry key depend on (the same for every read of it), learned by readOf(). */
+  private readonly dependencies = new LRUCache<string, CacheDependency>({ max: KNOWN_READS });
 
   constructor(private readonly parts: CachedReadsParts) {}
 
@@ -82,7 +117,6 @@ export class CachedReads {
     const policy = this.policyOf(plan.table, option);
     if (!policy || plan.lookupJoin || plan.inline || plan.route.kind === 'none' || this.parts.moving(plan.table)) return undefined;
     const compiled = (builder as unknown as { toSQL(): { sql: string; bindings: readonly unknown[]; options?: object; toNative(): { sql: string } } }).toSQL();
-    const { sql, bindings } = compiled;
     // Read with the SQL parser, in the driver's placeholders; SQL it cannot read is not cached.
     const named = tablesOf(this.parts.config.family, compiled.toNative().sql);
     if (!named?.every((entry) => entry.table === plan.table)) return undefined;
@@ -90,9 +124,16 @@ export class CachedReads {
     if (required === null) return undefined;
     this.cachedTables.add(plan.table);
     const keys = this.parts.rules.tables.has(plan.table) ? pinnedKeyIdentities(builder, this.parts.rules) : undefined;
+    const fingerprint = fingerprintOf(builder);
+    const dependency: CacheDependency = keys ? { table: plan.table, keys } : { table: plan.table };
+    const key =
+      fingerprint === undefined
+        ? this.entryKey(plan.table, 'sql', plan.method, compiled.sql, encodeTagged(compiled.bindings), compiled.options === undefined ? '' : JSON.stringify(compiled.options))
+        : this.entryKey(plan.table, 'shape', fingerprint);
+    if (fingerprint !== undefined) this.dependencies.set(key, dependency);
     return {
-      key: [plan.table, this.parts.topologyVersion(), plan.method, sql, encodeTagged(bindings), compiled.options === undefined ? '' : JSON.stringify(compiled.options)].join('\u0000'),
-      dependency: keys ? { table: plan.table, keys } : { table: plan.table },
+      key,
+      dependency,
       policy,
       ...(required.size > 0 ? { required } : {}),
       ...(routing.read.from === 'replica' ? { maxAgeMs: routing.read.maxLagMs } : {}),
@@ -100,10 +141,76 @@ export class CachedReads {
     };
   }
 
-  /** What the primaries of the plan's shards were known to have reached, before a fill reads them. */
-  positionsBefore(plan: QueryPlan): Map<string, string> {
+  /**
+   * A routed read as the cache knows it before it is planned, when the builder fingerprints
+   * (knex/builder-fingerprint.ts): its entry key and policy, and, once readOf() has seen the
+   * fingerprint, what it depends on, so that even an L2 read or a miss need not plan first.
+   * Undefined sends the read the whole way; so do reads that must see positions (a session or
+   * token that recorded any): which positions apply needs the plan.
+   */
+  knownRead(builder: AnyQueryBuilder, table: string, option: QueryCacheOption | undefined, read: ReadPreference, anyPositions: boolean): KnownRead | undefined {
+    const policy = anyPositions ? undefined : this.policyOf(table, option);
+    if (!policy || this.parts.moving(table)) return undefined;
+    const fingerprint = fingerprintOf(builder);
+    if (fingerprint === undefined) return undefined;
+    const key = this.entryKey(table, 'shape', fingerprint);
+    const dependency = this.dependencies.get(key);
+    return { key, policy, ...(dependency ? { dependency } : {}), ...(read.from === 'replica' ? { maxAgeMs: read.maxLagMs } : {}) };
+  }
+
+  /** Entries of a ring's topology only: a rebalance's switch retires older ones. */
+  private entryKey(table: string, ...parts: string[]): string {
+    return `${table}\u0000${this.parts.topologyVersion()}\u0000${parts.join('\u0000')}`;
+  }
+
+  /**
+   * A select of several shard keys that splits by key (knex/key-list.ts), as one cached read per
+   * key: each depends on its key alone and is keyed by the fingerprint of the select asking for
+   * that key only. Undefined when the select is not cached or does not split.
+   */
+  keyReadsOf(builder: AnyQueryBuilder, plan: QueryPlan, option: QueryCacheOption | undefined, routing: RoutingOptions): KeyReads | undefined {
+    const policy = this.policyOf(plan.table, option);
+    const shardKey = this.parts.config.tables.get(plan.table)?.shardKey;
+    const table = internalsOf(builder)._single.table;
+    if (!policy || !shardKey || typeof table !== 'string' || (plan.route.kind !== 'one' && plan.route.kind !== 'some')) return undefined;
+    if (plan.lookupJoin || plan.inline || this.parts.moving(plan.table)) return undefined;
+    const ref = parseTableRef(table);
+    const list = keyListOf(builder, shardKey, columnSpellings(ref, shardKey), ref.qualifier);
+    if (!list || fingerprintOf(builder) === undefined) return undefined;
+    const { rules } = this.parts;
+    const reads = new Map<string, KeyRead>();
+    // Keys the other conditions exclude still get a read each: its select finds no row.
+    for (const value of list.values) {
+      if (value === null) continue;
+      const identity = keyIdentity(rules, plan.table, value);
+      if (reads.has(identity)) continue;
+      const shard = ownerOfKey(rules, plan.table, value);
+      const required = this.requiredPositions({ ...plan, route: { kind: 'one', shard } }, routing);
+      if (required === null) return undefined;
+      // Keyed by the key's identity, not the caller's spelling of it ('2' and 2 are one entry).
+      const fingerprint = fingerprintOf(builder, { index: list.index, statement: keyListStatement(list, [identity]) })!;
+      reads.set(identity, {
+        value,
+        identity,
+        shard,
+        read: {
+          key: this.entryKey(plan.table, 'key', fingerprint),
+          dependency: { table: plan.table, keys: [identity] },
+          policy,
+          ...(required.size > 0 ? { required } : {}),
+          ...(routing.read.from === 'replica' ? { maxAgeMs: routing.read.maxLagMs } : {}),
+          deadline: routing.deadline,
+        },
+      });
+    }
+    this.cachedTables.add(plan.table);
+    return { list, shardKey, reads: [...reads.values()] };
+  }
+
+  /** What the primaries of these shards were known to have reached, before a fill reads them. */
+  positionsBefore(shards: readonly string[]): Map<string, string> {
     const positions = new Map<string, string>();
-    for (const shard of targetShards(plan.route)) {
+    for (const shard of shards) {
       const position = this.parts.primaryPosition(shard);
       if (position !== undefined) positions.set(shard, position);
     }

@@ -12,9 +12,9 @@ import { streamPlan } from '../engine/stream-plan.js';
 import type { QueryPriority } from '../errors.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import { type AnyQueryBuilder, copyBuilder, internalsOf, ROW_METHODS } from '../knex/builder-internals.js';
-import { planQuery, type RoutingRules } from '../planner/plan-query.js';
+import { keyIdentity, planQuery, type RoutingRules } from '../planner/plan-query.js';
 import type { LookupJoinSpec } from '../planner/plan-lookup-join.js';
-import type { QueryPlan } from '../planner/query-plan.js';
+import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { parseTableRef } from '../planner/query-shape.js';
 import { excludeMarked } from '../rebalance/move-markers.js';
 import type { RebalanceFollower } from '../rebalance/rebalance-follower.js';
@@ -26,7 +26,9 @@ import { inlineSubqueries } from './inline-subqueries.js';
 import { runLookupJoin } from './lookup-join.js';
 import type { KitEventSink } from './kit-events.js';
 import type { TransactionBinding } from './routed-transaction.js';
-import type { ReadCache } from '../cache/read-cache.js';
+import type { CacheOutcome, ReadCache } from '../cache/read-cache.js';
+import { withKeyList } from '../knex/key-list.js';
+import { answerPerKey } from './per-key-reads.js';
 import type { CachedReads, QueryCacheOption } from './cached-reads.js';
 
 
@@ -67,8 +69,10 @@ export interface PipelineParts {
   cachedReads: CachedReads;
 }
 
+const ROUTING_OPTIONS = Symbol('shardkit.routingOptions');
+type RegisteredBuilder = AnyQueryBuilder & { [ROUTING_OPTIONS]?: BuilderOptions };
+
 export class QueryPipeline {
-  private readonly options = new WeakMap<AnyQueryBuilder, BuilderOptions>();
   private readonly defaultRead: ReadPreference;
 
   constructor(private readonly parts: PipelineParts) {
@@ -76,13 +80,13 @@ export class QueryPipeline {
     this.defaultRead = { from, maxLagMs, fallback, waitMs };
   }
 
-  /** Remembers how a builder from kit.table() routes. */
+  /** Remembers how a builder from kit.table() routes (on the builder: a WeakMap entry per read costs more). */
   register(builder: AnyQueryBuilder, options: BuilderOptions): void {
-    this.options.set(builder, options);
+    (builder as RegisteredBuilder)[ROUTING_OPTIONS] = options;
   }
 
   optionsOf(builder: AnyQueryBuilder): BuilderOptions {
-    return this.options.get(builder) ?? {};
+    return (builder as RegisteredBuilder)[ROUTING_OPTIONS] ?? {};
   }
 
   plan(builder: AnyQueryBuilder): QueryPlan {
@@ -93,6 +97,8 @@ export class QueryPipeline {
     const options = this.optionsOf(builder);
     // A transaction's statement needs no read routing: only the transaction's own deadline.
     if (options.transaction) return { result: await this.inTransaction(builder, options.transaction, this.deadlineOf(options)), missing: [] };
+    const early = partial === 'fail' ? this.earlyAnswer(builder, options) : undefined;
+    if (early) return early;
     const routing = this.routing(options);
     const { plan, query } = await this.prepare(builder, routing, options);
     if (!ROW_METHODS.has(plan.method)) {
@@ -104,18 +110,64 @@ export class QueryPipeline {
         this.parts.cachedReads.wrote(mark);
       }
     }
-    const cached = partial === 'fail' && query === builder ? this.parts.cachedReads.readOf(query, plan, options.cache, routing) : undefined;
-    if (!cached) return this.execute(plan, query, routing, options, partial);
+    if (partial !== 'fail' || query !== builder) return this.execute(plan, query, routing, options, partial);
     // A miss reads the primaries: the entry is as fresh as the positions it records.
     const fromPrimary = { ...routing, read: { ...routing.read, from: 'primary' as const } };
-    const result = await this.parts.cache.answer(
-      cached,
-      () => ({ read: async () => (await this.execute(plan, query, fromPrimary, options, partial)).result, positions: this.parts.cachedReads.positionsBefore(plan) }),
-      (outcome) => {
-        if (this.parts.events.listenerCount('cache') > 0) this.parts.events.emit('cache', { table: plan.table, outcome });
-      },
-    );
+    const outcome = (what: CacheOutcome) => this.cacheOutcome(plan.table, what);
+    const { cachedReads, cache, rules } = this.parts;
+    const keyReads = cachedReads.keyReadsOf(query, plan, options.cache, routing);
+    if (keyReads) {
+      const rows = await answerPerKey(keyReads, {
+        cache,
+        readKeys: async (values) => {
+          const part = withKeyList(query, keyReads.list, values);
+          this.register(part, options);
+          return (await this.execute(this.plan(part), part, fromPrimary, options, partial)).result as Record<string, unknown>[];
+        },
+        identityOf: (value) => keyIdentity(rules, plan.table, value),
+        positionsBefore: (shards) => cachedReads.positionsBefore(shards),
+        outcome,
+      });
+      if (rows) return { result: rows, missing: [] };
+    }
+    const cached = cachedReads.readOf(query, plan, options.cache, routing);
+    if (!cached) return this.execute(plan, query, routing, options, partial);
+    const shards = targetShards(plan.route);
+    const result = await cache.answer(cached, () => ({ read: async () => (await this.execute(plan, query, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) }), outcome);
     return { result, missing: [] };
+  }
+
+  /**
+   * A cached read answered before it is planned (CachedReads.knownRead): from L1 at once, or,
+   * once its dependencies are known, through the cache, planning only when it must read the
+   * database. Undefined goes the whole way.
+   */
+  private earlyAnswer(builder: AnyQueryBuilder, options: BuilderOptions): Execution | Promise<Execution> | undefined {
+    const { _method: method, _single: single } = internalsOf(builder);
+    if (!ROW_METHODS.has(method ?? 'select') || typeof single.table !== 'string') return undefined;
+    const table = parseTableRef(single.table).name;
+    const anyPositions = options.after !== undefined || currentSession()?.recordsAny === true;
+    const { cachedReads, cache, keyTypes } = this.parts;
+    const known = cachedReads.knownRead(builder, table, options.cache, this.readPreference(options), anyPositions);
+    if (!known) return undefined;
+    const hit = cache.localAnswer(known.key, known.maxAgeMs);
+    if (hit) {
+      this.cacheOutcome(table, 'hit');
+      return { result: hit.value, missing: [] };
+    }
+    const { dependency } = known;
+    if (!dependency || !keyTypes.settled(table)) return undefined;
+    const routing = this.routing(options);
+    const fromPrimary = { ...routing, read: { ...routing.read, from: 'primary' as const } };
+    const fill = () => {
+      const plan = this.plan(builder);
+      return { read: async () => (await this.execute(plan, builder, fromPrimary, options, 'fail')).result, positions: cachedReads.positionsBefore(targetShards(plan.route)) };
+    };
+    return cache.answer({ ...known, dependency, deadline: routing.deadline }, fill, (what) => this.cacheOutcome(table, what)).then((result) => ({ result, missing: [] }));
+  }
+
+  private cacheOutcome(table: string, outcome: CacheOutcome): void {
+    if (this.parts.events.listenerCount('cache') > 0) this.parts.events.emit('cache', { table, outcome });
   }
 
   /** Runs a planned query on its shards (the migration coordinator's dual writes and shadow reads included). */

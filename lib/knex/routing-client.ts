@@ -23,19 +23,32 @@ export function createRoutingKnex(family: SqlFamily, routed: RoutedExecution): K
 
   class RoutingClient extends DialectClient {
     override runner(builder: AnyQueryBuilder) {
-      // builder.stream() gives a Readable in object mode, which is also an async iterable.
-      const stream = (options?: unknown) => {
-        if (typeof options === 'function') {
-          throw new UnsupportedQueryError('stream', 'use the stream stream() returns (or for await over it), not a callback');
-        }
-        return Readable.from(routed.stream(builder));
-      };
-      return {
-        run: () => routed.execute(builder),
-        stream,
-        pipe: (writable: NodeJS.WritableStream) => stream().pipe(writable),
-      };
+      return new RoutedRunner(routed, builder);
     }
   }
   return knexModule.knex({ client: RoutingClient });
+}
+
+/** What knex calls to run or stream a builder (a class: no closures made per statement). */
+class RoutedRunner {
+  constructor(
+    private readonly routed: RoutedExecution,
+    private readonly builder: AnyQueryBuilder,
+  ) {}
+
+  run(): Promise<unknown> {
+    return this.routed.execute(this.builder);
+  }
+
+  /** builder.stream() gives a Readable in object mode, which is also an async iterable. */
+  stream(options?: unknown): Readable {
+    if (typeof options === 'function') {
+      throw new UnsupportedQueryError('stream', 'use the stream stream() returns (or for await over it), not a callback');
+    }
+    return Readable.from(this.routed.stream(this.builder));
+  }
+
+  pipe(writable: NodeJS.WritableStream): NodeJS.WritableStream {
+    return this.stream().pipe(writable);
+  }
 }

@@ -111,13 +111,13 @@ function planInsert(shape: QueryShape, shardKey: string, rules: RoutingRules): Q
 }
 
 /** The shard that owns `value` as a key of `table`, canonicalised by its column's type. */
-function ownerOfKey(rules: RoutingRules, table: string, value: unknown): string {
+export function ownerOfKey(rules: RoutingRules, table: string, value: unknown): string {
   const column = rules.keyColumnOf(table);
   return rules.ring.shardFor(column ? canonicalKey(value, column) : value);
 }
 
 /** Identity of a key of `table`: equal for keys the database finds as one row. */
-function keyIdentity(rules: RoutingRules, table: string, value: unknown): string {
+export function keyIdentity(rules: RoutingRules, table: string, value: unknown): string {
   const column = rules.keyColumnOf(table);
   return shardKeyIdentity(column ? canonicalKey(value, column) : value);
 }

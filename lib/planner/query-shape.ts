@@ -130,7 +130,8 @@ export function parseTableRef(table: unknown): TableRef {
 
 const spellingsByTable = new Map<string, string[]>();
 
-function columnSpellings(table: TableRef, column: string): string[] {
+/** How a query may name `column` of `table`: bare, by its alias, by its name. */
+export function columnSpellings(table: TableRef, column: string): string[] {
   const cacheKey = `${table.name} ${table.qualifier} ${column}`;
   let spellings = spellingsByTable.get(cacheKey);
   if (!spellings) {

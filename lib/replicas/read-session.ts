@@ -56,6 +56,11 @@ export class ReadSession {
     this.positions.set(shard, PRIMARY_ONLY);
   }
 
+  /** Whether a write recorded (or the initial token held) any position: reads without one need none. */
+  get recordsAny(): boolean {
+    return this.positions.size > 0;
+  }
+
   positionFor(shard: string): string | undefined {
     return this.positions.get(shard);
   }

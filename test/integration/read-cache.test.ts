@@ -72,6 +72,33 @@ for (const target of TARGETS) {
       expect(await kit.table('users').where('id', to).first('name')).to.deep.equal({ name: `User ${from}` });
     });
 
+    it('answers whereIn(keys) key by key: a key read before is not read again, a write of one key reads only that key', async () => {
+      const kit = await open(cached(60_000));
+      await seed(kit);
+      const queries = countQueries(kit, 'users');
+      const ids = (rows: { id: unknown }[]) => rows.map((row) => Number(row.id)).sort((a, b) => a - b);
+      const uncached = async (keys: unknown[]) => ids(await kit.table('users', { cache: false }).whereIn('id', keys as number[]).where('name', 'like', 'User%'));
+      const list = (keys: unknown[]) => kit.table('users').whereIn('id', keys as number[]).where('name', 'like', 'User%');
+
+      expect(ids(await list([1, 2, 3]))).to.deep.equal([1, 2, 3]);
+      expect(kit.cacheStats).to.include({ misses: 3, hits: 0 });
+      // A key another list read is a hit; the misses are read together, in one statement per shard.
+      const before = queries();
+      expect(ids(await list([2, 3, 4, 999]))).to.deep.equal([2, 3, 4]);
+      expect(kit.cacheStats, JSON.stringify(kit.cacheStats)).to.include({ misses: 5, hits: 2 });
+      expect(queries() - before).to.equal(new Set([kit.shardFor(4), kit.shardFor(999)]).size);
+
+      await kit.table('users').where('id', 3).update({ name: 'Not a user any more' });
+      await kit.table('users').insert({ id: 999, name: 'User 999', email: 'u999@example.com' });
+      const afterWrites = queries();
+      const answered = await list([1, '2', 2, 3, 999]);
+      // Only the written keys went to the database.
+      expect(queries() - afterWrites).to.equal(new Set([kit.shardFor(3), kit.shardFor(999)]).size);
+      expect(ids(answered)).to.deep.equal(await uncached([1, '2', 2, 3, 999]));
+      expect(ids(answered)).to.deep.equal([1, 2, 999]);
+      expect(kit.cacheStats.hits).to.equal(4);
+    });
+
     it('a read that pins no key follows every write to the table; a join and cache: false read past the cache', async () => {
       const kit = await open(cached(60_000));
       await seed(kit);
