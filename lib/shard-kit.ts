@@ -227,7 +227,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     };
     this.inDoubt = new InDoubtRecovery(topology, decisions, config, (report) => {
       if (report.committed.length + report.rolledBack.length + report.foreign.length > 0) this.emit('recovery', report);
-    });
+    }, () => this.flushCache());
     this.runners = {
       config,
       topology,

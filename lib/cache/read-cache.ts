@@ -40,6 +40,8 @@ export interface CachePolicy {
   jitter: number;
   /** How long past its TTL an entry may still answer a read that fails with a retryable error (0: never). */
   staleIfErrorMs: number;
+  /** How long past its TTL an entry answers at once while one read refreshes it (0: never). */
+  staleWhileRevalidateMs: number;
 }
 
 /** One read, as the cache sees it. */
@@ -158,6 +160,13 @@ export class ReadCache {
       return copyResult(entry.value);
     }
     const flight = this.flights.get(read.key);
+    if (entry && this.servesWhileRevalidating(entry, read)) {
+      // One refresh at a time; its failure is the next reader's concern, not this one's.
+      if (!flight) this.fill(read, fill(), entry).catch(() => undefined);
+      this.counts.staleServed++;
+      outcome?.('stale');
+      return copyResult(entry.value);
+    }
     if (flight) {
       const joined = await this.join(flight, read);
       if ('failure' in joined) {
@@ -269,7 +278,7 @@ export class ReadCache {
         read.key,
         { value: copyResult(filled.value), since, filledAt: entry.filledAt, expiresAt: entry.expiresAt, positions: new Map(entry.positions), dependency: read.dependency },
         // Kept past its TTL only to answer a failing read (stale-if-error).
-        { ttl: Math.max(1, Math.ceil(entry.expiresAt - this.clock() + read.policy.staleIfErrorMs)) },
+        { ttl: Math.max(1, Math.ceil(entry.expiresAt - this.clock() + pastTtl(read.policy))) },
       );
     }
     return filled.value;
@@ -289,6 +298,8 @@ export class ReadCache {
     const hit = this.sharedAnswer(found, read);
     if (hit) return hit;
     const lock = found ? await shared.lock(read.key) : undefined;
+    const previous = lock?.held ? this.revalidating(found, read) : undefined;
+    if (previous) return previous;
     if (lock?.held) {
       this.counts.lockWaits++;
       const waitUntil = Math.min(performance.now() + (this.shared?.lockWaitMs ?? 0), read.deadline ?? Number.POSITIVE_INFINITY);
@@ -301,7 +312,7 @@ export class ReadCache {
     try {
       const value = await fill.read();
       const entry = fresh(value);
-      const stored = found ? await shared.store(read.key, entry, entry.expiresAt - entry.filledAt + read.policy.staleIfErrorMs, read.dependency, found.snapshot) : undefined;
+      const stored = found ? await shared.store(read.key, entry, entry.expiresAt - entry.filledAt + pastTtl(read.policy), read.dependency, found.snapshot) : undefined;
       return { value, entry, ...(found ? { snapshot: found.snapshot } : {}), keepable: stored === true };
     } finally {
       if (lock?.token !== undefined) void shared.unlock(read.key, lock.token);
@@ -318,6 +329,17 @@ export class ReadCache {
     return { value: entry.value, entry, snapshot: found.snapshot, keepable: true };
   }
 
+  /** Another instance holds the entry's lock: its expired entry, if stale-while-revalidate allows, answers meanwhile. */
+  private revalidating(found: { entry: SharedEntry | undefined; snapshot: Snapshot } | undefined, read: CachedRead): Filled | undefined {
+    const entry = found?.entry;
+    if (!entry || !found || read.policy.staleWhileRevalidateMs <= 0) return undefined;
+    const now = this.clock();
+    if (now >= entry.expiresAt + read.policy.staleWhileRevalidateMs || !this.fresh(entry.filledAt, new Map(entry.positions), read, now)) return undefined;
+    this.counts.staleServed++;
+    // Not kept in L1: the holder's fresh entry replaces it.
+    return { value: entry.value, entry, snapshot: found.snapshot, keepable: false };
+  }
+
   /** A read failed with `error`: an expired entry answers it if stale-if-error allows, or the error stands. */
   private staleOrThrow(read: CachedRead, entry: Entry | undefined, error: unknown, outcome?: (what: CacheOutcome) => void): unknown {
     const retryable = error instanceof ShardKitError && error.retryable;
@@ -327,6 +349,12 @@ export class ReadCache {
     this.counts.staleServed++;
     outcome?.('stale');
     return copyResult(entry.value);
+  }
+
+  /** Expired, but within stale-while-revalidate, and nothing it read was written since. */
+  private servesWhileRevalidating(entry: Entry, read: CachedRead): boolean {
+    const now = this.clock();
+    return read.policy.staleWhileRevalidateMs > 0 && now < entry.expiresAt + read.policy.staleWhileRevalidateMs && this.serves(entry, read, now);
   }
 
   private servesNow(entry: Entry, read: Pick<CachedRead, 'dependency' | 'required' | 'maxAgeMs'>): boolean {
@@ -352,4 +380,9 @@ export class ReadCache {
     }
     return true;
   }
+}
+
+/** How long an entry is kept past its TTL: for stale-if-error or stale-while-revalidate. */
+function pastTtl(policy: CachePolicy): number {
+  return Math.max(policy.staleIfErrorMs, policy.staleWhileRevalidateMs);
 }

@@ -54,6 +54,7 @@ const tableSchema = z.strictObject({
       ttlMs: positiveMilliseconds,
       jitter: z.number({ error: 'must be a number from 0 to 1' }).min(0).max(1).optional(),
       staleIfErrorMs: milliseconds.optional(),
+      staleWhileRevalidateMs: milliseconds.optional(),
     })
     .optional(),
 });

@@ -70,6 +70,12 @@ export interface TableCacheOptions {
   jitter?: number;
   /** How long past its TTL an entry may answer a read that fails with a retryable error (breaker open, shedding, deadline). Default 0: never. */
   staleIfErrorMs?: number;
+  /**
+   * How long past its TTL an entry no write ended still answers at once while one read refreshes
+   * it (in the background, or, across instances, by the holder of the entry's lock). Default 0:
+   * an expired entry is read again before it answers.
+   */
+  staleWhileRevalidateMs?: number;
 }
 
 /** The read cache: its in-process level's bounds, and the shared level in Redis. */

@@ -255,7 +255,13 @@ export class CachedReads {
     const chosen = option ?? this.parts.config.tables.get(table)?.cache;
     if (!chosen) return undefined;
     const ttlMs = Math.min(chosen.ttlMs, LONGEST_ENTRY_MS);
-    return { ttlMs, jitter: chosen.jitter ?? DEFAULT_JITTER, staleIfErrorMs: Math.min(chosen.staleIfErrorMs ?? 0, LONGEST_ENTRY_MS - ttlMs) };
+    const longestPastTtl = LONGEST_ENTRY_MS - ttlMs;
+    return {
+      ttlMs,
+      jitter: chosen.jitter ?? DEFAULT_JITTER,
+      staleIfErrorMs: Math.min(chosen.staleIfErrorMs ?? 0, longestPastTtl),
+      staleWhileRevalidateMs: Math.min(chosen.staleWhileRevalidateMs ?? 0, longestPastTtl),
+    };
   }
 
   /** Per shard the position the read must see (session and token, the furthest); null when only a primary may answer. */

@@ -3,6 +3,10 @@
  * once when the kit starts, then every `transactions.recoveryIntervalMs`, as background work;
  * and on demand (`kit.recoverTransactions()`, `shardkit tx recover`, `shardkit tx status`).
  * Several kits may sweep at once: each step is safe to repeat.
+ *
+ * A transaction recovery commits wrote rows whose cached reads its coordinator had already
+ * ended, and a read may have cached the older rows since: every cached entry is ended after
+ * such a commit (the decision log does not say which tables or keys the transaction wrote).
  */
 import { withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
@@ -17,6 +21,11 @@ export interface RecoverOptions {
   dryRun?: boolean;
 }
 
+export interface KitRecoveryReport extends RecoveryReport {
+  /** Why the cached entries could not all be ended after recovery committed (the shared level did not answer). */
+  cacheFlushError?: string;
+}
+
 export class InDoubtRecovery {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
@@ -26,7 +35,9 @@ export class InDoubtRecovery {
     private readonly topology: Topology,
     private readonly log: DecisionLog,
     private readonly config: ResolvedConfig,
-    private readonly onSweep: (report: RecoveryReport) => void,
+    private readonly onSweep: (report: KitRecoveryReport) => void,
+    /** Ends every cached entry, here and in the shared level. */
+    private readonly flushCache: () => Promise<void>,
   ) {}
 
   /** Sweeps now and then periodically, if some shard has prepared transactions at all. */
@@ -35,10 +46,17 @@ export class InDoubtRecovery {
     this.schedule(0);
   }
 
-  recover(options: RecoverOptions = {}): Promise<RecoveryReport> {
-    const run = withScope({ priority: 'background', purpose: 'maintenance' }, () =>
-      recoverPrepared(this.topology, this.log, { graceMs: options.graceMs ?? this.config.transactions.inDoubtGraceMs, ...(options.dryRun ? { dryRun: true } : {}) }),
-    );
+  recover(options: RecoverOptions = {}): Promise<KitRecoveryReport> {
+    const run = withScope({ priority: 'background', purpose: 'maintenance' }, async (): Promise<KitRecoveryReport> => {
+      const report = await recoverPrepared(this.topology, this.log, { graceMs: options.graceMs ?? this.config.transactions.inDoubtGraceMs, ...(options.dryRun ? { dryRun: true } : {}) });
+      if (report.committed.length === 0) return report;
+      try {
+        await this.flushCache();
+        return report;
+      } catch (error) {
+        return { ...report, cacheFlushError: error instanceof Error ? error.message : String(error) };
+      }
+    });
     this.running = run.catch(() => undefined);
     return run;
   }

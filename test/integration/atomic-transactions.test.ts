@@ -215,11 +215,15 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
           const { gtrid, done } = await killAt(CONFIGS[target.name]!, first, 2, step);
           counts.killed++;
           counts.before += done;
+          const killedId = first + 1;
+          // A cached read of the killed transaction's rows while it is in doubt: recovery's commit must end it.
+          const cachedRows = () => kit.table('orders', { cache: { ttlMs: 600_000 } }).whereIn('user_id', users).where('id', killedId).orderBy('user_id');
+          const whileInDoubt = (await cachedRows()).length;
           // Undecided participants are left to their coordinator until its deadline has passed.
           await sleep(Math.max(0, deadlineOf(gtrid)! - Date.now() + 50));
           await kit.recoverTransactions({ graceMs: 0 });
-          const killedId = first + 1;
           const found = await holders(kit, users, killedId);
+          expect((await cachedRows()).length, `the cached read after recovery, killed at ${step} (${whileInDoubt} rows while in doubt)`).to.equal(found);
           if (found === 2) counts.committed++;
           else if (found === 0) counts.rolledBack++;
           else counts.partial++;

@@ -24,12 +24,16 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
     this.timeout(120_000);
     let kits: ShardKit[] = [];
     const redis = ServerControl.redis();
-    const config = (options: { local?: boolean; ttlMs?: number } = {}): ShardKitConfig => ({
+    type Options = { local?: boolean; ttlMs?: number; staleWhileRevalidateMs?: number };
+    const config = (options: Options = {}): ShardKitConfig => ({
       ...target.config,
-      tables: { ...target.config.tables, users: { ...target.config.tables.users!, cache: { ttlMs: options.ttlMs ?? 60_000 } } },
+      tables: {
+        ...target.config.tables,
+        users: { ...target.config.tables.users!, cache: { ttlMs: options.ttlMs ?? 60_000, jitter: 0, staleWhileRevalidateMs: options.staleWhileRevalidateMs ?? 0 } },
+      },
       cache: { redis: { url: REDIS_URL, keyPrefix: `test:${Date.now()}:${Math.random()}:` }, local: options.local ?? true },
     });
-    const open = async (count: number, options: { local?: boolean; ttlMs?: number } = {}) => {
+    const open = async (count: number, options: Options = {}) => {
       const shared = config(options);
       const first = await openFreshKit({ ...target, config: shared });
       kits = [first, ...(await Promise.all(Array.from({ length: count - 1 }, () => createShardKit(shared))))];
@@ -108,6 +112,30 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       expect(reads).to.be.greaterThan(100);
       expect(stale).to.equal(0);
       expect(stats[0]!.sharedHits + stats[1]!.sharedHits, 'the shared level answered reads').to.be.greaterThan(0);
+    });
+
+    it("with staleWhileRevalidateMs serves the previous value at once while another instance's refresh holds the lock (its primary stopped)", async () => {
+      const [a, b] = (await open(2, { local: false, ttlMs: 300, staleWhileRevalidateMs: 60_000 })) as [ShardKit, ShardKit];
+      expect(await a.table('users').where('id', 13).first('name')).to.deep.equal({ name: 'v0' });
+      // b has run (and learned the key's column type) before the primary stops.
+      expect(await b.table('users').where('id', 13).first('name')).to.deep.equal({ name: 'v0' });
+      await sleep(350);
+      const owner = new ServerControl(a.topology.shard(a.shardFor(13)).primary);
+      await owner.pause();
+      try {
+        // a takes the entry's lock and its refresh waits on the stopped primary.
+        const refreshing = a.table('users', { timeoutMs: 2000 }).where('id', 13).first('name').catch((error: unknown) => error);
+        await sleep(150);
+        const started = performance.now();
+        expect(await b.table('users', { timeoutMs: 2000 }).where('id', 13).first('name')).to.deep.equal({ name: 'v0' });
+        const servedInMs = performance.now() - started;
+        console.log(`      the waiting instance was answered in ${servedInMs.toFixed(1)} ms while the lock holder's read waited`);
+        expect(servedInMs).to.be.below(500);
+        expect(b.cacheStats).to.include({ staleServed: 1, sharedHits: 1 });
+        expect(await refreshing).to.be.instanceOf(Error);
+      } finally {
+        await owner.resume();
+      }
     });
 
     it('lets one instance fill a hot key while the other waits for its entry', async () => {

@@ -26,7 +26,7 @@ function controlledFill(positions: ReadonlyMap<string, string> = new Map()) {
 }
 
 const ANSWER = (value: unknown) => () => ({ read: async () => value, positions: new Map<string, string>() });
-const policy = { ttlMs: 1000, jitter: 0, staleIfErrorMs: 0 };
+const policy = { ttlMs: 1000, jitter: 0, staleIfErrorMs: 0, staleWhileRevalidateMs: 0 };
 const byKey = (key: string): CachedRead => ({ key: `users:${key}`, dependency: { table: 'users', keys: [key] }, policy });
 const lsnOrder = (_shard: string, position: string, target: string) => Number(position) >= Number(target);
 
@@ -146,6 +146,36 @@ describe('read cache (L1)', () => {
     now -= 4500;
     reads.versions.wroteKeys('users', ['1']);
     expect(await reads.answer(lenient, down).catch((error: unknown) => error), 'invalidated').to.be.instanceOf(ShardUnavailableError);
+  });
+
+  it('with staleWhileRevalidateMs answers an expired entry at once while one read refreshes it; never one a write ended', async () => {
+    const reads = cache();
+    const revalidating = { ...byKey('1'), policy: { ...policy, staleWhileRevalidateMs: 5000 } };
+    await reads.answer(revalidating, ANSWER('v1'));
+    now += 1500;
+    const refresh = controlledFill();
+    const outcomes: CacheOutcome[] = [];
+    const answers = await Promise.all(Array.from({ length: 3 }, () => reads.answer(revalidating, refresh.fill, (what) => outcomes.push(what))));
+    expect(answers).to.deep.equal(['v1', 'v1', 'v1']);
+    expect(refresh.reads(), 'one refresh for the three').to.equal(1);
+    refresh.resolve('v2');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await reads.answer(revalidating, ANSWER('never read'))).to.equal('v2');
+    expect(outcomes).to.deep.equal(['stale', 'stale', 'stale']);
+    // A refresh that fails leaves the entry as it was, within the window.
+    now += 1500;
+    const failing = () => ({ read: async () => Promise.reject(new ShardUnavailableError('a', 'a-primary', 1000)), positions: new Map() });
+    expect(await reads.answer(revalidating, failing)).to.equal('v2');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await reads.answer(revalidating, failing)).to.equal('v2');
+    await new Promise((resolve) => setImmediate(resolve));
+    // Past the window, or after a write, it is read again first.
+    now += 6000;
+    expect(await reads.answer(revalidating, ANSWER('v3'))).to.equal('v3');
+    now += 1500;
+    reads.versions.wroteKeys('users', ['1']);
+    expect(await reads.answer(revalidating, ANSWER('v4')), 'ended by a write').to.equal('v4');
+    expect(await reads.answer(byKey('1'), ANSWER('not opted in'))).to.equal('v4');
   });
 
   it('stays within its entry and byte bounds, and flushes a table or everything', async () => {
