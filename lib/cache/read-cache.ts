@@ -15,6 +15,9 @@
  *   - TTLs with jitter, so entries filled together do not expire together;
  *   - read-your-writes: an entry carries the positions (LSN / GTID) its shards were known to have
  *     reached before it was read; a read that must see a position it does not reach skips it;
+ *   - stale-while-revalidate (opt-in): an expired entry within `staleWhileRevalidateMs` that no
+ *     write ended answers at once while one read refreshes it (across instances, the holder of
+ *     the entry's lock);
  *   - stale-if-error (opt-in, from L1): while the read fails with a retryable error (breaker
  *     open, node shedding, deadline), an expired entry no write has invalidated is served, within
  *     `staleIfErrorMs` past its TTL, and counted.
@@ -46,7 +49,7 @@ export interface CachePolicy {
 
 /** One read, as the cache sees it. */
 export interface CachedRead {
-  /** What identifies the answer: table, topology, SQL, bindings and options. */
+  /** What identifies the answer: table, topology and the builder's fingerprint (or SQL, bindings and options). */
   key: string;
   dependency: CacheDependency;
   policy: CachePolicy;
@@ -117,6 +120,8 @@ interface Filled {
   snapshot?: Snapshot;
   /** Whether L1 may keep it: without L2 always; with L2 only what L2 answered or accepted. */
   keepable: boolean;
+  /** An expired L2 entry, answered while another instance refreshes it (not a refused fill). */
+  stale?: true;
 }
 
 interface Flight {
@@ -161,8 +166,7 @@ export class ReadCache {
     }
     const flight = this.flights.get(read.key);
     if (entry && this.servesWhileRevalidating(entry, read)) {
-      // One refresh at a time; its failure is the next reader's concern, not this one's.
-      if (!flight) this.fill(read, fill(), entry).catch(() => undefined);
+      if (!flight) this.refresh(read, fill, entry);
       this.counts.staleServed++;
       outcome?.('stale');
       return copyResult(entry.value);
@@ -190,6 +194,22 @@ export class ReadCache {
     if (!entry || !this.servesNow(entry, { dependency: entry.dependency, ...(maxAgeMs === undefined ? {} : { maxAgeMs }) })) return undefined;
     this.counts.hits++;
     return { value: copyResult(entry.value) };
+  }
+
+  /**
+   * Stale-while-revalidate's one refresh of an entry. A retryable failure leaves the entry to
+   * answer within its window; any other (a column dropped, a permission taken away) ends it, so
+   * that the next read reads itself and gets the error: such errors are never hidden.
+   */
+  private refresh(read: CachedRead, fill: () => Fill, entry: Entry): void {
+    const failed = (error: unknown) => {
+      if (!(error instanceof ShardKitError && error.retryable) && this.entries.get(read.key) === entry) this.entries.delete(read.key);
+    };
+    try {
+      this.fill(read, fill(), entry).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   /** Another instance's write (or flush), told through the shared level: the entries it touched are not served again. */
@@ -268,6 +288,7 @@ export class ReadCache {
     } finally {
       if (this.flights.get(read.key) === flight) this.flights.delete(read.key);
     }
+    if (filled.stale) return filled.value;
     if (!this.versions.unchangedSince(read.dependency, since) || !filled.keepable) {
       this.counts.refusedFills++;
       return filled.value;
@@ -277,7 +298,7 @@ export class ReadCache {
       this.entries.set(
         read.key,
         { value: copyResult(filled.value), since, filledAt: entry.filledAt, expiresAt: entry.expiresAt, positions: new Map(entry.positions), dependency: read.dependency },
-        // Kept past its TTL only to answer a failing read (stale-if-error).
+        // Kept past its TTL only to answer a failing read (stale-if-error) or while it is refreshed (stale-while-revalidate).
         { ttl: Math.max(1, Math.ceil(entry.expiresAt - this.clock() + pastTtl(read.policy))) },
       );
     }
@@ -337,7 +358,7 @@ export class ReadCache {
     if (now >= entry.expiresAt + read.policy.staleWhileRevalidateMs || !this.fresh(entry.filledAt, new Map(entry.positions), read, now)) return undefined;
     this.counts.staleServed++;
     // Not kept in L1: the holder's fresh entry replaces it.
-    return { value: entry.value, entry, snapshot: found.snapshot, keepable: false };
+    return { value: entry.value, entry, snapshot: found.snapshot, keepable: false, stale: true };
   }
 
   /** A read failed with `error`: an expired entry answers it if stale-if-error allows, or the error stands. */

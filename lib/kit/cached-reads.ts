@@ -43,11 +43,12 @@ import { fingerprintOf } from '../knex/builder-fingerprint.js';
 const DEFAULT_JITTER = 0.1;
 /** Fingerprinted reads whose dependencies are remembered. */
 const KNOWN_READS = 10_000;
+const KNOWN_READS_BYTES = 16 * 1024 * 1024;
 
 /**
  * How long Redis keeps the version of a written key. An entry must never outlive the versions it
  * was filled under (a version that expired would read as never written), so an entry's TTL plus
- * its stale-if-error window is capped at half of it.
+ * its stale-if-error or stale-while-revalidate window is capped at half of it.
  */
 export const VERSION_TTL_MS = 2 * 24 * 3600_000;
 const LONGEST_ENTRY_MS = VERSION_TTL_MS / 2;
@@ -108,7 +109,7 @@ export class CachedReads {
   /** Tables a read was cached for: only writes to them move versions. */
   private readonly cachedTables = new Set<string>();
   /** What the reads of each fingerprinted entry key depend on (the same for every read of it), learned by readOf(). */
-  private readonly dependencies = new LRUCache<string, CacheDependency>({ max: KNOWN_READS });
+  private readonly dependencies = new LRUCache<string, CacheDependency>({ max: KNOWN_READS, maxSize: KNOWN_READS_BYTES, sizeCalculation: (dependency, key) => 2 * key.length + 64 * (dependency.keys?.length ?? 1) });
 
   constructor(private readonly parts: CachedReadsParts) {}
 

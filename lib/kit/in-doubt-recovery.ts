@@ -4,9 +4,12 @@
  * and on demand (`kit.recoverTransactions()`, `shardkit tx recover`, `shardkit tx status`).
  * Several kits may sweep at once: each step is safe to repeat.
  *
- * A transaction recovery commits wrote rows whose cached reads its coordinator had already
- * ended, and a read may have cached the older rows since: every cached entry is ended after
- * such a commit (the decision log does not say which tables or keys the transaction wrote).
+ * A transaction recovery commits after its coordinator gave up (past the coordinator's
+ * deadline) wrote rows whose cached reads the coordinator had already ended, and a read may
+ * have cached the older rows since: every cached entry is ended after such a commit (the
+ * decision log does not say which tables or keys the transaction wrote). One committed before
+ * that deadline is the coordinator's to end (it does after it commits, or its process died
+ * within the deadline, while Redis still refuses fills of what it was writing).
  */
 import { withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
@@ -49,7 +52,8 @@ export class InDoubtRecovery {
   recover(options: RecoverOptions = {}): Promise<KitRecoveryReport> {
     const run = withScope({ priority: 'background', purpose: 'maintenance' }, async (): Promise<KitRecoveryReport> => {
       const report = await recoverPrepared(this.topology, this.log, { graceMs: options.graceMs ?? this.config.transactions.inDoubtGraceMs, ...(options.dryRun ? { dryRun: true } : {}) });
-      if (report.committed.length === 0) return report;
+      const now = Date.now();
+      if (options.dryRun || !report.committed.some((participant) => participant.deadlineMs <= now)) return report;
       try {
         await this.flushCache();
         return report;

@@ -42,6 +42,7 @@ export async function answerPerKey(keyReads: KeyReads, parts: PerKeyParts): Prom
 
 interface Waiting {
   value: unknown;
+  rows: Promise<Row[]>;
   resolve(rows: Row[]): void;
   reject(error: unknown): void;
 }
@@ -55,12 +56,18 @@ class KeyBatch {
     private readonly parts: PerKeyParts,
   ) {}
 
+  /** The rows of one key; a key asked twice in one turn is read once. */
   load(identity: string, value: unknown): Promise<Row[]> {
-    return new Promise<Row[]>((resolve, reject) => {
-      // setImmediate, not a microtask: loads that follow Redis answers of the same socket read still join.
-      if (this.waiting.size === 0) setImmediate(() => void this.flush());
-      this.waiting.set(identity, { value, resolve, reject });
+    const asked = this.waiting.get(identity);
+    if (asked) return asked.rows;
+    // setImmediate, not a microtask: loads that follow Redis answers of the same socket read still join.
+    if (this.waiting.size === 0) setImmediate(() => void this.flush());
+    let settle!: Pick<Waiting, 'resolve' | 'reject'>;
+    const rows = new Promise<Row[]>((resolve, reject) => {
+      settle = { resolve, reject };
     });
+    this.waiting.set(identity, { value, rows, ...settle });
+    return rows;
   }
 
   private async flush(): Promise<void> {

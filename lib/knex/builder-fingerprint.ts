@@ -39,20 +39,24 @@ export function fingerprintOf(builder: AnyQueryBuilder, replaced?: { index: numb
   return fingerprint;
 }
 
-/** `{name=value;...}` over the own fields. */
-function objectText(fields: Record<string, unknown>): string | null {
+/** Nesting deeper than this (a value that contains itself, say) is not fingerprinted. */
+const MAX_DEPTH = 16;
+
+/** `{length:name=value;...}` over the own fields: names carry their length, as a JSON key may hold `=` or `;`. */
+function objectText(fields: Record<string, unknown>, depth = 0): string | null {
+  if (depth > MAX_DEPTH) return NOT_PLAIN;
   let text = '{';
   for (const name in fields) {
     if (!Object.hasOwn(fields, name)) continue;
-    const value = valueText(fields[name]);
+    const value = valueText(fields[name], depth + 1);
     if (value === NOT_PLAIN) return NOT_PLAIN;
-    text += `${name}=${value};`;
+    text += `${name.length}:${name}=${value};`;
   }
   return `${text}}`;
 }
 
 /** Each value tagged with its type, strings with their length, so that no two values write alike. */
-function valueText(value: unknown): string | null {
+function valueText(value: unknown, depth: number): string | null {
   switch (typeof value) {
     case 'string':
       return `s${value.length}:${value}`;
@@ -68,15 +72,16 @@ function valueText(value: unknown): string | null {
       if (value === null) return 'N';
       if (value instanceof Date) return `d${value.getTime()}`;
       if (Array.isArray(value)) {
+        if (depth > MAX_DEPTH) return NOT_PLAIN;
         let text = `[${value.length}:`;
         for (const element of value) {
-          const written = valueText(element);
+          const written = valueText(element, depth + 1);
           if (written === NOT_PLAIN) return NOT_PLAIN;
           text += `${written},`;
         }
         return `${text}]`;
       }
-      return Object.getPrototypeOf(value) === Object.prototype ? objectText(value as Record<string, unknown>) : NOT_PLAIN;
+      return Object.getPrototypeOf(value) === Object.prototype ? objectText(value as Record<string, unknown>, depth) : NOT_PLAIN;
     }
     default:
       return NOT_PLAIN;

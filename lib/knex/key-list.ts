@@ -14,6 +14,11 @@ export interface KeyList {
   values: readonly unknown[];
 }
 
+const ALIASED = /\sas\s/i;
+
+/** Longer lists are one entry: an entry (and, with Redis, three calls) per key would cost more than it saves. */
+export const MAX_LIST_KEYS = 100;
+
 /** Fields of `_single` a per-key select may hold; anything else set (limit, offset, ...) disqualifies it. */
 const PLAIN_SELECT_FIELDS = new Set(['table', 'only']);
 
@@ -29,7 +34,9 @@ export function keyListOf(builder: AnyQueryBuilder, shardKey: string, spellings:
   let columns: unknown[] = [];
   for (const [index, statement] of statements.entries()) {
     if (statement.grouping === 'columns') {
-      if (statement.type !== undefined || statement.distinct || !Array.isArray(statement.value)) return undefined;
+      // Plain column names only: no aggregate, distinct or distinctOn, and no alias (one could rename another column to the key's name).
+      if (!Object.keys(statement).every((field) => field === 'grouping' || field === 'value') || !Array.isArray(statement.value)) return undefined;
+      if (!statement.value.every((column) => typeof column === 'string' && !ALIASED.test(column))) return undefined;
       columns = columns.concat(statement.value);
       continue;
     }
@@ -40,7 +47,7 @@ export function keyListOf(builder: AnyQueryBuilder, shardKey: string, spellings:
       list = { index, statement, values: statement.value };
     }
   }
-  if (!list || list.values.length < 2) return undefined;
+  if (!list || list.values.length < 2 || list.values.length > MAX_LIST_KEYS) return undefined;
   const everyColumn = columns.length === 0 || columns.includes('*') || columns.includes(`${qualifier}.*`);
   const carriesKey = everyColumn || columns.some((column) => column === shardKey || column === `${qualifier}.${shardKey}`);
   return carriesKey ? list : undefined;

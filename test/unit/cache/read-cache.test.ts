@@ -169,6 +169,12 @@ describe('read cache (L1)', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(await reads.answer(revalidating, failing)).to.equal('v2');
     await new Promise((resolve) => setImmediate(resolve));
+    // A refresh the database refuses (not retryable) ends the entry: the next read meets the error.
+    const refusedRefresh = () => ({ read: async () => Promise.reject(new UnsupportedQueryError('x', 'refused')), positions: new Map() });
+    expect(await reads.answer(revalidating, refusedRefresh)).to.equal('v2');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await reads.answer(revalidating, refusedRefresh).catch((error: unknown) => error)).to.be.instanceOf(UnsupportedQueryError);
+    expect(await reads.answer(revalidating, ANSWER('v2 again'))).to.equal('v2 again');
     // Past the window, or after a write, it is read again first.
     now += 6000;
     expect(await reads.answer(revalidating, ANSWER('v3'))).to.equal('v3');

@@ -50,6 +50,10 @@ function builders(knex: Knex): Knex.QueryBuilder[] {
     knex('users').where('score', 0),
     knex('users').where('score', -0),
     knex('users').groupBy('name').select('name'),
+    // JSON keys may hold the fingerprint's own separators.
+    knex('users').whereJsonSupersetOf('doc', { a: 'b', c: 'd' }),
+    knex('users').whereJsonSupersetOf('doc', { 'a=s1:b;c': 'd' }),
+    knex('users').whereJsonSupersetOf('doc', { '1:a=s1:b;1:c': 'd' }),
   ];
 }
 
