@@ -70,6 +70,11 @@ export interface PipelineParts {
 }
 
 const ROUTING_OPTIONS = Symbol('shardkit.routingOptions');
+
+/** A cache miss reads the primaries: the entry is as fresh as the positions it records. */
+function fillRouting(routing: RoutingOptions): RoutingOptions {
+  return { ...routing, read: { ...routing.read, from: 'primary' } };
+}
 type RegisteredBuilder = AnyQueryBuilder & { [ROUTING_OPTIONS]?: BuilderOptions };
 
 export class QueryPipeline {
@@ -111,8 +116,7 @@ export class QueryPipeline {
       }
     }
     if (partial !== 'fail' || query !== builder) return this.execute(plan, query, routing, options, partial);
-    // A miss reads the primaries: the entry is as fresh as the positions it records.
-    const fromPrimary = { ...routing, read: { ...routing.read, from: 'primary' as const } };
+    const fromPrimary = fillRouting(routing);
     const outcome = (what: CacheOutcome) => this.cacheOutcome(plan.table, what);
     const { cachedReads, cache, rules } = this.parts;
     const keyReads = cachedReads.keyReadsOf(query, plan, options.cache, routing);
@@ -158,7 +162,7 @@ export class QueryPipeline {
     const { dependency } = known;
     if (!dependency || !keyTypes.settled(table)) return undefined;
     const routing = this.routing(options);
-    const fromPrimary = { ...routing, read: { ...routing.read, from: 'primary' as const } };
+    const fromPrimary = fillRouting(routing);
     const fill = () => {
       const plan = this.plan(builder);
       return { read: async () => (await this.execute(plan, builder, fromPrimary, options, 'fail')).result, positions: cachedReads.positionsBefore(targetShards(plan.route)) };
