@@ -346,6 +346,8 @@ export class SchemaMigrationError extends ShardKitError {
 /** A node's circuit breaker is open: the call failed fast, without touching the network. */
 export class ShardUnavailableError extends ShardKitError {
   readonly code = 'SHARD_UNAVAILABLE';
+  /** When the node's breaker lets a call try it again. */
+  readonly retryAfterMs: number;
 
   constructor(shard: string, node: string, retryAfterMs: number, lastFailure?: unknown) {
     const last = lastFailure instanceof Error ? ` (last: ${truncate(lastFailure.message, 300)})` : '';
@@ -355,6 +357,7 @@ export class ShardUnavailableError extends ShardKitError {
       retryable: true,
       ...(lastFailure === undefined ? {} : { cause: lastFailure }),
     });
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

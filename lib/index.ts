@@ -55,4 +55,5 @@ export type { CacheEvent } from './kit/kit-events.js';
 export { ConsistencyToken } from './replicas/consistency-token.js';
 export type { ReadSession } from './replicas/read-session.js';
 export type { BreakerState } from './resilience/node-breaker.js';
+export { overloadResponse, type OverloadResponse, retryAfterOf } from './resilience/retry-after.js';
 export { createShardKit, type Gathered, type KitStatus, type NodeStatus, ShardKit, type ShardStatus, type TableOptions } from './shard-kit.js';

@@ -3,7 +3,8 @@
  * merged rows for a multi-shard select (merge/merge-rows.ts). Writes run in execute-write.ts.
  *
  * When shards fail, the others are still awaited, so that the error can say which shards
- * answered. A select with `partial: 'allow'` instead returns the merge of the shards that
+ * answered; a shard that sheds the read is asked again first, within the call's deadline. A
+ * select with `partial: 'allow'` instead returns the merge of the shards that
  * answered and names the missing ones. An aborted read rejects at once; its running statements
  * are cancelled by their node's gate.
  */
@@ -15,6 +16,7 @@ import { mapWithConcurrency } from '../util/map-with-concurrency.js';
 import type { ColumnClassifier } from './column-types.js';
 import { combineResults, emptyResult } from './combine-results.js';
 import { executeWrite } from './execute-write.js';
+import { retryShed } from './retry-shed.js';
 import type { Row } from './merge/compare-values.js';
 import { mergeArrays } from './merge/merge-rows.js';
 import type { QueryIntent, RoutingOptions, ShardAccess, ShardRequest } from './shard-access.js';
@@ -62,7 +64,9 @@ export async function executePlan(
   // One shard without a merge: its result or its error, as knex gives them.
   if (shards.length === 1 && !plan.merge) return { result: await cancellable(run(shards[0]!), options.signal), missing: [] };
 
-  const outcomes = await cancellable(mapWithConcurrency(shards, options.concurrency, run, { signal: options.signal }), options.signal);
+  // A shard that sheds is asked again within the deadline before the scatter fails (retry-shed.ts).
+  const runOrRetry = (shard: string) => retryShed(() => run(shard), routing.deadline, options.signal);
+  const outcomes = await cancellable(mapWithConcurrency(shards, options.concurrency, runOrRetry, { signal: options.signal }), options.signal);
   const failures: ShardFailure[] = [];
   const answered: { shard: string; value: unknown }[] = [];
   outcomes.forEach((outcome, index) => {

@@ -3,7 +3,8 @@
  * rest wait in a queue of at most `maxQueued`, served critical first, then normal, then
  * background (FIFO within a priority). When the queue is full, the lowest-priority waiter is
  * shed to make room for a higher one, so background work goes first, then normal; a call that
- * finds no room fails at once with ShardOverloadedError and a `retryAfterMs` estimate.
+ * finds no room fails at once with ShardOverloadedError and a `retryAfterMs` estimate. A
+ * critical call is never shed: with only critical waiters ahead it queues past the bound.
  * Background work may only fill half the queue. A waiter leaves the queue when its deadline
  * passes (QueryTimeoutError) or its signal aborts (QueryCancelledError).
  *
@@ -76,9 +77,13 @@ export class Admission {
     }
     if (!this.hasRoomFor(priority)) {
       const victim = this.lowestWaiterBelow(priority);
-      if (!victim) return Promise.reject(this.overloaded(priority));
-      victim.waiter.cleanup();
-      victim.waiter.fail(this.overloaded(victim.priority));
+      if (victim) {
+        victim.waiter.cleanup();
+        victim.waiter.fail(this.overloaded(victim.priority));
+      } else if (priority !== 'critical') {
+        return Promise.reject(this.overloaded(priority));
+      }
+      // Critical work is never shed: past a queue of critical waiters it queues anyway, still bounded by its deadline.
     }
     return new Promise<Ticket>((resolve, reject) => {
       const remaining = deadline - performance.now();

@@ -136,4 +136,32 @@ describe('load shedding on the postgres cluster', function () {
     expect(settled.find((outcome) => outcome.tag === 'c1')?.ok).to.equal(true);
     expect(settled.filter((outcome) => !outcome.ok).map((outcome) => outcome.tag)).to.deep.equal(['q4']);
   });
+
+  it("asks a shard that shed a scatter's read again within the deadline, and fails the scatter only when the deadline leaves no room", async () => {
+    const shard = kit.shardNames[0]!;
+    const key = Array.from({ length: 100 }, (_, index) => index + 1).find((id) => kit.shardFor(id) === shard)!;
+    await kit.table('users').insert({ id: key, name: 'scattered', email: `s${key}@example.com` }).onConflict('id').merge();
+    const shedOn: string[] = [];
+    kit.on('query', (event) => {
+      if (event.error === 'SHARD_OVERLOADED') shedOn.push(event.shard);
+    });
+    // Two running and four queued on one shard: the next normal read there finds no room.
+    const saturate = () =>
+      Array.from({ length: 6 }, () => kit.table('users').where('id', key).select(kit.forShard(shard).raw('pg_sleep(0.3)')).catch((error: unknown) => error));
+    const busy = saturate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    const rows = await kit.table('users', { timeoutMs: 5000 }).where('name', 'scattered').select('id');
+    console.log(`      the scatter answered after ${Math.round(performance.now() - started)} ms, its read shed ${shedOn.length} time(s) on the saturated shard first`);
+    expect(rows.map((row: { id: unknown }) => Number(row.id))).to.include(key);
+    expect(await Promise.all(busy)).to.satisfy((outcomes: unknown[]) => outcomes.every((outcome) => !(outcome instanceof Error)));
+
+    // With a deadline shorter than the node's estimated wait, the scatter fails at once, naming the shard.
+    const again = saturate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const failed = await kit.table('users', { timeoutMs: 100 }).where('name', 'scattered').select('id').catch((error: unknown) => error);
+    expect(failed).to.be.instanceOf(ScatterError);
+    expect((failed as ScatterError).failures.map((failure) => failure.error.code)).to.include('SHARD_OVERLOADED');
+    await Promise.all(again);
+  });
 });
