@@ -112,8 +112,11 @@ export class NodeGate implements ClientGuard<CallScope> {
     const checkout = this.checkouts.get(connection);
     if (!checkout) return;
     this.checkouts.delete(connection);
-    this.admission.observeHoldMs(performance.now() - checkout.since);
-    checkout.ticket?.release();
+    // Only admitted calls teach the drain estimate: health probes hold a connection for a moment and would make waits look short.
+    if (checkout.ticket) {
+      this.admission.observeHoldMs(performance.now() - checkout.since);
+      checkout.ticket.release();
+    }
   }
 
   /** Runs one statement on `connection` within its deadline. */

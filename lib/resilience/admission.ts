@@ -5,6 +5,9 @@
  * shed to make room for a higher one, so background work goes first, then normal; a call that
  * finds no room fails at once with ShardOverloadedError and a `retryAfterMs` estimate. A
  * critical call is never shed: with only critical waiters ahead it queues past the bound.
+ * Once the average hold of a call is known, a call that would wait past its deadline (the
+ * waiters ahead of it, drained `maxInFlight` at a time) is shed on arrival, with that wait as
+ * its `retryAfterMs`, instead of waiting to time out.
  * Background work may only fill half the queue. A waiter leaves the queue when its deadline
  * passes (QueryTimeoutError) or its signal aborts (QueryCancelledError).
  *
@@ -14,6 +17,8 @@
 import { KitClosedError, QueryCancelledError, type QueryPriority, QueryTimeoutError, ShardOverloadedError } from '../errors.js';
 
 const PRIORITIES: readonly QueryPriority[] = ['critical', 'normal', 'background'];
+/** Hold times the average must rest on before it predicts a wait. */
+const PREDICT_AFTER = 20;
 
 export interface AdmissionLimits {
   maxInFlight: number;
@@ -43,6 +48,8 @@ export class Admission {
   private readonly queues: Record<QueryPriority, Waiter[]> = { critical: [], normal: [], background: [] };
   private shedCount = 0;
   private averageMs = 5;
+  /** Hold times observed: the average predicts waits once it rests on PREDICT_AFTER of them. */
+  private observed = 0;
   private closed = false;
 
   constructor(
@@ -65,6 +72,7 @@ export class Admission {
   /** Feeds the drain estimate behind `retryAfterMs` with how long an admitted call held its slot. */
   observeHoldMs(ms: number): void {
     this.averageMs += (ms - this.averageMs) / 10;
+    this.observed++;
   }
 
   /** A slot, now or once one frees up; `deadline` is a performance.now() time. */
@@ -74,6 +82,11 @@ export class Admission {
     if (this.admittedCount < this.limits.maxInFlight && this.queued === 0) {
       this.admittedCount++;
       return Promise.resolve(this.ticket());
+    }
+    // Shed at once what the queue would keep past its deadline: the caller learns when to come back now, not when its time is up.
+    const expectedWaitMs = this.expectedWaitMs(priority);
+    if (priority !== 'critical' && expectedWaitMs !== undefined && performance.now() + expectedWaitMs > deadline) {
+      return Promise.reject(this.overloaded(priority, expectedWaitMs));
     }
     if (!this.hasRoomFor(priority)) {
       const victim = this.lowestWaiterBelow(priority);
@@ -163,9 +176,21 @@ export class Admission {
     return undefined;
   }
 
-  private overloaded(priority: QueryPriority): ShardOverloadedError {
+  /**
+   * How long a call of `priority` arriving now would wait for a slot: the waiters it would queue
+   * behind, drained `maxInFlight` at a time at the average hold. Undefined until that average
+   * rests on enough calls.
+   */
+  private expectedWaitMs(priority: QueryPriority): number | undefined {
+    if (this.observed < PREDICT_AFTER) return undefined;
+    let ahead = 0;
+    for (const candidate of PRIORITIES.slice(0, PRIORITIES.indexOf(priority) + 1)) ahead += this.queues[candidate].length;
+    return (this.averageMs * (ahead + 1)) / this.limits.maxInFlight;
+  }
+
+  private overloaded(priority: QueryPriority, expectedWaitMs?: number): ShardOverloadedError {
     this.shedCount++;
-    const retryAfterMs = Math.max(10, Math.round((this.averageMs * (this.queued + 1)) / this.limits.maxInFlight));
-    return new ShardOverloadedError(this.subject.shard, this.subject.node, priority, retryAfterMs);
+    const waitMs = expectedWaitMs ?? (this.averageMs * (this.queued + 1)) / this.limits.maxInFlight;
+    return new ShardOverloadedError(this.subject.shard, this.subject.node, priority, Math.max(10, Math.round(waitMs)));
   }
 }

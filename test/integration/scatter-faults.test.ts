@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ScatterError, type ShardKit, ShardOverloadedError, ShardUnavailableError } from '../../lib/index.js';
+import { createShardKit, ScatterError, type ShardKit, ShardOverloadedError, ShardUnavailableError } from '../../lib/index.js';
 import { eventually, ServerControl } from '../../scripts/local-cluster.js';
 import { openFreshKit, TARGETS } from '../support/targets.js';
 
@@ -135,6 +135,40 @@ describe('load shedding on the postgres cluster', function () {
     expect(overflow.ok).to.equal(false);
     expect(settled.find((outcome) => outcome.tag === 'c1')?.ok).to.equal(true);
     expect(settled.filter((outcome) => !outcome.ok).map((outcome) => outcome.tag)).to.deep.equal(['q4']);
+  });
+
+  it('sheds on arrival the callers a long queue would keep past their deadline, telling each when to come back', async () => {
+    const deep = await createShardKit({ ...target.config, loadShedding: { maxInFlight: 2, maxQueued: 1000 } });
+    try {
+      const shard = deep.shardNames[0]!;
+      const key = Array.from({ length: 100 }, (_, index) => index + 1).find((id) => deep.shardFor(id) === shard)!;
+      // pg_sleep in the select list runs once per row: the row must exist.
+      await deep.table('users').insert({ id: key, name: 'slow', email: `slow${key}@example.com` }).onConflict('id').merge();
+      const read = () => {
+        const started = performance.now();
+        return deep
+          .table('users', { timeoutMs: 1000 })
+          .where('id', key)
+          .select(deep.forShard(shard).raw('pg_sleep(0.05)'))
+          .then(
+            () => ({ ok: true, ms: performance.now() - started, code: undefined }),
+            (error: { code?: string }) => ({ ok: false, ms: performance.now() - started, code: error.code }),
+          );
+      };
+      // Teach the node its hold time, then 200 callers at once: two run at a time, 50 ms each.
+      for (let call = 0; call < 20; call++) await read();
+      const outcomes = await Promise.all(Array.from({ length: 200 }, read));
+      const served = outcomes.filter((outcome) => outcome.ok);
+      const shedAtOnce = outcomes.filter((outcome) => outcome.code === 'SHARD_OVERLOADED');
+      const slowest = Math.max(...outcomes.map((outcome) => outcome.ms));
+      console.log(`      200 callers, 2 slots: ${served.length} served, ${shedAtOnce.length} shed on arrival, ${outcomes.length - served.length - shedAtOnce.length} timed out; slowest answer ${Math.round(slowest)} ms (deadline 1000)`);
+      expect(served.length).to.be.greaterThan(20);
+      expect(shedAtOnce.length).to.be.greaterThan(100);
+      expect(Math.max(...shedAtOnce.map((outcome) => outcome.ms))).to.be.below(200);
+      expect(slowest).to.be.below(1000 + 300);
+    } finally {
+      await deep.close();
+    }
   });
 
   it("asks a shard that shed a scatter's read again within the deadline, and fails the scatter only when the deadline leaves no room", async () => {

@@ -35,4 +35,27 @@ describe('admission of one node', () => {
     (await queuedNormal).release();
     expect(admission.admitted).to.equal(0);
   });
+
+  it('sheds at once a call the queue would keep past its deadline, once hold times are known, with that wait as retryAfterMs', async () => {
+    const admission = new Admission({ shard: 's1', node: 's1-primary' }, { maxInFlight: 1, maxQueued: 10 });
+    const running = await admission.admit('normal', later());
+    // Before enough hold times are known, nothing is predicted: a short deadline still queues.
+    const early = admission.admit('normal', performance.now() + 30).catch((error: unknown) => error);
+    expect(admission.queued).to.equal(1);
+    expect((await early as Error).name).to.equal('QueryTimeoutError');
+    for (let call = 0; call < 20; call++) admission.observeHoldMs(200);
+    const started = performance.now();
+    const shed = await admission.admit('normal', performance.now() + 100).catch((error: unknown) => error);
+    expect(performance.now() - started).to.be.below(20);
+    expect(shed).to.be.instanceOf(ShardOverloadedError);
+    expect((shed as ShardOverloadedError).retryAfterMs).to.be.within(100, 200);
+    // Room enough before the deadline: it waits; critical waits whatever its deadline.
+    const patient = admission.admit('normal', later());
+    const critical = admission.admit('critical', performance.now() + 100).catch((error: unknown) => error);
+    expect(admission.queued).to.equal(2);
+    expect((await critical as Error).name).to.equal('QueryTimeoutError');
+    running.release();
+    (await patient).release();
+    expect(admission.admitted).to.equal(0);
+  });
 });
