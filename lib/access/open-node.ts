@@ -5,12 +5,13 @@
  * connections are destroyed, and so is every socket the node still has (connecting ones too).
  */
 import knexModule, { type Knex } from 'knex';
-import type { ResolvedNode, TimeoutOptions } from '../config/config-types.js';
+import type { ResolvedLoadShedding, ResolvedNode, TimeoutOptions } from '../config/config-types.js';
 import type { DialectAdapter } from '../dialect/dialect-adapter.js';
 import { dialectAdapter } from '../dialect/dialects.js';
 import { quietKnexLog } from '../dialect/knex-log.js';
 import { DriverMissingError, KitClosedError } from '../errors.js';
-import { Admission, type AdmissionLimits } from '../resilience/admission.js';
+import { Admission, type AdmissionSubject } from '../resilience/admission.js';
+import { AdaptiveLimit } from '../resilience/adaptive-limit.js';
 import { type BreakerOptionsResolved, type BreakerState, NodeBreaker } from '../resilience/node-breaker.js';
 import { guardedClient } from '../knex/guarded-client.js';
 import { currentScope, scopeOfBuilder } from './call-scope.js';
@@ -27,7 +28,7 @@ export interface NodeHandle {
 
 export interface NodeOptions {
   breaker: BreakerOptionsResolved;
-  admission: AdmissionLimits;
+  admission: ResolvedLoadShedding;
   timeouts: Required<TimeoutOptions>;
   onStatement: (event: StatementEvent) => void;
   onBreaker: (node: ResolvedNode, state: BreakerState) => void;
@@ -47,7 +48,7 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
   const gate = new NodeGate(
     subject,
     breaker,
-    new Admission(subject, { ...options.admission, maxInFlight: Math.min(options.admission.maxInFlight, dialect.poolSize(config)) }),
+    admissionOf(subject, options.admission, dialect.poolSize(config)),
     timeouts,
     {
       classify: dialect.classifyError,
@@ -120,4 +121,14 @@ function cancelWithin(cancel: Promise<unknown>, ms: number): Promise<void> {
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** At most the pool's connections at once; with `adaptive`, as many of them as latency allows. */
+function admissionOf(subject: AdmissionSubject, shedding: ResolvedLoadShedding, poolSize: number): Admission {
+  const maxInFlight = Math.min(shedding.maxInFlight, poolSize);
+  const { adaptive } = shedding;
+  const limit = adaptive
+    ? new AdaptiveLimit({ min: Math.min(adaptive.minInFlight, maxInFlight), max: maxInFlight, windowMs: adaptive.windowMs, minSamples: 10, tolerance: adaptive.tolerance })
+    : undefined;
+  return new Admission(subject, { maxInFlight, maxQueued: shedding.maxQueued }, limit);
 }

@@ -84,6 +84,16 @@ const breakerSchema = z.strictObject({
 const loadSheddingSchema = z.strictObject({
   maxInFlight: z.number().int().min(1).max(1000).optional(),
   maxQueued: z.number().int().min(0).max(1_000_000).optional(),
+  adaptive: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        minInFlight: z.number().int().min(1).max(1000).optional(),
+        windowMs: z.number().int().min(10).max(600_000).optional(),
+        tolerance: z.number().min(1).max(100).optional(),
+      }),
+    ])
+    .optional(),
 });
 
 const scatterSchema = z.strictObject({

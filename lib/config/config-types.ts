@@ -156,6 +156,26 @@ export interface LoadSheddingOptions {
   maxInFlight?: number;
   /** Queries waiting for one node; beyond, the lowest priority is shed. Default 100. */
   maxQueued?: number;
+  /**
+   * Let each node's limit follow its latency, between `minInFlight` and `maxInFlight`
+   * (docs/cross-shard-queries.md): `true` for the defaults. Default false: `maxInFlight` fixed.
+   */
+  adaptive?: boolean | AdaptiveLoadShedding;
+}
+
+export interface AdaptiveLoadShedding {
+  /** The limit never goes below this. Default 1. */
+  minInFlight?: number;
+  /** How often, at most, the limit moves (it also waits for 10 calls). Default 1000. */
+  windowMs?: number;
+  /** Latency up to this many times the lowest seen counts as no load. Default 2. */
+  tolerance?: number;
+}
+
+export interface ResolvedLoadShedding {
+  maxInFlight: number;
+  maxQueued: number;
+  adaptive: Required<AdaptiveLoadShedding> | false;
 }
 
 export interface ScatterOptions {
@@ -305,7 +325,7 @@ export interface ResolvedConfig {
   breaker: Required<BreakerOptions>;
   scatter: { concurrency: number; maxShardRows: number; maxInlineValues: number; maxJoinRows: number };
   timeouts: Required<TimeoutOptions>;
-  loadShedding: Required<LoadSheddingOptions>;
+  loadShedding: ResolvedLoadShedding;
   onlineMigrations: OnlineMigration[];
   migrations: Required<Omit<MigrationsOptions, 'schemaName'>> & Pick<MigrationsOptions, 'schemaName'>;
   seeds: Required<SeedsOptions>;

@@ -6,7 +6,7 @@
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
 import { configSchema, type ParsedConfig } from './config-schema.js';
-import type { Dialect, ResolvedConfig, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
+import type { Dialect, LoadSheddingOptions, ResolvedConfig, ResolvedLoadShedding, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
 import { onlineMigrationIssues } from './online-migration-issues.js';
 import { sealConnection, sealRedisUrl } from './connection-vault.js';
 import { addressOf, describeConnection, registerConnectionSecrets } from './node-description.js';
@@ -62,7 +62,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
       maxJoinRows: config.scatter?.maxJoinRows ?? 100_000,
     },
     timeouts: { queryMs: 30_000, connectMs: 5000, acquireMs: 10_000, closeMs: 3000, schemaMigrationMs: 600_000, ...config.timeouts },
-    loadShedding: { maxInFlight: 10, maxQueued: 100, ...config.loadShedding },
+    loadShedding: resolveLoadShedding(config.loadShedding),
     cache: resolveCache(config.cache),
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
@@ -207,4 +207,13 @@ function resolveCache(cache: ParsedConfig['cache']): ResolvedConfig['cache'] {
     lockWaitMs: redis.lockWaitMs ?? 250,
   };
   return { ...resolved, redis: sealRedisUrl(options, redis.url) };
+}
+
+function resolveLoadShedding(options: LoadSheddingOptions = {}): ResolvedLoadShedding {
+  const { adaptive } = options;
+  return {
+    maxInFlight: options.maxInFlight ?? 10,
+    maxQueued: options.maxQueued ?? 100,
+    adaptive: adaptive ? { minInFlight: 1, windowMs: 1000, tolerance: 2, ...(adaptive === true ? {} : adaptive) } : false,
+  };
 }

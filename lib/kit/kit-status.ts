@@ -28,6 +28,8 @@ export interface NodeStatus {
   where: string;
   breaker: BreakerState;
   inFlight: number;
+  /** Queries admitted at once now (loadShedding.maxInFlight, or the adaptive limit). */
+  limit: number;
   /** Queries waiting for admission. */
   queued: number;
   /** Queries shed since the kit started. */
@@ -92,6 +94,7 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
       where: node.config.description,
       breaker: gate.breaker.state,
       inFlight: gate.inFlight,
+      limit: gate.admission.limit,
       queued: gate.admission.queued,
       shed: gate.admission.shed,
       ...(checked ? { health: checked.health } : {}),

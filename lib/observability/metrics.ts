@@ -66,6 +66,7 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
       },
     });
   perNode('Queries running on the node', 'node_in_flight', (node) => node.inFlight);
+  perNode('Queries the node admits at once now (the adaptive limit, or loadShedding.maxInFlight)', 'node_limit', (node) => node.limit);
   perNode('Queries waiting for the node', 'node_queued', (node) => node.queued);
   perNode('Queries shed by the node since the kit started', 'node_shed', (node) => node.shed);
   perNode('Breaker state: 0 closed, 1 half-open, 2 open', 'breaker_state', (node) => BREAKER_VALUE[node.breaker]);

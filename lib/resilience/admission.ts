@@ -1,5 +1,6 @@
 /**
- * Admission control for one node: at most `maxInFlight` calls hold a connection at once; the
+ * Admission control for one node: at most `maxInFlight` calls hold a connection at once (or, with
+ * an adaptive limit, as many as its measured latency allows: adaptive-limit.ts); the
  * rest wait in a queue of at most `maxQueued`, served critical first, then normal, then
  * background (FIFO within a priority). When the queue is full, the lowest-priority waiter is
  * shed to make room for a higher one, so background work goes first, then normal; a call that
@@ -14,6 +15,7 @@
  * There is one place that admits (`admit`) and one that releases (`Ticket.release`, which
  * counts once however often it is called), so the count of admitted calls cannot drift.
  */
+import type { AdaptiveLimit } from './adaptive-limit.js';
 import { KitClosedError, QueryCancelledError, type QueryPriority, QueryTimeoutError, ShardOverloadedError } from '../errors.js';
 
 const PRIORITIES: readonly QueryPriority[] = ['critical', 'normal', 'background'];
@@ -55,7 +57,14 @@ export class Admission {
   constructor(
     private readonly subject: AdmissionSubject,
     private readonly limits: AdmissionLimits,
+    /** With loadShedding.adaptive: the calls admitted at once follow latency, up to maxInFlight. */
+    private readonly adaptive?: AdaptiveLimit,
   ) {}
+
+  /** The calls admitted at once now. */
+  get limit(): number {
+    return this.adaptive?.current ?? this.limits.maxInFlight;
+  }
 
   get admitted(): number {
     return this.admittedCount;
@@ -73,13 +82,20 @@ export class Admission {
   observeHoldMs(ms: number): void {
     this.averageMs += (ms - this.averageMs) / 10;
     this.observed++;
+    if (!this.adaptive) return;
+    this.adaptive.observe(ms, this.admittedCount);
+    // A limit that grew admits waiters at once, not only as calls end.
+    while (this.admittedCount < this.limit && this.queued > 0) {
+      this.admittedCount++;
+      this.handOver();
+    }
   }
 
   /** A slot, now or once one frees up; `deadline` is a performance.now() time. */
   admit(priority: QueryPriority, deadline: number, signal?: AbortSignal): Promise<Ticket> {
     if (this.closed) return Promise.reject(new KitClosedError());
     if (signal?.aborted) return Promise.reject(new QueryCancelledError(signal.reason));
-    if (this.admittedCount < this.limits.maxInFlight && this.queued === 0) {
+    if (this.admittedCount < this.limit && this.queued === 0) {
       this.admittedCount++;
       return Promise.resolve(this.ticket());
     }
@@ -148,8 +164,12 @@ export class Admission {
     };
   }
 
-  /** A freed slot goes to the first waiter of the highest priority, or back to the pool of slots. */
+  /** A freed slot goes to the first waiter of the highest priority, or back to the pool of slots (or away, past a limit that shrank). */
   private handOver(): void {
+    if (this.admittedCount > this.limit) {
+      this.admittedCount--;
+      return;
+    }
     for (const priority of PRIORITIES) {
       const next = this.queues[priority].shift();
       if (next) {
@@ -185,12 +205,12 @@ export class Admission {
     if (this.observed < PREDICT_AFTER) return undefined;
     let ahead = 0;
     for (const candidate of PRIORITIES.slice(0, PRIORITIES.indexOf(priority) + 1)) ahead += this.queues[candidate].length;
-    return (this.averageMs * (ahead + 1)) / this.limits.maxInFlight;
+    return (this.averageMs * (ahead + 1)) / this.limit;
   }
 
   private overloaded(priority: QueryPriority, expectedWaitMs?: number): ShardOverloadedError {
     this.shedCount++;
-    const waitMs = expectedWaitMs ?? (this.averageMs * (this.queued + 1)) / this.limits.maxInFlight;
+    const waitMs = expectedWaitMs ?? (this.averageMs * (this.queued + 1)) / this.limit;
     return new ShardOverloadedError(this.subject.shard, this.subject.node, priority, Math.max(10, Math.round(waitMs)));
   }
 }

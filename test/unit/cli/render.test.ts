@@ -9,7 +9,7 @@ const status: KitStatus = {
     { shard: 'pg-b', weight: 1, standby: false, slots: 526_568 },
   ],
   nodes: [
-    { shard: 'pg-a', node: 'pg-a-primary', role: 'primary', where: 'postgres://shardkit@127.0.0.1:54411/shardkit', breaker: 'closed', inFlight: 0, queued: 0, shed: 0, health: 'up' },
+    { shard: 'pg-a', node: 'pg-a-primary', role: 'primary', where: 'postgres://shardkit@127.0.0.1:54411/shardkit', breaker: 'closed', inFlight: 0, limit: 10, queued: 0, shed: 0, health: 'up' },
     {
       shard: 'pg-a',
       node: 'pg-a-replica1',
@@ -17,6 +17,7 @@ const status: KitStatus = {
       where: 'postgres://shardkit@127.0.0.1:54412/shardkit',
       breaker: 'closed',
       inFlight: 0,
+      limit: 10,
       queued: 0,
       shed: 0,
       health: 'up',
@@ -24,7 +25,7 @@ const status: KitStatus = {
       readingAgeMs: 97,
       problem: 'the primary is down: lag frozen at its last proof',
     },
-    { shard: 'pg-b', node: 'pg-b-primary', role: 'primary', where: 'postgres://shardkit@127.0.0.1:54421/shardkit', breaker: 'open', inFlight: 3, queued: 12, shed: 4, health: 'stalled', problem: 'node pg-b-primary of shard pg-b did not answer within 2000 ms (running the statement)' },
+    { shard: 'pg-b', node: 'pg-b-primary', role: 'primary', where: 'postgres://shardkit@127.0.0.1:54421/shardkit', breaker: 'open', inFlight: 3, limit: 10, queued: 12, shed: 4, health: 'stalled', problem: 'node pg-b-primary of shard pg-b did not answer within 2000 ms (running the statement)' },
   ],
   migrations: [{ name: 'users_v2', phase: 'backfill', version: 3 }],
 };
