@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { backfillBenchmark } from './benchmarks/backfill-benchmark.js';
 import { cacheBenchmark } from './benchmarks/cache-benchmark.js';
+import { overloadBenchmark } from './benchmarks/overload-benchmark.js';
 import { crossShardMemoryBenchmark } from './benchmarks/cross-shard-memory-benchmark.js';
 import { rebalanceBenchmark } from './benchmarks/rebalance-benchmark.js';
 import { replicaReadBenchmark } from './benchmarks/replica-read-benchmark.js';
@@ -26,7 +27,7 @@ export interface Benchmark {
   run(options: BenchmarkOptions): Promise<void>;
 }
 
-const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark, transactionsBenchmark, cacheBenchmark];
+const BENCHMARKS: Benchmark[] = [routingBenchmark, replicaReadBenchmark, scatterBenchmark, backfillBenchmark, rebalanceBenchmark, crossShardMemoryBenchmark, transactionsBenchmark, cacheBenchmark, overloadBenchmark];
 
 const { values, positionals: wanted } = parseArgs({ options: { rows: { type: 'string' } }, allowPositionals: true });
 const rows = values.rows === undefined ? undefined : Number(values.rows.replaceAll('_', ''));
