@@ -5,6 +5,7 @@
  *   mariadb  two MariaDB shards, each on its own server: maria-1 a primary with a GTID replica,
  *            maria-2 a primary alone
  *   cached   the PostgreSQL one with reads of `users` cached, shared through the cluster's Redis
+ *   failover pg-a, and pg-c: a primary whose synchronous replica may be promoted in its place
  *
  * SHARDKIT_CONFIG=shards.cluster.config.ts picks the PostgreSQL one,
  * SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb the MariaDB one.
@@ -59,4 +60,18 @@ export const cached = {
   tables: { ...tables, users: { shardKey: 'id', cache: { ttlMs: 60_000 } } },
   globalTables: ['countries'],
   cache: { redis: { url: 'redis://127.0.0.1:6391' } },
+} satisfies ShardKitConfig;
+
+/**
+ * pg-a, and pg-c: a primary with a synchronous replica (every acknowledged commit is on both)
+ * that shardkit follows when it is promoted (docs/failover.md; `scripts/cluster.sh promote
+ * pg-c-replica`, or `shardkit failover pg-c --to pg-c-replica1`; `rebuild pg-c` resets the pair).
+ */
+export const failover = {
+  shards: [
+    { name: 'pg-a', primary: postgresNode(54411), replicas: [postgresNode(54412)] },
+    { name: 'pg-c', primary: postgresNode(54431), replicas: [postgresNode(54432)], failoverCandidates: ['pg-c-replica1'] },
+  ],
+  tables,
+  globalTables: ['countries'],
 } satisfies ShardKitConfig;

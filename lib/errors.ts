@@ -45,6 +45,7 @@ export const ERROR_CODES = [
   'TOPOLOGY_SWITCHING',
   'QUERY_TIMEOUT',
   'CONNECTION_FAILED',
+  'FAILOVER_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -539,5 +540,18 @@ export class ConnectionFailedError extends ShardKitError {
   constructor(shard: string, node: string, where: string, reason: string, options: { cause: unknown; retryable: boolean; driverCode?: string }) {
     super(`cannot connect to node ${node} of shard ${shard} (${where}): ${reason}`, { shard, node, retryable: options.retryable, cause: options.cause });
     this.driverCode = options.driverCode;
+  }
+}
+
+/**
+ * A planned primary switch (`kit.failover()`, `shardkit failover`) could not be made: the node
+ * named is not a candidate, another switch is under way, or a step failed (the cause says
+ * which). The primary stays what it was; writes resume on it.
+ */
+export class FailoverError extends ShardKitError {
+  readonly code = 'FAILOVER_FAILED';
+
+  constructor(shard: string, node: string | undefined, reason: string, cause?: unknown) {
+    super(`failover of shard ${shard}${node ? ` to ${node}` : ''} failed: ${truncate(reason, 500)}`, { shard, ...(node ? { node } : {}), retryable: false, ...(cause === undefined ? {} : { cause }) });
   }
 }

@@ -15,6 +15,8 @@ import { GlobalIds, type IdOptions } from './kit/global-ids.js';
 import { type AtomicParts, type AtomicTransaction, runAtomicTransaction } from './kit/atomic-transaction.js';
 import { EscapeHatches } from './kit/escape-hatch.js';
 import { InDoubtRecovery, type RecoverOptions } from './kit/in-doubt-recovery.js';
+import { type FailoverEvent, type PlannedFailover, PrimaryFailover } from './kit/primary-failover.js';
+import { PrimaryRecords } from './kit/primary-records.js';
 import { type RoutedTransaction, runTransaction, type TransactionOptions, type TransactionParts, type TransactionTarget } from './kit/routed-transaction.js';
 import { KeyTypes } from './engine/key-types.js';
 import type { Engine } from './engine/execute-plan.js';
@@ -76,8 +78,9 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
   });
   kit = new ShardKit(resolved, topology, shared);
   try {
-    // An instance must know every migration's phase before its first write.
+    // An instance must know every migration's phase, and every recorded primary switch, before its first write.
     await kit.migrationCoordinator.start();
+    await kit.primaryFailover.start();
   } catch (error) {
     await kit.close();
     throw error;
@@ -122,6 +125,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly transactionParts: TransactionParts;
   private readonly atomicParts: AtomicParts;
   private readonly inDoubt: InDoubtRecovery;
+  /** Follows promoted replicas of shards that list failover candidates (kit/primary-failover.ts). */
+  readonly primaryFailover: PrimaryFailover;
   private readonly escapeHatches: EscapeHatches;
   private readonly cache: ReadCache;
   private readonly cachedReads: CachedReads;
@@ -168,7 +173,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.follower = new RebalanceFollower(topology, config);
     const control = topology.shard(config.migrations.controlShard).primary;
     this.migrationCoordinator = new MigrationCoordinator(
-      new ControlStore(control.knex, control.dialect.changeFeed, (name) => (name === REBALANCE_NAME ? REBALANCE_TITLE : `online migration "${name}"`)),
+      new ControlStore(topology.livePrimary(config.migrations.controlShard), control.dialect.changeFeed, (name) => (name === REBALANCE_NAME ? REBALANCE_TITLE : `online migration "${name}"`)),
       config.onlineMigrations.map((migration) => migrationTables(migration, config, topology)),
       topology,
       { ...config.migrations, maxParameters: engine.maxParameters },
@@ -209,7 +214,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       execute: async (builder) => (await this.run(builder, 'fail')).result,
       stream: (builder) => this.stream(builder),
     });
-    this.globalIds = new GlobalIds(topology.shard(config.migrations.controlShard).primary.knex);
+    this.globalIds = new GlobalIds(topology.livePrimary(config.migrations.controlShard));
     this.transactionParts = {
       config,
       topology,
@@ -219,7 +224,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       cacheWrites: this.cachedReads,
     };
     this.escapeHatches = new EscapeHatches(this.migrationCoordinator, config.family);
-    const decisions = new DecisionLog(topology.shard(config.migrations.controlShard).primary.knex);
+    const decisions = new DecisionLog(topology.livePrimary(config.migrations.controlShard));
     this.atomicParts = {
       ...this.transactionParts,
       log: decisions,
@@ -228,6 +233,13 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.inDoubt = new InDoubtRecovery(topology, decisions, config, (report) => {
       if (report.committed.length + report.rolledBack.length + report.foreign.length > 0) this.emit('recovery', report);
     }, () => this.flushCache());
+    this.primaryFailover = new PrimaryFailover(
+      topology,
+      config.failover,
+      config.lagMonitor.heartbeatTable,
+      new PrimaryRecords(topology.livePrimary(config.migrations.controlShard)),
+      (event) => this.emit('failover', event),
+    );
     this.runners = {
       config,
       topology,
@@ -358,6 +370,15 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return this.inDoubt.recover(options);
   }
 
+  /**
+   * A planned switch of a shard's primary to one of its `failoverCandidates`: writes are held
+   * while the old primary is fenced, the candidate catches up and is promoted (docs/failover.md).
+   */
+  failover(shard: string, options: PlannedFailover & { to: string }): Promise<FailoverEvent> {
+    this.assertOpen();
+    return this.primaryFailover.failover(shard, options.to, options);
+  }
+
   /** The plan a builder from table() would run, without running it. */
   explain(builder: Knex.QueryBuilder): QueryPlan {
     return this.pipeline.plan(builder as AnyQueryBuilder);
@@ -402,7 +423,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     // One bound for all of it: background work first, then the calls still running.
     const deadline = performance.now() + this.config.timeouts.closeMs;
     let timer: NodeJS.Timeout | undefined;
-    const background = Promise.all([this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop(), this.sharedCache?.close()]);
+    const background = Promise.all([this.primaryFailover.stop(), this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop(), this.sharedCache?.close()]);
     await Promise.race([background, new Promise((resolve) => (timer = setTimeout(resolve, this.config.timeouts.closeMs)))]);
     clearTimeout(timer);
     await Promise.all([this.topology.close(Math.max(0, deadline - performance.now())), this.router.destroy()]);

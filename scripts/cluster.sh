@@ -4,10 +4,13 @@
 #
 #   pg-a   PostgreSQL primary 127.0.0.1:54411, streaming replica :54412   (database shardkit)
 #   pg-b   PostgreSQL primary 127.0.0.1:54421, streaming replica :54422   (database shardkit)
+#   pg-c   PostgreSQL primary 127.0.0.1:54431, synchronous replica :54432 (database shardkit),
+#          for failover tests: the replica may be promoted, and `rebuild pg-c` makes the pair anew
 #   maria-a  MariaDB primary 127.0.0.1:33611, GTID replica      :33612   (database shardkit_1)
 #   maria-b  MariaDB primary 127.0.0.1:33621                              (database shardkit_2)
 #
 # Usage: scripts/cluster.sh up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME
+#                          | promote NAME | rebuild PAIR
 #   up          create what is missing, start what is stopped (idempotent); installs
 #               mariadb-server and redis-server with apt-get when run as root and absent
 #               (Redis, on 6391, is the read cache's shared level; in memory only)
@@ -18,6 +21,8 @@
 #   start NAME  start one stopped server again
 #   pause NAME  SIGSTOP every process of one server (it accepts connections, answers nothing)
 #   resume NAME SIGCONT them
+#   promote NAME  pg_ctl promote a PostgreSQL replica (it stops replaying and accepts writes)
+#   rebuild PAIR  stop a PostgreSQL pair (pg-c), delete it and create it anew, empty
 #
 # It never touches the machine's own services on 5432/3306. The application user `shardkit`
 # (password below, a local test credential) is an ordinary user, so that replicas refuse its
@@ -43,7 +48,10 @@ APP_USER=shardkit
 APP_PASSWORD=shardkit-local-test
 REPL_PASSWORD=shardkit-repl-local
 
-PG_INSTANCES=("pg-a-primary:54411" "pg-a-replica:54412" "pg-b-primary:54421" "pg-b-replica:54422")
+PG_INSTANCES=("pg-a-primary:54411" "pg-a-replica:54412" "pg-b-primary:54421" "pg-b-replica:54422" "pg-c-primary:54431" "pg-c-replica:54432")
+# Pairs whose primary waits for its replica at every commit, so that a promoted replica holds
+# every acknowledged write; their application user may call pg_promote() (planned failover).
+SYNCHRONOUS_PAIRS=" pg-c "
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
@@ -132,27 +140,71 @@ pg_create_replica() {
   pg_start "$name"
 }
 
+pg_pair_up() {
+  local i=$1 primary primary_port entry name port pair
+  primary=$(pg_name "${PG_INSTANCES[$i]}")
+  primary_port=$(pg_port "${PG_INSTANCES[$i]}")
+  entry=${PG_INSTANCES[$((i + 1))]}
+  name=$(pg_name "$entry")
+  port=$(pg_port "$entry")
+  pair=${primary%-primary}
+  if [ ! -f "$CLUSTER_DIR/$primary/PG_VERSION" ]; then
+    rm -rf "${CLUSTER_DIR:?}/$primary" "${CLUSTER_DIR:?}/$name"
+    pg_create_primary "$primary" "$primary_port"
+  else
+    pg_start "$primary"
+  fi
+  if [ ! -f "$CLUSTER_DIR/$name/PG_VERSION" ]; then
+    rm -rf "${CLUSTER_DIR:?}/$name"
+    pg_create_replica "$name" "$port" "$primary_port"
+    case "$SYNCHRONOUS_PAIRS" in *" $pair "*) pg_make_synchronous "$name" "$primary_port" ;; esac
+  else
+    pg_start "$name"
+  fi
+}
+
+# After the replica exists (before, every commit would wait for it): the primary waits for
+# it, the replica (once promoted) for nobody, and the application user may promote.
+pg_make_synchronous() {
+  local replica=$1 primary_port=$2
+  echo "synchronous_standby_names = ''" >>"$CLUSTER_DIR/$replica/postgresql.conf"
+  as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$replica" -w restart -l "$LOG_DIR/$replica.log" >/dev/null
+  psql_admin "$primary_port" -d shardkit <<SQL
+GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO $APP_USER;
+ALTER SYSTEM SET synchronous_standby_names = '*';
+SELECT pg_reload_conf();
+SQL
+}
+
 pg_up() {
-  local i entry name port primary primary_port
-  for i in 0 2; do
-    primary=$(pg_name "${PG_INSTANCES[$i]}")
-    primary_port=$(pg_port "${PG_INSTANCES[$i]}")
-    entry=${PG_INSTANCES[$((i + 1))]}
-    name=$(pg_name "$entry")
-    port=$(pg_port "$entry")
-    if [ ! -f "$CLUSTER_DIR/$primary/PG_VERSION" ]; then
-      rm -rf "${CLUSTER_DIR:?}/$primary" "${CLUSTER_DIR:?}/$name"
-      pg_create_primary "$primary" "$primary_port"
-    else
-      pg_start "$primary"
-    fi
-    if [ ! -f "$CLUSTER_DIR/$name/PG_VERSION" ]; then
+  local i
+  for ((i = 0; i < ${#PG_INSTANCES[@]}; i += 2)); do pg_pair_up "$i"; done
+}
+
+pg_promote() {
+  [ -n "$(pg_port_of "$1")" ] || die "unknown server $1"
+  as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$1" -w -t 30 promote >/dev/null
+}
+
+pg_rebuild() {
+  local i
+  for ((i = 0; i < ${#PG_INSTANCES[@]}; i += 2)); do
+    [ "$(pg_name "${PG_INSTANCES[$i]}")" = "$1-primary" ] || continue
+    for name in "$1-replica" "$1-primary"; do
+      resume_server "$name"
+      [ -d "$CLUSTER_DIR/$name" ] && pg_running "$name" && as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$name" -m immediate -w stop >/dev/null
       rm -rf "${CLUSTER_DIR:?}/$name"
-      pg_create_replica "$name" "$port" "$primary_port"
-    else
-      pg_start "$name"
-    fi
+    done
+    local tries=0
+    while ! port_free "$(pg_port "${PG_INSTANCES[$i]}")" || ! port_free "$(pg_port "${PG_INSTANCES[$((i + 1))]}")"; do
+      tries=$((tries + 1))
+      [ "$tries" -lt 100 ] || die "the ports of $1 stay taken after its servers stopped"
+      sleep 0.1
+    done
+    pg_pair_up "$i"
+    return 0
   done
+  die "unknown pair $1"
 }
 
 pg_down() {
@@ -468,5 +520,7 @@ case "${1:-}" in
   start) [ -n "${2:-}" ] || die "usage: $0 start NAME"; start_server "$2" ;;
   pause) [ -n "${2:-}" ] || die "usage: $0 pause NAME"; pause_server "$2" ;;
   resume) [ -n "${2:-}" ] || die "usage: $0 resume NAME"; resume_server "$2" ;;
-  *) echo "usage: $0 up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME" >&2; exit 2 ;;
+  promote) [ -n "${2:-}" ] || die "usage: $0 promote NAME"; pg_promote "$2" ;;
+  rebuild) [ -n "${2:-}" ] || die "usage: $0 rebuild PAIR"; prepare_dirs; pg_rebuild "$2" ;;
+  *) echo "usage: $0 up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME | promote NAME | rebuild PAIR" >&2; exit 2 ;;
 esac

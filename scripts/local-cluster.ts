@@ -36,6 +36,8 @@ const SERVERS: Record<number, string> = {
   54412: 'pg-a-replica',
   54421: 'pg-b-primary',
   54422: 'pg-b-replica',
+  54431: 'pg-c-primary',
+  54432: 'pg-c-replica',
   33611: 'maria-a-primary',
   33612: 'maria-a-replica',
   33621: 'maria-b-primary',
@@ -125,6 +127,16 @@ export class ServerControl {
 
   async start(): Promise<void> {
     await run('bash', [CLUSTER_SCRIPT, 'start', this.server]);
+  }
+
+  /** pg_ctl promote: a PostgreSQL replica stops replaying and takes writes. */
+  async promote(): Promise<void> {
+    await run('bash', [CLUSTER_SCRIPT, 'promote', this.server]);
+  }
+
+  /** Deletes the server's pair (pg-c) and creates it anew, empty: after a failover test. */
+  async rebuildPair(): Promise<void> {
+    await run('bash', [CLUSTER_SCRIPT, 'rebuild', this.server.replace(/-(primary|replica)$/, '')]);
   }
 
   /** SIGSTOP: the server keeps accepting TCP connections (the kernel does) but answers nothing. */

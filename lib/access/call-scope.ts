@@ -16,7 +16,7 @@ import type { QueryPriority } from '../errors.js';
 export type GuardPriority = QueryPriority | 'health';
 
 /** Why a statement runs, as metrics and events report it. */
-export type Purpose = 'query' | 'transaction' | 'lag-probe' | 'control' | 'backfill' | 'verify' | 'shadow-read' | 'dual-write' | 'rebalance' | 'schema' | 'maintenance';
+export type Purpose = 'query' | 'transaction' | 'lag-probe' | 'control' | 'backfill' | 'verify' | 'shadow-read' | 'dual-write' | 'rebalance' | 'schema' | 'maintenance' | 'failover';
 
 export interface CallScope {
   priority: GuardPriority;

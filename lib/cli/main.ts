@@ -14,6 +14,7 @@ import { registerRoute } from './route-command.js';
 import { registerSeed } from './seed-command.js';
 import { registerStatus } from './status-command.js';
 import { registerTx } from './tx-command.js';
+import { registerFailover } from './failover-command.js';
 import { registerCache } from './cache-command.js';
 
 const stdio: CliIo = {
@@ -48,6 +49,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerStatus(program, io, run);
   registerRoute(program, io, run);
   registerTx(program, io, run);
+  registerFailover(program, io, run);
   registerCache(program, io, run);
   // Every subcommand reports errors the program's way and does not exit the process.
   const propagate = (command: Command) => {

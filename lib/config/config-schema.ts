@@ -39,6 +39,7 @@ const shardSchema = z.strictObject({
   standby: z.boolean({ error: 'must be true or false' }).optional(),
   primary: nodeSchema.optional(),
   replicas: z.array(nodeSchema).optional(),
+  failoverCandidates: z.array(z.string().min(1), { error: 'must be a list of replica names' }).optional(),
 });
 
 const milliseconds = z.number({ error: 'must be a number of milliseconds' }).int().min(0).max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)` });
@@ -144,6 +145,9 @@ export const configSchema = z.strictObject({
   migrations: migrationsSchema.optional(),
   seeds: z.strictObject({ directory: z.string().min(1).optional(), loadExtensions: extensions }).optional(),
   transactions: z.strictObject({ recoveryIntervalMs: milliseconds.optional(), inDoubtGraceMs: milliseconds.optional() }).optional(),
+  failover: z
+    .strictObject({ holdMs: milliseconds.optional(), probeIntervalMs: positiveMilliseconds.optional(), pollIntervalMs: positiveMilliseconds.optional() })
+    .optional(),
   cache: z
     .strictObject({
       maxEntries: z.number().int().min(1).max(100_000_000).optional(),

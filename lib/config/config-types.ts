@@ -47,6 +47,12 @@ export interface ShardConfig {
   standby?: boolean;
   primary: NodeConfig;
   replicas?: NodeConfig[];
+  /**
+   * Replicas (by node name, e.g. `pg-a-replica1`) that may be promoted in the primary's place:
+   * when the primary fails, shardkit asks them their role and follows the one promoted, holding
+   * writes meanwhile (see `failover`, docs/failover.md). Default none: no failover.
+   */
+  failoverCandidates?: string[];
 }
 
 export interface ShardedTableConfig {
@@ -237,6 +243,15 @@ export interface MigrationsOptions {
   leaseMs?: number;
 }
 
+export interface FailoverOptions {
+  /** How long writes and primary reads wait for a new primary instead of failing. Default 10000. */
+  holdMs?: number;
+  /** How often the nodes are asked their role while a switch is under way. Default 200. */
+  probeIntervalMs?: number;
+  /** How often each instance reads the switches other instances recorded. Default 1000. */
+  pollIntervalMs?: number;
+}
+
 export interface ShardKitConfig {
   shards: ShardConfig[];
   /** Sharded tables by name. Tables sharing key values (users.id, orders.user_id) are co-located. */
@@ -259,6 +274,8 @@ export interface ShardKitConfig {
   seeds?: SeedsOptions;
   /** Atomic (two-phase) transactions: recovery of those whose coordinator died. */
   transactions?: TransactionsOptions;
+  /** Following a promoted replica when a shard's primary fails (shards listing `failoverCandidates`). */
+  failover?: FailoverOptions;
   /** Bounds of the in-process read cache that `tables.<name>.cache` turns on. */
   cache?: CacheOptions;
 }
@@ -312,6 +329,8 @@ export interface ResolvedShard {
   standby: boolean;
   primary: ResolvedNode;
   replicas: ResolvedNode[];
+  /** Names of replicas that may replace the primary. */
+  failoverCandidates: string[];
 }
 
 export interface ResolvedConfig {
@@ -330,6 +349,7 @@ export interface ResolvedConfig {
   migrations: Required<Omit<MigrationsOptions, 'schemaName'>> & Pick<MigrationsOptions, 'schemaName'>;
   seeds: Required<SeedsOptions>;
   transactions: Required<TransactionsOptions>;
+  failover: Required<FailoverOptions>;
   cache: ResolvedCacheOptions;
 }
 

@@ -78,6 +78,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     },
     seeds: { directory: config.seeds?.directory ?? 'seeds', loadExtensions: config.seeds?.loadExtensions ?? LOAD_EXTENSIONS },
     transactions: { recoveryIntervalMs: 30_000, inDoubtGraceMs: 30_000, ...config.transactions },
+    failover: { holdMs: 10_000, probeIntervalMs: 200, pollIntervalMs: 1000, ...config.failover },
   };
 }
 
@@ -127,6 +128,7 @@ function nodeIssues(shards: readonly ParsedShard[]): ConfigIssue[] {
     if (shard.primary?.dialect === 'pglite' && (shard.replicas?.length ?? 0) > 0) {
       issues.push({ path: `shards[${shardIndex}].replicas`, message: 'pglite has no replication; remove the replicas' });
     }
+    issues.push(...candidateIssues(shard, shardIndex));
   });
   if (families.size > 1) {
     issues.push({
@@ -135,6 +137,20 @@ function nodeIssues(shards: readonly ParsedShard[]): ConfigIssue[] {
     });
   }
   return issues;
+}
+
+/** A failover candidate must be one of the shard's own replicas, named once. */
+function candidateIssues(shard: ParsedShard, shardIndex: number): ConfigIssue[] {
+  const replicaNames = nodesOf(shard)
+    .slice(shard.primary ? 1 : 0)
+    .map(({ node, defaultName }) => node.name ?? defaultName);
+  return (shard.failoverCandidates ?? []).flatMap((name, index) => {
+    const path = `shards[${shardIndex}].failoverCandidates[${index}]`;
+    if (!replicaNames.includes(name)) {
+      return [{ path, message: `"${name}" is not a replica of shard ${shard.name}${replicaNames.length ? ` (its replicas: ${replicaNames.join(', ')})` : ' (it has none)'}` }];
+    }
+    return shard.failoverCandidates!.indexOf(name) === index ? [] : [{ path, message: `duplicate candidate "${name}"` }];
+  });
 }
 
 function nodesOf(shard: ParsedShard): { node: ParsedNode; path: string; defaultName: string }[] {
@@ -167,7 +183,7 @@ function resolveShard(shard: ParsedShard): ResolvedShard {
   const [primary, ...replicas] = nodesOf(shard).map(({ node, defaultName }, index) =>
     resolveNode(node, shard.name, index === 0 ? 'primary' : 'replica', defaultName),
   );
-  return { name: shard.name, weight: shard.weight ?? 1, standby: shard.standby ?? false, primary: primary!, replicas };
+  return { name: shard.name, weight: shard.weight ?? 1, standby: shard.standby ?? false, primary: primary!, replicas, failoverCandidates: shard.failoverCandidates ?? [] };
 }
 
 function resolveNode(node: ParsedNode, shard: string, role: ResolvedNode['role'], defaultName: string): ResolvedNode {

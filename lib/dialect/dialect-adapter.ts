@@ -22,7 +22,12 @@ export interface ErrorClass {
   nodeFault: boolean;
   /** The driver's own code: SQLSTATE on PostgreSQL, ER_* on MySQL/MariaDB, errno names for sockets. */
   driverCode: string | undefined;
+  /** The node refused a write because it takes none: a replica, or a primary made read-only. */
+  readOnly?: boolean;
 }
+
+/** What a node says it is: a role query, not a guess from errors. */
+export type ServerRole = 'primary' | 'replica';
 
 /** A primary's replication position (LSN, GTID set) and its own clock, read together. */
 export interface PrimaryState {
@@ -48,6 +53,24 @@ export interface ReplicationSignals {
   replicaState(replica: Knex, heartbeatTable: string): Promise<ReplicaState>;
   /** True when a node at `position` has applied everything up to `target`. */
   reached(position: string, target: string): boolean;
+  /** Whether the node takes writes now (a primary, or a replica promoted) or not. */
+  role(node: Knex): Promise<ServerRole>;
+  /** Makes a replica that has applied everything the primary had the primary (planned failover). */
+  promote(node: Knex): Promise<void>;
+  /**
+   * Makes a primary refuse this application's writes, so that instances still sending it writes
+   * learn it is not the primary any more (planned failover); best effort, where privileges allow.
+   */
+  fence(node: Knex): Promise<void>;
+  /** Undoes fence() when a planned switch fails before the promotion. */
+  unfence(node: Knex): Promise<void>;
+  /** The id of the open transaction `trx`, to look its outcome up after a COMMIT was lost. */
+  transactionId(trx: Knex.Transaction): Promise<string | undefined>;
+  /**
+   * What `node` knows of transaction `id` (read on a promoted replica: what survived the old
+   * primary); 'unknown' where the database cannot say.
+   */
+  transactionStatus(node: Knex, id: string): Promise<'committed' | 'aborted' | 'unknown'>;
 }
 
 /** What a knex instance for a node is made of; the access layer guards the client (access/open-node.ts). */
@@ -117,7 +140,7 @@ export function isConnectionFailure(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'KnexTimeoutError') return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection is closed|Connection lost|server closed the connection|the database system is (starting up|shutting down)/i.test(
+  return /Connection terminated|connection is closed|Connection lost|server closed the connection|is not queryable|the database system is (starting up|shutting down)/i.test(
     message,
   );
 }

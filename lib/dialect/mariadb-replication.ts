@@ -75,4 +75,37 @@ export const mariadbReplication: ReplicationSignals = {
     }
     return true;
   },
+
+  async role(node: Knex) {
+    const row = rowOf(await node.raw('select @@global.read_only as read_only'));
+    if (Number(row?.read_only) !== 0) return 'replica';
+    // A writable server still replicating is a replica someone forgot to make read-only.
+    const status = rowOf(await node.raw('show replica status'));
+    const running = [status?.Slave_IO_Running, status?.Slave_SQL_Running].some((state) => state === 'Yes');
+    return running ? 'replica' : 'primary';
+  },
+
+  async promote(node: Knex) {
+    // Needs REPLICATION SLAVE ADMIN and READ_ONLY ADMIN (or SUPER): docs/failover.md.
+    await node.raw('stop replica');
+    await node.raw('set global read_only = 0');
+  },
+
+  async fence(node: Knex) {
+    // read_only holds for every session, open or new, of users without READ_ONLY ADMIN.
+    await node.raw('set global read_only = 1');
+  },
+
+  async unfence(node: Knex) {
+    await node.raw('set global read_only = 0');
+  },
+
+  // MariaDB keeps no queryable status of past transactions: a COMMIT lost with its primary stays unknown.
+  async transactionId() {
+    return undefined;
+  },
+
+  async transactionStatus() {
+    return 'unknown' as const;
+  },
 };

@@ -25,7 +25,9 @@ export function classifyPostgresError(error: unknown): ErrorClass {
   const driverCode = errorCodeOf(error);
   const connectionClass = driverCode?.startsWith('08') === true && !DETERMINISTIC_CONNECTION_SQLSTATES.has(driverCode);
   const nodeFault = isConnectionFailure(error) || connectionClass || (driverCode !== undefined && NODE_FAULT_SQLSTATES.has(driverCode));
-  return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_SQLSTATES.has(driverCode)), driverCode };
+  // 25006: a write in a read-only transaction (a hot standby, or a fenced primary).
+  const readOnly = driverCode === '25006';
+  return { nodeFault, retryable: nodeFault || readOnly || (driverCode !== undefined && CONFLICT_SQLSTATES.has(driverCode)), driverCode, readOnly };
 }
 
 /** node-postgres keeps its socket on `connection.stream`. */

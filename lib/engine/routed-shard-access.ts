@@ -12,6 +12,7 @@ import { statementFailure } from '../access/statement-errors.js';
 import type { NodeRole } from '../config/config-types.js';
 import type { ShardKitError } from '../errors.js';
 import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../knex/builder-internals.js';
+import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
 import { recordWritePosition } from '../replicas/write-position.js';
 import type { NodeHandle, ShardHandle, Topology } from '../topology/topology.js';
@@ -51,29 +52,99 @@ export class RoutedShardAccess implements ShardAccess {
     const shard = this.topology.shard(shardName);
     const { routing } = request;
     if (request.intent === 'write') {
-      const result = await this.runOn(shard.primary, request, query, { node: shard.primary });
+      const result = shard.failover.canSwitch ? await this.writeHeld(shard, request, query) : await this.runOn(shard.primary, request, query, { node: shard.primary });
       if (routing.session) await recordWritePosition(shard, routing.session, routing.deadline);
       return result;
     }
     const choice = await this.chooseReader(shard, request);
-    if (choice.node === shard.primary) return this.runOn(shard.primary, request, query, choice);
+    if (choice.node === shard.primary) return this.onPrimary(shard, routing.deadline, (node) => this.runOn(node, request, query, { ...choice, node }), REPEAT_READ);
     try {
       return await this.runOn(choice.node, request, query, choice);
     } catch (error) {
       if (!(error as ShardKitError).retryable) throw error;
       const fallback = `${choice.node.config.name} failed: ${(error as Error).message}`;
-      return this.runOn(shard.primary, request, query, { node: shard.primary, fallback });
+      return this.onPrimary(shard, routing.deadline, (node) => this.runOn(node, request, query, { node, fallback }), REPEAT_READ);
     }
   }
 
   async transact(shardName: string, request: ShardRequest, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome> {
-    const { primary } = this.topology.shard(shardName);
-    const started = performance.now();
+    const shard = this.topology.shard(shardName);
     const { priority, deadline } = request.routing;
-    const outcome = await withScope({ priority, deadline, purpose: 'query' }, () => transactOn(primary, queries));
-    this.report(primary, request, { node: primary }, started, outcome.committed === true ? undefined : outcome.error);
-    if (outcome.committed === true && request.routing.session) await recordWritePosition(this.topology.shard(shardName), request.routing.session, deadline);
+    // On a shard that can fail over, a COMMIT lost with its primary is looked up on the next one.
+    const tracked = shard.failover.canSwitch ? shard.primary.dialect.replication : undefined;
+    const outcome = await this.onPrimary(
+      shard,
+      deadline,
+      async (primary) => {
+        const started = performance.now();
+        const attempt = await withScope({ priority, deadline, purpose: 'query' }, () => transactOn(primary, queries, tracked));
+        this.report(primary, request, { node: primary }, started, attempt.committed === true ? undefined : attempt.error);
+        if (attempt.committed !== true) throw new Uncommitted(attempt);
+        return attempt;
+      },
+      async (error, next) => {
+        if (!(error instanceof Uncommitted)) return 'fail';
+        const { attempt } = error;
+        if (attempt.committed === false) return 'repeat';
+        if (!tracked || attempt.transactionId === undefined) return 'fail';
+        // The promoted node holds what the old primary committed before it died (synchronous replication): ask it.
+        const status = await withScope({ priority: 'critical', deadline, purpose: 'failover' }, () => tracked.transactionStatus(next.knex, attempt.transactionId!)).catch(() => 'unknown' as const);
+        if (status === 'committed') return { done: { committed: true as const, results: attempt.results } };
+        return status === 'aborted' ? 'repeat' : 'fail';
+      },
+    ).catch((error: unknown) => {
+      if (error instanceof Uncommitted) return error.outcome;
+      throw error;
+    });
+    if (outcome.committed === true && request.routing.session) await recordWritePosition(shard, request.routing.session, deadline);
     return outcome;
+  }
+
+  /**
+   * A single write on a shard that can fail over runs as a transaction of one statement, so that
+   * a primary lost before its COMMIT is known to have committed nothing and the write is sent
+   * again to the promoted node. A COMMIT lost in flight stays unknown: it is not repeated.
+   */
+  private async writeHeld(shard: ShardHandle, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown> {
+    const outcome = await this.transact(shard.name, { ...request, routing: { ...request.routing, session: undefined } }, [query]);
+    if (outcome.committed !== true) throw outcome.error;
+    return outcome.results[0];
+  }
+
+  /**
+   * Runs `work` on the shard's primary. While a switch is under way it waits for it (held, up to
+   * the hold window and the deadline). When the primary fails in a way a switch can explain, it
+   * waits for the switch and asks `afterSwitch` what to do with the failure on the new primary:
+   * repeat the work there, take an answer it found, or let the failure stand. Without a new
+   * primary the failure stands.
+   */
+  private async onPrimary<T>(
+    shard: ShardHandle,
+    deadline: number | undefined,
+    work: (node: NodeHandle) => Promise<T>,
+    afterSwitch: (error: unknown, next: NodeHandle) => Promise<'repeat' | 'fail' | { done: T }>,
+  ): Promise<T> {
+    const { failover } = shard;
+    let node = await failover.ready(deadline);
+    for (let attempt = 1; ; attempt++) {
+      const { epoch, resumed } = failover;
+      try {
+        return await work(node);
+      } catch (error) {
+        const failure = error instanceof Uncommitted ? error.attempt.error : error;
+        if (!failover.canSwitch || !primaryLost(failure, node)) throw error;
+        failover.suspect(node, failure);
+        const next = await failover.ready(deadline);
+        // The same primary answers again (only a connection died, a promotion ended others'
+        // sessions): the work may go to it again, a bounded number of times.
+        const answeredAgain = failover.epoch === epoch && failover.resumed > resumed && attempt < MAX_ATTEMPTS_ON_ONE_PRIMARY;
+        if (failover.epoch === epoch && !answeredAgain) throw error;
+        const verdict = await afterSwitch(error, next);
+        if (verdict === 'fail') throw error;
+        if (verdict !== 'repeat') return verdict.done;
+        node = next;
+      }
+    }
   }
 
   async *stream(shardName: string, request: ShardRequest, query: AnyQueryBuilder): AsyncGenerator<Record<string, unknown>> {
@@ -127,7 +198,7 @@ export class RoutedShardAccess implements ShardAccess {
       intent: request.intent,
       shard: node.config.shard,
       node: node.config.name,
-      role: node.config.role,
+      role: this.topology.roleOf(node) === 'primary' ? 'primary' : 'replica',
       ...(choice.lagMs === undefined ? {} : { lagMs: choice.lagMs }),
       ...(choice.fallback === undefined ? {} : { fallback: choice.fallback }),
       durationMs: performance.now() - started,
@@ -136,17 +207,51 @@ export class RoutedShardAccess implements ShardAccess {
   }
 }
 
+const MAX_ATTEMPTS_ON_ONE_PRIMARY = 3;
+
+/** Reads are safe to repeat on the new primary. */
+const REPEAT_READ = async () => 'repeat' as const;
+
+/** A transaction that did not commit, or whose COMMIT was lost, carried through onPrimary(). */
+class Uncommitted extends Error {
+  readonly outcome: TransactOutcome;
+
+  constructor(readonly attempt: Exclude<Attempt, { committed: true }>) {
+    super(attempt.error.message);
+    this.outcome = { committed: attempt.committed, error: attempt.error };
+  }
+}
+
+/**
+ * A failure a new primary could explain: the node could not be reached, its breaker is open,
+ * its connection died, or it refused a write as read-only (a replica now, or fenced).
+ */
+function primaryLost(error: unknown, node: NodeHandle): boolean {
+  const code = (error as ShardKitError | undefined)?.code;
+  if (code === 'CONNECTION_FAILED' || code === 'SHARD_UNAVAILABLE') return true;
+  if (code === 'QUERY_TIMEOUT') return (error as { stage?: string }).stage === 'connect';
+  const verdict = node.dialect.classifyError((error as ShardKitError | undefined)?.cause ?? error);
+  return verdict.nodeFault || verdict.readOnly === true;
+}
+
 function asShardKitError(error: unknown, node: NodeHandle): ShardKitError {
   return statementFailure(error, { shard: node.config.shard, node: node.config.name, description: node.config.description }, node.dialect.classifyError);
 }
+
+/** What one transaction did: committed; not; or unknown, with what it would need to be looked up. */
+type Attempt =
+  | { committed: true; results: unknown[] }
+  | { committed: false; error: ShardKitError }
+  | { committed: 'unknown'; error: ShardKitError; results: unknown[]; transactionId: string | undefined };
 
 /**
  * BEGIN, the statements, COMMIT. A failure before COMMIT leaves nothing committed (the
  * transaction is rolled back, or dies with its connection); a lost connection or a timeout
  * during COMMIT leaves the outcome unknown; any other COMMIT error (a deferred constraint) means
- * the database refused it.
+ * the database refused it. With `tracked`, the transaction's id is read after BEGIN, so that an
+ * unknown outcome can be looked up later.
  */
-async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome> {
+async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[], tracked?: ReplicationSignals): Promise<Attempt> {
   let trx: Knex.Transaction | undefined;
   // knex settles a transaction's executionPromise with the failure of its own BEGIN or COMMIT.
   let knexFailure: unknown;
@@ -155,6 +260,7 @@ async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[])
     trx.executionPromise.catch((error: unknown) => {
       knexFailure ??= error;
     });
+    const transactionId = tracked ? await tracked.transactionId(trx) : undefined;
     const results: unknown[] = [];
     for (const query of queries) results.push(await bindToClient(query, trx.client));
     const statementsDone = trx;
@@ -166,7 +272,7 @@ async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[])
     } catch (error) {
       const failure = asShardKitError(knexFailure ?? error, node);
       const lost = failure.code === 'QUERY_TIMEOUT' || node.dialect.classifyError(failure.cause ?? failure).nodeFault;
-      return { committed: lost ? 'unknown' : false, error: failure };
+      return lost ? { committed: 'unknown', error: failure, results, transactionId } : { committed: false, error: failure };
     }
   } catch (error) {
     // A BEGIN that failed leaves later statements failing as "already complete": report the BEGIN.

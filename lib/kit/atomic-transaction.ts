@@ -19,7 +19,7 @@
  *   - no savepoints; `retries` re-runs the whole function after a serialization failure or deadlock
  */
 import type { Knex } from 'knex';
-import { withScope } from '../access/call-scope.js';
+import { currentScope, withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
 import { combineWriteResults, emptyResult } from '../engine/combine-results.js';
 import { executeShardPart } from '../engine/execute-in-transaction.js';
@@ -113,7 +113,7 @@ function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Se
         const handle = parts.topology.shard(shard);
         const protocol = handle.primary.dialect.twoPhase;
         if (!protocol) throw new TwoPhaseUnavailableError(shard, 'its database has no prepared transactions (PGlite has none: use PostgreSQL or MySQL/MariaDB)');
-        const participant = await commit.join(shard, handle.primary.knex, protocol);
+        const participant = await commit.join(shard, (await handle.failover.ready(currentScope()?.deadline)).knex, protocol);
         touched.add(shard);
         results.push(await executeShardPart(plan, builder, shard, (query) => participant.held.bind(query), parts.maxParameters));
       }

@@ -5,6 +5,7 @@ import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEven
 import type { TwoPhaseEvent } from '../transactions/atomic-commit.js';
 import type { CacheOutcome } from '../cache/read-cache.js';
 import type { RecoveryReport } from '../transactions/recover-prepared.js';
+import type { FailoverEvent } from './primary-failover.js';
 
 export interface ShardKitEvents {
   /** A routed query ran on a node (one per shard it ran on). */
@@ -20,6 +21,8 @@ export interface ShardKitEvents {
   twoPhase: [TwoPhaseEvent];
   /** A sweep of prepared transactions settled some, or found some it does not own. */
   recovery: [RecoveryReport];
+  /** A shard's primary switch: calls held, a new primary followed, or none found (kit/primary-failover.ts). */
+  failover: [FailoverEvent];
   /** A read the cache answered or filled: hit, miss, coalesced (answered by another's read in flight), stale (stale-if-error). */
   cache: [CacheEvent];
 }

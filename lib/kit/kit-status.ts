@@ -23,7 +23,10 @@ export type NodeHealth = 'up' | 'down' | 'stalled';
 export interface NodeStatus {
   shard: string;
   node: string;
+  /** What it is now: after a failover the promoted replica is the primary. */
   role: NodeRole;
+  /** An old primary a failover replaced: never written to, nor read, until the configuration changes. */
+  fenced?: true;
   /** Where the node is, without credentials. */
   where: string;
   breaker: BreakerState;
@@ -87,10 +90,12 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
   const nodeStatuses = nodes.map((node, index): NodeStatus => {
     const { gate } = node;
     const checked = health?.[index];
+    const role = topology.roleOf(node);
     const base: NodeStatus = {
       shard: node.config.shard,
       node: node.config.name,
-      role: node.config.role,
+      role: role === 'primary' ? 'primary' : 'replica',
+      ...(role === 'fenced' ? { fenced: true as const } : {}),
       where: node.config.description,
       breaker: gate.breaker.state,
       inFlight: gate.inFlight,
@@ -100,7 +105,7 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
       ...(checked ? { health: checked.health } : {}),
       ...(checked?.problem ? { problem: checked.problem } : {}),
     };
-    if (node.config.role === 'primary') return base;
+    if (role !== 'replica') return base;
     const reading = monitor.reading(node);
     const lagMs = lagAt(reading, now);
     const lagProblem = reading?.problem ?? (reading ? undefined : 'not measured yet');

@@ -94,8 +94,10 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
     const pending: PendingSync[] = [];
     const written: Written = [];
     const attempt = async () => {
+      // During a failover the transaction waits for the new primary before it begins.
+      const primary = await shard.failover.ready(deadline);
       const result = await withScope({ priority, deadline, purpose: 'transaction' }, () =>
-        shard.primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, { pending, written }, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
+        primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, { pending, written }, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
       ).finally(() => {
         // Committed, rolled back or of unknown outcome: cached reads of what it wrote are not served again.
         for (const mark of written) parts.cacheWrites.wrote(mark);

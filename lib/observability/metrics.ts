@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StatementEvent } from '../access/node-gate.js';
 import type { QueryEvent } from '../engine/routed-shard-access.js';
 import type { BreakerState } from '../resilience/node-breaker.js';
+import type { FailoverEvent } from '../kit/primary-failover.js';
 import type { ShardKit } from '../shard-kit.js';
 import type { ScatterEvent } from './state-events.js';
 
@@ -49,6 +50,13 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
     labelNames: [...nodeLabels, 'purpose', 'outcome'],
     registers,
   });
+  const failovers = new Counter({
+    name: name('failover_events_total'),
+    help: 'Primary switches per shard by stage (holding, switched, resumed, gave-up) and cause (unplanned, recorded, planned)',
+    labelNames: ['shard', 'stage', 'cause'],
+    registers,
+  });
+  const held = new Histogram({ name: name('failover_held_seconds'), help: 'How long primary calls were held by a switch that ended', labelNames: ['shard', 'stage'], buckets: LATENCY_BUCKETS, registers });
   const statementLatency = new Histogram({ name: name('statement_duration_seconds'), help: 'Statement time per node and purpose', labelNames: [...nodeLabels, 'purpose'], buckets: LATENCY_BUCKETS, registers });
 
   const perNode = (help: string, suffix: string, value: (node: Awaited<ReturnType<ShardKit['status']>>['nodes'][number]) => number | undefined) =>
@@ -169,9 +177,14 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
     fanOut.observe({ table: event.table }, event.shards);
     if (event.missing > 0) partial.inc({ table: event.table });
   };
+  const onFailover = (event: FailoverEvent) => {
+    failovers.inc({ shard: event.shard, stage: event.stage, cause: event.cause });
+    if (event.heldMs !== undefined) held.observe({ shard: event.shard, stage: event.stage }, event.heldMs / 1000);
+  };
   kit.on('query', onQuery);
   kit.on('statement', onStatement);
   kit.on('scatter', onScatter);
+  kit.on('failover', onFailover);
   const names = registry
     .getMetricsAsArray()
     .map((metric) => metric.name)
@@ -182,6 +195,7 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
       kit.off('query', onQuery);
       kit.off('statement', onStatement);
       kit.off('scatter', onScatter);
+      kit.off('failover', onFailover);
       for (const metric of names) registry.removeSingleMetric(metric);
     },
   };

@@ -11,14 +11,39 @@ import type { ResolvedConfig } from '../config/config-types.js';
 import type { DialectAdapter } from '../dialect/dialect-adapter.js';
 import { ConfigError, UnknownShardError } from '../errors.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
+import { ShardPrimary } from './shard-primary.js';
 
 export type { NodeHandle } from '../access/open-node.js';
+export { ShardPrimary } from './shard-primary.js';
 
 export interface ShardHandle {
   readonly name: string;
   readonly weight: number;
+  /** The node that takes the shard's writes now (a promoted replica after a failover). */
   readonly primary: NodeHandle;
+  /** The replicas that may serve reads now: neither the primary nor a fenced old primary. */
   readonly replicas: readonly NodeHandle[];
+  /** The shard's primary role and its switches (shard-primary.ts). */
+  readonly failover: ShardPrimary;
+}
+
+/** A shard whose primary can change: `primary` and `replicas` follow its ShardPrimary. */
+class SwitchableShard implements ShardHandle {
+  constructor(
+    readonly name: string,
+    readonly weight: number,
+    readonly failover: ShardPrimary,
+    private readonly configuredReplicas: readonly NodeHandle[],
+  ) {}
+
+  get primary(): NodeHandle {
+    return this.failover.node;
+  }
+
+  get replicas(): readonly NodeHandle[] {
+    if (this.failover.epoch === 0) return this.configuredReplicas;
+    return [this.failover.configured, ...this.configuredReplicas].filter((node) => node !== this.failover.node && !this.failover.isFenced(node));
+  }
 }
 
 type OpenedNode = Awaited<ReturnType<typeof openNode>>;
@@ -51,12 +76,15 @@ export class Topology implements ShardDatabases {
       throw failure.reason;
     }
     const byName = new Map(opened.map((node) => [node.config.name, node]));
-    const shards = config.shards.map((shard) => ({
-      name: shard.name,
-      weight: shard.weight,
-      primary: byName.get(shard.primary.name)!,
-      replicas: shard.replicas.map((replica) => byName.get(replica.name)!),
-    }));
+    const shards = config.shards.map((shard) => {
+      const primary = new ShardPrimary(
+        shard.name,
+        byName.get(shard.primary.name)!,
+        shard.failoverCandidates.map((name) => byName.get(name)!),
+        config.failover.holdMs,
+      );
+      return new SwitchableShard(shard.name, shard.weight, primary, shard.replicas.map((replica) => byName.get(replica.name)!));
+    });
     return new Topology(ring, shards, opened);
   }
 
@@ -88,6 +116,22 @@ export class Topology implements ShardDatabases {
     return this.shard(shard).primary.knex;
   }
 
+  /**
+   * A knex instance that is always the shard's current primary's, for parts that hold one for
+   * the kit's life (the control store, the decision log, ID leases): after a failover they
+   * write to the promoted node, never to the fenced one.
+   */
+  livePrimary(shard: string): Knex {
+    const handle = this.shard(shard);
+    return new Proxy(handle.primary.knex, {
+      apply: (_target, thisArg, args) => Reflect.apply(handle.primary.knex, thisArg, args),
+      get: (_target, property) => {
+        const value = Reflect.get(handle.primary.knex, property);
+        return typeof value === 'function' ? value.bind(handle.primary.knex) : value;
+      },
+    });
+  }
+
   dialectOf(shard: string): DialectAdapter {
     return this.shard(shard).primary.dialect;
   }
@@ -96,8 +140,16 @@ export class Topology implements ShardDatabases {
     return this.shard(this.ring.shardFor(key));
   }
 
+  /** What `node` is now: its shard's primary, or a replica (a promoted replica is the primary; a fenced old primary is neither). */
+  roleOf(node: NodeHandle): 'primary' | 'replica' | 'fenced' {
+    const { failover } = this.shard(node.config.shard);
+    if (failover.node === node) return 'primary';
+    return failover.isFenced(node) ? 'fenced' : 'replica';
+  }
+
+  /** Every configured node in configuration order, whatever its role now (fenced ones too). */
   nodes(): NodeHandle[] {
-    return this.shards.flatMap((shard) => [shard.primary, ...shard.replicas]);
+    return [...this.opened];
   }
 
   /** Calls still running get `graceMs` to finish; then every connection and socket is destroyed. */

@@ -35,6 +35,25 @@ function expectIssue(config: unknown, path: string, fragment: string): void {
 }
 
 describe('config validation', () => {
+  it('resolves failover candidates among the shard\'s replicas, with the hold window defaulting to 10 s', () => {
+    const config = validConfig();
+    config.shards[0].failoverCandidates = ['a-replica1'];
+    const resolved = resolveConfig(config);
+    expect(resolved.shards.map((shard) => shard.failoverCandidates)).to.deep.equal([['a-replica1'], []]);
+    expect(resolved.failover).to.deep.equal({ holdMs: 10_000, probeIntervalMs: 200, pollIntervalMs: 1000 });
+  });
+
+  it('rejects a failover candidate that is not one of the shard\'s replicas, or named twice', () => {
+    const config = validConfig();
+    config.shards[0].failoverCandidates = ['b-primary'];
+    expectIssue(config, 'shards[0].failoverCandidates[0]', '"b-primary" is not a replica of shard a (its replicas: a-replica1)');
+    config.shards[0].failoverCandidates = ['a-replica1', 'a-replica1'];
+    expectIssue(config, 'shards[0].failoverCandidates[1]', 'duplicate candidate "a-replica1"');
+    config.shards[0].failoverCandidates = [];
+    config.shards[1].failoverCandidates = ['b-replica1'];
+    expectIssue(config, 'shards[1].failoverCandidates[0]', 'it has none');
+  });
+
   it('resolves a valid config with defaults and printable node descriptions', () => {
     const resolved = resolveConfig(validConfig());
     expect(resolved.shards.map((shard) => [shard.name, shard.weight])).to.deep.equal([

@@ -1,0 +1,122 @@
+/**
+ * Which node of a shard takes its writes now, and the switch from one node to another
+ * (kit/primary-failover.ts decides when; this only keeps the state):
+ *
+ *   - while a switch is under way, writes and primary reads wait in `ready()` for it to end, up
+ *     to the hold window and never past their own deadline, instead of failing;
+ *   - a switch ends with a new primary (the old one is fenced: never written to again by this
+ *     instance, nor read as a replica, until the configuration changes), or with none, when the
+ *     old primary answers again or the window passes: the waiters go on with it and fail as it
+ *     fails;
+ *   - `epoch` counts the switches this instance followed, so that a call that failed knows
+ *     whether the primary it failed on is still the primary.
+ */
+import type { NodeHandle } from '../access/open-node.js';
+
+interface Hold {
+  since: number;
+  released: Promise<void>;
+  release: () => void;
+}
+
+export class ShardPrimary {
+  private current: NodeHandle;
+  private switches = 0;
+  private answers = 0;
+  private hold: Hold | undefined;
+  private readonly fencedNodes = new Set<string>();
+  private suspicion: ((primary: ShardPrimary, node: NodeHandle, error: unknown) => void) | undefined;
+
+  constructor(
+    readonly shard: string,
+    readonly configured: NodeHandle,
+    /** Replicas that may take the primary's place, in preference order. */
+    readonly candidates: readonly NodeHandle[],
+    private readonly holdMs: number,
+  ) {
+    this.current = configured;
+  }
+
+  get node(): NodeHandle {
+    return this.current;
+  }
+
+  get epoch(): number {
+    return this.switches;
+  }
+
+  /** Switches that ended because the primary answered as a primary again (a dropped connection, not a dead node). */
+  get resumed(): number {
+    return this.answers;
+  }
+
+  /** A shard with candidates can switch; one without fails over to nothing, as before. */
+  get canSwitch(): boolean {
+    return this.candidates.length > 0;
+  }
+
+  get switching(): boolean {
+    return this.hold !== undefined;
+  }
+
+  /** Since when calls are held (performance.now()), while a switch is under way. */
+  get heldSince(): number | undefined {
+    return this.hold?.since;
+  }
+
+  isFenced(node: NodeHandle): boolean {
+    return this.fencedNodes.has(node.config.name);
+  }
+
+  /** Who is told when a call to the primary failed in a way a switch could explain. */
+  onSuspicion(listener: (primary: ShardPrimary, node: NodeHandle, error: unknown) => void): void {
+    this.suspicion = listener;
+  }
+
+  /** A call to `node`, the primary then, failed with `error`: maybe the primary is gone. */
+  suspect(node: NodeHandle, error: unknown): void {
+    if (this.canSwitch && node === this.current) this.suspicion?.(this, node, error);
+  }
+
+  /** The node to send a primary call to: now, or once the switch under way ends or `deadline` (performance.now()) comes. */
+  async ready(deadline: number | undefined): Promise<NodeHandle> {
+    const hold = this.hold;
+    if (!hold) return this.current;
+    const until = Math.min(hold.since + this.holdMs, deadline ?? Number.POSITIVE_INFINITY);
+    const waitMs = until - performance.now();
+    if (waitMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([hold.released, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    }
+    return this.current;
+  }
+
+  /** Starts holding primary calls; false when a switch is already under way. */
+  beginSwitch(): boolean {
+    if (this.hold) return false;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.hold = { since: performance.now(), released, release };
+    return true;
+  }
+
+  /** `node` is the primary from now on; the one before is fenced. Held calls go to it. */
+  switchTo(node: NodeHandle): void {
+    if (node !== this.current) {
+      this.fencedNodes.add(this.current.config.name);
+      this.fencedNodes.delete(node.config.name);
+      this.current = node;
+      this.switches++;
+    }
+    this.endSwitch();
+  }
+
+  /** The switch ends without a new primary (`answered`: the primary said it is one): held calls go on with it. */
+  endSwitch(answered = false): void {
+    if (answered && this.hold) this.answers++;
+    const hold = this.hold;
+    this.hold = undefined;
+    hold?.release();
+  }
+}

@@ -1,0 +1,258 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import knexModule, { type Knex } from 'knex';
+import { createShardKit, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
+import type { FailoverEvent } from '../../lib/kit/primary-failover.js';
+import { eventually, ServerControl } from '../../scripts/local-cluster.js';
+import { failover as clusterFailover, mariadb as clusterMariadb } from '../../shards.cluster.config.js';
+import { openFreshKit } from '../support/targets.js';
+
+const run = promisify(execFile);
+const SHARD = 'pg-c';
+const config: ShardKitConfig = {
+  ...clusterFailover,
+  failover: { holdMs: 10_000, probeIntervalMs: 100, pollIntervalMs: 300 },
+  breaker: { volumeThreshold: 2, resetTimeoutMs: 500 },
+  lagMonitor: { intervalMs: 100, timeoutMs: 500 },
+};
+
+/** A write that was acknowledged, or failed, and how long the caller waited. */
+interface WriteOutcome {
+  id: number;
+  instance: number;
+  startedAt: number;
+  ms: number;
+  error?: string;
+}
+
+/** Closed-loop writers and primary readers on `SHARD` through each kit, until stop(). */
+function traffic(kits: ShardKit[], ids: number[], writersPerKit: number) {
+  const writes: WriteOutcome[] = [];
+  const acknowledged: number[] = [];
+  const readFailures: string[] = [];
+  let reads = 0;
+  let next = 0;
+  let running = true;
+  const writer = async (kit: ShardKit, instance: number) => {
+    while (running) {
+      const id = ids[next++]!;
+      const startedAt = performance.now();
+      try {
+        await kit.table('users').insert({ id, name: `user ${id}`, email: `u${id}@example.com` });
+        acknowledged.push(id);
+        writes.push({ id, instance, startedAt, ms: performance.now() - startedAt });
+      } catch (error) {
+        writes.push({ id, instance, startedAt, ms: performance.now() - startedAt, error: `${(error as { code?: string }).code}: ${(error as Error).message}` });
+      }
+      await pause(5);
+    }
+  };
+  const reader = async (kit: ShardKit) => {
+    while (running) {
+      const id = acknowledged[Math.floor(Math.random() * acknowledged.length)];
+      if (id !== undefined) {
+        const row = await kit
+          .table('users', { read: 'primary' })
+          .where('id', id)
+          .first()
+          .catch((error: Error) => error);
+        if (row instanceof Error || Number(row?.id) !== id) readFailures.push(row instanceof Error ? row.message : `row ${id} missing`);
+        else reads++;
+      }
+      await pause(10);
+    }
+  };
+  const loops = kits.flatMap((kit, instance) => [...Array.from({ length: writersPerKit }, () => writer(kit, instance)), reader(kit)]);
+  return {
+    writes,
+    acknowledged,
+    readFailures,
+    get reads() {
+      return reads;
+    },
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A knex straight to one server as the application user, past shardkit (to look at what it holds). */
+function direct(port: number): Knex {
+  return knexModule.knex({ client: 'pg', connection: { host: '127.0.0.1', port, user: 'shardkit', password: 'shardkit-local-test', database: 'shardkit' }, pool: { min: 0, max: 1 } });
+}
+
+async function idsOn(db: Knex, ids: number[]): Promise<Set<number>> {
+  const found = new Set<number>();
+  for (let start = 0; start < ids.length; start += 1000) {
+    for (const row of await db('users').whereIn('id', ids.slice(start, start + 1000)).select('id')) found.add(Number(row.id));
+  }
+  return found;
+}
+
+describe('primary failover on the postgres cluster (pg-c, a synchronous replica)', function () {
+  this.timeout(120_000);
+  let kits: ShardKit[] = [];
+  let events: FailoverEvent[][] = [];
+  let ids: number[];
+  const primaryServer = () => new ServerControl(kits[0]!.topology.shard(SHARD).failover.configured);
+  const replicaServer = () => new ServerControl(kits[0]!.topology.shard(SHARD).failover.candidates[0]!);
+
+  beforeEach(async () => {
+    await run('bash', ['scripts/cluster.sh', 'rebuild', SHARD]);
+    // The pair is new: the switch an earlier test recorded is not true any more.
+    const control = direct(54411);
+    if (await control.schema.hasTable('shardkit_primaries')) await control('shardkit_primaries').where({ shard: SHARD }).delete();
+    await control.destroy();
+    kits = [await openFreshKit({ name: 'failover', config })];
+    kits.push(await createShardKit(config));
+    events = kits.map((kit) => {
+      const seen: FailoverEvent[] = [];
+      kit.on('failover', (event) => seen.push(event));
+      return seen;
+    });
+    ids = Array.from({ length: 200_000 }, (_, index) => index + 1).filter((id) => kits[0]!.shardFor(id) === SHARD);
+  });
+
+  afterEach(async () => {
+    await Promise.all(kits.map((kit) => kit.close()));
+    await run('bash', ['scripts/cluster.sh', 'rebuild', SHARD]);
+  });
+
+  it('holds writes while the primary is killed and its replica promoted, loses none, and never writes to the old primary again', async () => {
+    const load = traffic(kits, ids, 3);
+    await pause(1000);
+    await primaryServer().kill();
+    const killedAt = performance.now();
+    await pause(500);
+    await replicaServer().promote();
+    const followed = await eventually(() => events.every((seen) => seen.some((event) => event.stage === 'switched')), 10_000);
+    const switchedAt = performance.now();
+    await pause(1000);
+    // The old primary comes back as it was: writable, not a replica of anyone.
+    await primaryServer().start();
+    const restartedAt = performance.now();
+    await pause(1500);
+    await load.stop();
+
+    const failed = load.writes.filter((write) => write.error);
+    const longest = Math.max(...load.writes.map((write) => write.ms));
+    const heldAcrossKill = load.writes.filter((write) => !write.error && write.startedAt < switchedAt && write.startedAt + write.ms > killedAt);
+    console.log(
+      `      ${load.writes.length} writes (${load.acknowledged.length} acknowledged, ${failed.length} failed), ${heldAcrossKill.length} held across the switch, longest ${Math.round(longest)} ms; ` +
+        `${load.reads} primary reads, ${load.readFailures.length} failed; switch seen ${Math.round(switchedAt - killedAt)} ms after the kill`,
+    );
+    for (const seen of events) console.log(`      events: ${seen.map((event) => `${event.stage}(${event.cause}${event.heldMs === undefined ? '' : `, ${Math.round(event.heldMs)} ms`})`).join(' ')}`);
+    expect(followed, 'both instances follow the promoted replica').to.equal(true);
+    expect(failed.map((write) => write.error)).to.deep.equal([]);
+    expect(heldAcrossKill.length, 'writes were held across the switch, not only made before and after').to.be.greaterThan(0);
+    expect(longest).to.be.lessThan(10_000);
+    expect(load.readFailures).to.deep.equal([]);
+
+    const promoted = direct(54432);
+    const old = direct(54431);
+    try {
+      const onPromoted = await idsOn(promoted, load.acknowledged);
+      const lost = load.acknowledged.filter((id) => !onPromoted.has(id));
+      expect(lost, 'every acknowledged write is on the new primary').to.deep.equal([]);
+      const afterSwitch = load.writes.filter((write) => !write.error && write.startedAt > switchedAt).map((write) => write.id);
+      expect(afterSwitch.length).to.be.greaterThan(0);
+      const onOld = await idsOn(old, afterSwitch);
+      console.log(`      ${afterSwitch.length} writes after the switch (${load.writes.filter((write) => write.startedAt > restartedAt).length} after the old primary restarted): ${onOld.size} on the old primary`);
+      expect(onOld.size, 'no write after the switch landed on the old primary').to.equal(0);
+    } finally {
+      await Promise.all([promoted.destroy(), old.destroy()]);
+    }
+
+    const status = await kits[1]!.status();
+    const nodes = status.nodes.filter((node) => node.shard === SHARD);
+    expect(nodes.map((node) => [node.node, node.role, node.fenced ?? false])).to.deep.equal([
+      ['pg-c-primary', 'replica', true],
+      ['pg-c-replica1', 'primary', false],
+    ]);
+    // A kit that starts now reads the recorded switch before its first write: it never writes to the old primary.
+    const late = await createShardKit(config);
+    try {
+      expect(late.topology.shard(SHARD).primary.config.name).to.equal('pg-c-replica1');
+    } finally {
+      await late.close();
+    }
+  });
+
+  it('fails held writes with the old primary\'s error when no candidate is promoted within the hold window', async () => {
+    const short = await createShardKit({ ...config, failover: { ...config.failover, holdMs: 1500 } });
+    try {
+      const id = ids[0]!;
+      await primaryServer().kill();
+      const started = performance.now();
+      const outcome = await short
+        .table('users')
+        .insert({ id, name: 'x', email: 'x@example.com' })
+        .catch((error: unknown) => error);
+      const waited = performance.now() - started;
+      console.log(`      held ${Math.round(waited)} ms, then ${(outcome as { code?: string }).code}`);
+      expect(outcome).to.have.property('code').that.is.oneOf(['CONNECTION_FAILED', 'SHARD_UNAVAILABLE']);
+      expect(waited).to.be.within(1000, 5000);
+    } finally {
+      await short.close();
+      await primaryServer().start();
+    }
+  });
+
+  it('switches on `shardkit failover` while two instances write: none fails, both follow, the old primary refuses writes', async () => {
+    const load = traffic(kits, ids, 2);
+    await pause(800);
+    const { stdout } = await run('node', ['bin/shardkit.js', '--config', 'shards.cluster.config.ts#failover', 'failover', SHARD, '--to', 'pg-c-replica1', '--json']);
+    const report = JSON.parse(stdout) as FailoverEvent;
+    const followed = await eventually(() => events.every((seen) => seen.some((event) => event.stage === 'switched')), 10_000);
+    await pause(800);
+    await load.stop();
+    const failed = load.writes.filter((write) => write.error);
+    console.log(
+      `      planned switch held ${Math.round(report.heldMs ?? 0)} ms in the CLI; ${load.writes.length} writes, ${failed.length} failed, longest ${Math.round(Math.max(...load.writes.map((write) => write.ms)))} ms`,
+    );
+    for (const seen of events) console.log(`      events: ${seen.map((event) => `${event.stage}(${event.cause})`).join(' ')}`);
+    expect(report).to.include({ shard: SHARD, stage: 'switched', from: 'pg-c-primary', to: 'pg-c-replica1' });
+    expect(followed).to.equal(true);
+    expect(failed.map((write) => write.error)).to.deep.equal([]);
+    const promoted = direct(54432);
+    const old = direct(54431);
+    try {
+      const onPromoted = await idsOn(promoted, load.acknowledged);
+      expect(load.acknowledged.filter((id) => !onPromoted.has(id))).to.deep.equal([]);
+      const refused = await old('users')
+        .insert({ id: ids.at(-1), name: 'late', email: 'late@example.com' })
+        .catch((error: { code?: string }) => error.code);
+      expect(refused, 'the fenced old primary refuses the application\'s writes').to.equal('25006');
+    } finally {
+      await Promise.all([promoted.destroy(), old.destroy()]);
+    }
+  });
+
+  it('refuses a planned switch to a node that is not a candidate, and leaves the primary as it was', async () => {
+    const outcome = await kits[0]!.failover(SHARD, { to: 'pg-a-replica1' }).catch((error: unknown) => error);
+    expect(outcome).to.have.property('code', 'FAILOVER_FAILED');
+    expect((outcome as Error).message).to.match(/not one of its failover candidates \(pg-c-replica1\)/);
+    expect(kits[0]!.topology.shard(SHARD).primary.config.name).to.equal('pg-c-primary');
+    await kits[0]!.table('users').insert({ id: ids[0], name: 'still', email: 's@example.com' });
+  });
+});
+
+describe('role queries on the mariadb cluster', () => {
+  it('says primary for the writable primary and replica for its GTID replica', async () => {
+    const kit = await createShardKit(clusterMariadb);
+    try {
+      const shard = kit.topology.shard('maria-1');
+      const signals = shard.primary.dialect.replication!;
+      expect(await signals.role(shard.primary.knex)).to.equal('primary');
+      expect(await signals.role(shard.replicas[0]!.knex)).to.equal('replica');
+    } finally {
+      await kit.close();
+    }
+  });
+});
