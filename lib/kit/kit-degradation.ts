@@ -163,7 +163,7 @@ export class KitDegradation {
   async clear(): Promise<void> {
     await this.parts.overrides.clear();
     this.override = undefined;
-    this.reconcile();
+    this.reconcile(undefined, 'override cleared');
   }
 
   status(): DegradationStatus {
@@ -230,7 +230,9 @@ export class KitDegradation {
       .read()
       .then(
         (override) => {
+          const cleared = this.override !== undefined && override === undefined;
           this.override = override;
+          if (cleared) this.reconcile(undefined, 'override cleared');
         },
         // The control database cannot be read: keep following what it said last.
         () => undefined,
@@ -250,13 +252,13 @@ export class KitDegradation {
   }
 
   /** The level in force from the override and the signal; reports a change of level or of source. */
-  private reconcile(figures?: { p99Ms: number; errorRate: number }): void {
+  private reconcile(figures?: { p99Ms: number; errorRate: number }, note?: string): void {
     if (this.stopped) return;
     const override = this.activeOverride();
-    const expired = this.override !== undefined && !override;
+    const ended = note ?? (this.override !== undefined && !override ? 'override expired' : undefined);
     const next = override
       ? { level: override.level, source: 'override' as const, reason: `override: ${override.reason} (${override.setBy})` }
-      : { level: this.controller.level, source: 'signal' as const, reason: expired ? `override expired; signal: ${this.signalReason}` : this.signalReason };
+      : { level: this.controller.level, source: 'signal' as const, reason: ended ? `${ended}; signal: ${this.signalReason}` : this.signalReason };
     const before = this.inForce;
     if (next.level === before.level && next.source === before.source) {
       this.inForce = { ...before, reason: next.reason };

@@ -20,7 +20,7 @@ export interface ShardKitEvents {
   twoPhase: [TwoPhaseEvent];
   /** A sweep of prepared transactions settled some, or found some it does not own. */
   recovery: [RecoveryReport];
-  /** A read the cache answered or filled: hit, miss, coalesced (answered by another's read in flight), stale (stale-if-error). */
+  /** A read the cache answered or filled: hit, miss, coalesced (answered by another's read in flight), stale (past its TTL: stale-if-error, stale-while-revalidate, a degradation level). */
   cache: [CacheEvent];
   /** The degradation level changed: from the health signal, or an override (`shardkit degrade set`). */
   degradation: [DegradationEvent];

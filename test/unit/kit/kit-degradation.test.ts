@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { resolveConfig } from '../../../lib/config/resolve-config.js';
 import { DegradedError } from '../../../lib/errors.js';
+import { overloadResponse } from '../../../lib/resilience/retry-after.js';
 import type { DegradationOverride, DegradationOverrides } from '../../../lib/kit/degradation-override.js';
 import { KitDegradation } from '../../../lib/kit/kit-degradation.js';
 import type { DegradationEvent } from '../../../lib/observability/state-events.js';
@@ -117,6 +118,8 @@ describe('kit degradation (signal, override, effects)', () => {
     expect(shed).to.be.instanceOf(DegradedError);
     expect(shed).to.deep.include({ code: 'DEGRADED', level: 1, refused: 'background', shard: 'a', node: 'a-primary', retryable: true });
     expect(shed!.retryAfterMs).to.be.greaterThan(0);
+    // An override without an end: come back after the hold, as a 503 says.
+    expect(overloadResponse(shed)).to.deep.equal({ status: 503, headers: { 'Retry-After': '1' } });
     expect(shed!.message).to.contain('background transaction on node a-primary of shard a');
     // The kit's own background work pauses through its throttle instead.
     expect(degradation.refuseAtNode('background', 'backfill', where)).to.equal(undefined);
