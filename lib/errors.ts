@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   'QUERY_CANCELLED',
   'CACHE_UNAVAILABLE',
   'SHARD_OVERLOADED',
+  'DEGRADED',
   'INVALID_CURSOR',
   'MIGRATION_CONFLICT',
   'MIGRATION_LOCKED',
@@ -426,6 +427,31 @@ export class ShardOverloadedError extends ShardKitError {
     });
     this.retryAfterMs = retryAfterMs;
     this.priority = priority;
+  }
+}
+
+/** What a degradation level refused: background work, or a read of several shards. */
+export type DegradedRefusal = 'background' | 'scatter';
+
+/**
+ * The kit's degradation level refused the call before it reached a node (docs/degradation.md):
+ * level 1 and up shed background work, level 3 reads of more than one shard; critical calls are
+ * never refused. Nothing ran, so a retry is safe; `retryAfterMs` is when the level may next fall.
+ */
+export class DegradedError extends ShardKitError {
+  readonly code = 'DEGRADED';
+  readonly level: number;
+  readonly refused: DegradedRefusal;
+  readonly retryAfterMs: number;
+
+  constructor(level: number, refused: DegradedRefusal, what: string, retryAfterMs: number, where: { shard?: string; node?: string } = {}) {
+    super(`degradation level ${level}: ${what} refused (${refused === 'background' ? 'background work is shed' : 'only critical callers may read several shards'}), retry in about ${retryAfterMs} ms`, {
+      ...where,
+      retryable: true,
+    });
+    this.level = level;
+    this.refused = refused;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

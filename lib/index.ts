@@ -1,6 +1,9 @@
 /** shardkit's public API. */
 export type {
   BreakerOptions,
+  DegradationEffects,
+  DegradationOptions,
+  DegradationThreshold,
   Dialect,
   LagMonitorOptions,
   ReadFrom,
@@ -41,7 +44,7 @@ export { SchemaMigrator, type SeedParams, type ShardMigrationStatus, type ShardV
 export { drive, type DriveOptions } from './migrations/online/drive.js';
 export type { QueryPlan, Route } from './planner/query-plan.js';
 export { instrumentKit, type KitMetrics, type MetricsOptions } from './observability/metrics.js';
-export type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
+export type { BreakerEvent, DegradationEvent, DegradationSource, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from './observability/state-events.js';
 export { logStateChanges, type StateLogger } from './observability/state-log.js';
 export { planRebalance, type RebalancePlan } from './rebalance/rebalance-plan.js';
 export type { RowFlow, TableMoves } from './rebalance/row-moves.js';
@@ -56,4 +59,4 @@ export { ConsistencyToken } from './replicas/consistency-token.js';
 export type { ReadSession } from './replicas/read-session.js';
 export type { BreakerState } from './resilience/node-breaker.js';
 export { overloadResponse, type OverloadResponse, retryAfterOf } from './resilience/retry-after.js';
-export { createShardKit, type Gathered, type KitStatus, type NodeStatus, ShardKit, type ShardStatus, type TableOptions } from './shard-kit.js';
+export { createShardKit, type DegradationOverride, type DegradationStatus, type Gathered, type KitStatus, type NodeStatus, type SetDegradationOptions, ShardKit, type ShardStatus, type TableOptions } from './shard-kit.js';

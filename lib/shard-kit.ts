@@ -2,7 +2,8 @@
  * The facade a repository layer holds. It wires configuration, topology (guarded nodes), the
  * lag monitor, the engine and the migration coordinator, and delegates: queries to the query
  * pipeline (kit/query-pipeline.ts), status to kit/kit-status.ts, runners to
- * kit/runner-factory.ts, health signals to kit/health-signals.ts.
+ * kit/runner-factory.ts, health signals to kit/health-signals.ts, degradation levels to
+ * kit/kit-degradation.ts.
  */
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
@@ -26,6 +27,8 @@ import { createRoutingKnex } from './knex/routing-client.js';
 import { KitClosedError, type ShardKitError, UnknownTableError, UnsupportedQueryError } from './errors.js';
 import { throttleReason, ReplicaFreshness } from './kit/health-signals.js';
 import type { ShardKitEvents } from './kit/kit-events.js';
+import { type DegradationStatus, KitDegradation, type SetDegradationOptions } from './kit/kit-degradation.js';
+import { type DegradationOverride, DegradationOverrides } from './kit/degradation-override.js';
 import { type KitStatus, kitStatus, type StatusOptions } from './kit/kit-status.js';
 import { type BuilderOptions, QueryPipeline, type TableOptions } from './kit/query-pipeline.js';
 import { onlineMigrationRunner, rebalanceRunner, type RunnerSources } from './kit/runner-factory.js';
@@ -55,6 +58,8 @@ import type { RecoveryReport } from './transactions/recover-prepared.js';
 export type { TableOptions } from './kit/query-pipeline.js';
 export type { KitStatus, NodeHealth, NodeStatus, ShardStatus, StatusOptions } from './kit/kit-status.js';
 export type { ShardKitEvents } from './kit/kit-events.js';
+export type { DegradationStatus, SetDegradationOptions } from './kit/kit-degradation.js';
+export type { DegradationOverride } from './kit/degradation-override.js';
 
 /** knex's transacting() swaps the builder's client, which would bypass routing silently. */
 function refuseTransacting(): never {
@@ -68,19 +73,26 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
   const resolved = resolveConfig(config);
   // The topology reports statements and breaker changes to the kit, which exists only after it.
   let kit: ShardKit | undefined;
+  let degradation: KitDegradation | undefined;
   const topology = await Topology.open(resolved, {
     onStatement: (event) => kit?.listenerCount('statement') && kit.emit('statement', event),
     onBreaker: (node, state) => kit?.emit('breaker', { shard: node.shard, node: node.name, state }),
+    veto: (scope, node) => degradation?.refuseAtNode(scope.priority, scope.purpose ?? 'query', node),
   });
   const shared = await openSharedCache(resolved, () => kit?.cacheStats).catch(async (error: unknown) => {
     await topology.close(resolved.timeouts.closeMs);
     throw error;
   });
-  kit = new ShardKit(resolved, topology, shared);
+  degradation = new KitDegradation({
+    config: resolved.degradation,
+    overrides: new DegradationOverrides(topology.livePrimary(resolved.migrations.controlShard), Math.min(resolved.timeouts.queryMs, Math.max(1000, 2 * resolved.migrations.pollIntervalMs))),
+    pollIntervalMs: resolved.migrations.pollIntervalMs,
+    onChange: (event) => kit?.emit('degradation', event),
+  });
+  kit = new ShardKit(resolved, topology, shared, degradation);
   try {
-    // An instance must know every migration's phase, and every recorded primary switch, before its first write.
-    await kit.migrationCoordinator.start();
-    await kit.primaryFailover.start();
+    // An instance must know every migration's phase, every recorded primary switch and an operator's degradation override before its first write.
+    await Promise.all([kit.migrationCoordinator.start(), kit.primaryFailover.start(), degradation.start()]);
   } catch (error) {
     await kit.close();
     throw error;
@@ -131,12 +143,14 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
   private readonly cache: ReadCache;
   private readonly cachedReads: CachedReads;
   private readonly sharedCache: RedisTier | undefined;
+  private readonly degrader: KitDegradation;
   private closed = false;
 
-  constructor(config: ResolvedConfig, topology: Topology, shared?: SharedCache) {
+  constructor(config: ResolvedConfig, topology: Topology, shared: SharedCache | undefined, degradation: KitDegradation) {
     super();
     this.config = config;
     this.topology = topology;
+    this.degrader = degradation;
     const keyTypes = new KeyTypes(config.tables, () => {
       const global = topology.shard(config.globalShard).primary;
       return [global, ...topology.shards.map((shard) => shard.primary).filter((primary) => primary !== global)];
@@ -163,7 +177,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       for (const event of freshness.changes(shard)) this.emit('replica', event);
     });
     const engine: Engine = {
-      access: new RoutedShardAccess(topology, new ReadRouter(this.monitor), this),
+      access: new RoutedShardAccess(topology, new ReadRouter(this.monitor), this, (durationMs, code) => degradation.observe(durationMs, code)),
       // Every shard holds the same schema; the global shard's primary answers lookups.
       columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
       family: config.family,
@@ -183,7 +197,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     const reached = (shard: string, position: string, target: string) => this.positionReached(shard, position, target);
     this.sharedCache = shared?.tier;
     this.cache = new ReadCache(
-      config.cache,
+      { ...config.cache, keepPastTtlMs: Math.max(...config.degradation.levels.map((level) => level.serveStaleMs)) },
       reached,
       Date.now,
       this.sharedCache && config.cache.redis ? { level: this.sharedCache, lockWaitMs: config.cache.redis.lockWaitMs, keepLocal: config.cache.local } : undefined,
@@ -209,6 +223,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       events: this,
       cache: this.cache,
       cachedReads: this.cachedReads,
+      degradation,
     });
     this.router = createRoutingKnex(config.family, {
       execute: async (builder) => (await this.run(builder, 'fail')).result,
@@ -245,7 +260,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       topology,
       coordinator: this.migrationCoordinator,
       follower: this.follower,
-      throttleReason: (maxLagMs) => throttleReason(topology, this.monitor, maxLagMs),
+      throttleReason: (maxLagMs) => throttleReason(topology, this.monitor, maxLagMs, degradation.throttleReason()),
       onThrottle: (event) => this.emit('throttle', event),
     };
     this.monitor.start();
@@ -384,6 +399,31 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     return this.pipeline.plan(builder as AnyQueryBuilder);
   }
 
+  /**
+   * The degradation level in force (docs/degradation.md), who set it (the health signal, or an
+   * override), why, and what it changes for non-critical callers.
+   */
+  get degradation(): DegradationStatus {
+    return this.degrader.status();
+  }
+
+  /**
+   * Sets the degradation level of every instance (the override, on the control database; this
+   * instance follows at once, the others within `migrations.pollIntervalMs`), 0 included:
+   *
+   *     await kit.setDegradation(2, { reason: 'incident 42', forMs: 10 * 60_000 });
+   *     await kit.clearDegradation();   // back to each instance's health signal
+   */
+  setDegradation(level: number, options: SetDegradationOptions = {}): Promise<DegradationOverride> {
+    this.assertOpen();
+    return this.degrader.set(level, options);
+  }
+
+  clearDegradation(): Promise<void> {
+    this.assertOpen();
+    return this.degrader.clear();
+  }
+
   /** Every node with its role, breaker, in-flight queries and, for replicas, the lag assumed now. */
   status(options: StatusOptions = {}): Promise<KitStatus> {
     const sources = {
@@ -393,6 +433,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       coordinator: this.migrationCoordinator,
       follower: this.follower,
       cache: this.cacheUsed() ? { stats: () => this.cache.stats, ...(this.sharedCache ? { shared: this.sharedCache } : {}) } : undefined,
+      degradation: () => this.degrader.status(),
     };
     return kitStatus(sources, options);
   }
@@ -423,7 +464,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     // One bound for all of it: background work first, then the calls still running.
     const deadline = performance.now() + this.config.timeouts.closeMs;
     let timer: NodeJS.Timeout | undefined;
-    const background = Promise.all([this.primaryFailover.stop(), this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop(), this.sharedCache?.close()]);
+    const background = Promise.all([this.primaryFailover.stop(), this.migrationCoordinator.stop(), this.monitor.stop(), this.globalIds.close(), this.inDoubt.stop(), this.sharedCache?.close(), this.degrader.stop()]);
     await Promise.race([background, new Promise((resolve) => (timer = setTimeout(resolve, this.config.timeouts.closeMs)))]);
     clearTimeout(timer);
     await Promise.all([this.topology.close(Math.max(0, deadline - performance.now())), this.router.destroy()]);

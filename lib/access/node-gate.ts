@@ -3,7 +3,8 @@
  * statement it sends there passes through here (see guarded-client.ts, which hooks knex's
  * client to it). In order:
  *
- *   acquire    the breaker fails fast while open; admission with priority (health probes skip
+ *   acquire    the kit's veto first (its degradation level shedding background work); the
+ *              breaker fails fast while open; admission with priority (health probes skip
  *              it); a pooled connection within the call's deadline and `timeouts.acquireMs`
  *   statement  runs within its deadline; on expiry or abort the connection is destroyed (it may
  *              still be busy) and the server is asked to cancel, in the background; node faults
@@ -57,6 +58,8 @@ export interface ConnectionHooks {
   onLost(connection: unknown, lost: () => void): () => void;
 }
 
+/** Refuses a call before it is admitted (the kit's degradation level); undefined lets it through. */
+export type AdmissionVeto = (scope: CallScope, node: NodeSubject) => ShardKitError | undefined;
 
 interface Checkout {
   ticket: Ticket | undefined;
@@ -78,6 +81,7 @@ export class NodeGate implements ClientGuard<CallScope> {
     private readonly timeouts: GateTimeouts,
     private readonly hooks: ConnectionHooks,
     private readonly report: (event: StatementEvent) => void,
+    private readonly veto?: AdmissionVeto,
   ) {}
 
   get name(): string {
@@ -92,6 +96,8 @@ export class NodeGate implements ClientGuard<CallScope> {
   /** A connection for `scope`, or a typed error within its deadline. */
   async acquire(scope: CallScope = NO_SCOPE, take: () => PendingConnection): Promise<unknown> {
     const deadline = Math.min(this.deadlineOf(scope), performance.now() + this.timeouts.acquireMs);
+    const vetoed = this.veto?.(scope, this.subject);
+    if (vetoed) throw vetoed;
     this.breaker.assertAvailable();
     const ticket =
       scope.priority === 'health' ? undefined : await this.admission.admit(scope.priority, deadline, scope.signal);

@@ -15,7 +15,7 @@ import { AdaptiveLimit } from '../resilience/adaptive-limit.js';
 import { type BreakerOptionsResolved, type BreakerState, NodeBreaker } from '../resilience/node-breaker.js';
 import { guardedClient } from '../knex/guarded-client.js';
 import { currentScope, scopeOfBuilder } from './call-scope.js';
-import { NodeGate, type StatementEvent } from './node-gate.js';
+import { type AdmissionVeto, NodeGate, type StatementEvent } from './node-gate.js';
 import { SocketRegistry } from './socket-registry.js';
 
 export interface NodeHandle {
@@ -32,6 +32,8 @@ export interface NodeOptions {
   timeouts: Required<TimeoutOptions>;
   onStatement: (event: StatementEvent) => void;
   onBreaker: (node: ResolvedNode, state: BreakerState) => void;
+  /** Refuses calls before admission (the kit's degradation level). */
+  veto?: AdmissionVeto;
 }
 
 interface OpenedNode extends NodeHandle {
@@ -57,6 +59,7 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
       onLost: onConnectionLost,
     },
     options.onStatement,
+    options.veto,
   );
   const settings = await dialect.knexOptions(config, { sockets, connectMs: timeouts.connectMs });
   try {

@@ -21,6 +21,10 @@
  *   - stale-if-error (opt-in, from L1): while the read fails with a retryable error (breaker
  *     open, node shedding, deadline), an expired entry no write has invalidated is served, within
  *     `staleIfErrorMs` past its TTL, and counted.
+ *   - stale while degraded (from L1): a read that carries `staleMs` (the kit's degradation
+ *     level, for non-critical callers) is answered by an expired entry no write has invalidated,
+ *     within `staleMs` past its TTL, without a read; entries are kept `keepPastTtlMs` past their
+ *     TTL for it.
  *
  * With L2, L1 holds only what L2 accepted (or answered), and is not used while the instance may
  * miss invalidations (its subscription is down: `distrustLocal`). Values are copied in and out,
@@ -35,6 +39,8 @@ import { copyResult, sizeOfResult } from './result-copy.js';
 export interface CacheLimits {
   maxEntries: number;
   maxBytes: number;
+  /** How long past its TTL an L1 entry is kept for degraded reads (`staleMs`). Default 0. */
+  keepPastTtlMs?: number;
 }
 
 export interface CachePolicy {
@@ -59,6 +65,8 @@ export interface CachedRead {
   maxAgeMs?: number;
   /** The caller's deadline (performance.now()): waiting for another's read stops there. */
   deadline?: number;
+  /** Degraded: an expired L1 entry no write ended answers within this long past its TTL, without a read. */
+  staleMs?: number;
 }
 
 /** Where the answer of a fill comes from, and what it was known to include before it ran. */
@@ -135,6 +143,7 @@ const LOCK_POLL_MS = 15;
 export class ReadCache {
   readonly versions = new CacheVersions();
   private readonly entries: LRUCache<string, Entry>;
+  private readonly keepPastTtlMs: number;
   private readonly flights = new Map<string, Flight>();
   private readonly counts = { hits: 0, sharedHits: 0, lockWaits: 0, misses: 0, coalesced: 0, staleServed: 0, refusedFills: 0 };
   /** False while invalidations from other instances may be missed (see distrustLocal). */
@@ -147,6 +156,7 @@ export class ReadCache {
     private readonly clock: () => number = Date.now,
     private readonly shared?: SharedOptions,
   ) {
+    this.keepPastTtlMs = limits.keepPastTtlMs ?? 0;
     this.entries = new LRUCache<string, Entry>({ max: limits.maxEntries, maxSize: limits.maxBytes, sizeCalculation: (entry) => Math.max(1, sizeOfResult(entry.value)) });
     // With L2, L1 is used once the subscription that brings other instances' invalidations is up.
     this.localTrusted = shared === undefined;
@@ -162,6 +172,11 @@ export class ReadCache {
     if (entry && this.servesNow(entry, read)) {
       this.counts.hits++;
       outcome?.('hit');
+      return copyResult(entry.value);
+    }
+    if (entry && this.servesDegraded(entry, read)) {
+      this.counts.staleServed++;
+      outcome?.('stale');
       return copyResult(entry.value);
     }
     const flight = this.flights.get(read.key);
@@ -298,8 +313,8 @@ export class ReadCache {
       this.entries.set(
         read.key,
         { value: copyResult(filled.value), since, filledAt: entry.filledAt, expiresAt: entry.expiresAt, positions: new Map(entry.positions), dependency: read.dependency },
-        // Kept past its TTL only to answer a failing read (stale-if-error) or while it is refreshed (stale-while-revalidate).
-        { ttl: Math.max(1, Math.ceil(entry.expiresAt - this.clock() + pastTtl(read.policy))) },
+        // Kept past its TTL only to answer a failing read (stale-if-error), while it is refreshed (stale-while-revalidate), or for degraded reads.
+        { ttl: Math.max(1, Math.ceil(entry.expiresAt - this.clock() + Math.max(pastTtl(read.policy), this.keepPastTtlMs))) },
       );
     }
     return filled.value;
@@ -370,6 +385,13 @@ export class ReadCache {
     this.counts.staleServed++;
     outcome?.('stale');
     return copyResult(entry.value);
+  }
+
+  /** Expired, but within the degraded read's `staleMs`, and nothing it read was written since (its age bound set aside). */
+  private servesDegraded(entry: Entry, read: CachedRead): boolean {
+    if (!read.staleMs) return false;
+    const now = this.clock();
+    return now < entry.expiresAt + read.staleMs && this.serves(entry, { ...read, maxAgeMs: undefined }, now);
   }
 
   /** Expired, but within stale-while-revalidate, and nothing it read was written since. */

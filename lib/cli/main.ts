@@ -16,6 +16,7 @@ import { registerStatus } from './status-command.js';
 import { registerTx } from './tx-command.js';
 import { registerFailover } from './failover-command.js';
 import { registerCache } from './cache-command.js';
+import { registerDegrade } from './degrade-command.js';
 
 const stdio: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerTx(program, io, run);
   registerFailover(program, io, run);
   registerCache(program, io, run);
+  registerDegrade(program, io, run);
   // Every subcommand reports errors the program's way and does not exit the process.
   const propagate = (command: Command) => {
     for (const sub of command.commands) {

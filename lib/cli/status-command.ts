@@ -1,7 +1,8 @@
 /**
  * shardkit status [--watch [SECONDS]]: the shards with their share of the ring, every node with
  * its health (each is asked to answer within 2 s), role, breaker, in-flight and queued queries
- * and replica lag, and the online migrations with the phase this instance applies. Exits 5 when
+ * and replica lag, the online migrations with the phase this instance applies, and the
+ * degradation level (its override, if one is set). Exits 5 when
  * a node is down or stalled. --watch redraws it until interrupted.
  */
 import type { Command } from 'commander';
@@ -86,7 +87,9 @@ export function renderStatus(status: KitStatus, width: number): string {
   const rebalance = move
     ? `rebalance: ${move.cleaned ? 'finished' : move.switching ? `${move.phase}, switching the ring` : move.phase} (topology version ${move.version})`
     : "rebalance: none (the ring is the config's)";
-  return [shards, '', nodes, '', migrations, rebalance, ...renderCache(status.cache, width)].join('\n');
+  const degradation = status.degradation;
+  const degraded = degradation && `degradation: level ${degradation.level} (${degradation.source === 'override' ? `override: ${degradation.override?.reason ?? ''}` : 'health signal'}; shardkit degrade status)`;
+  return [shards, '', nodes, '', migrations, rebalance, ...(degraded ? [degraded] : []), ...renderCache(status.cache, width)].join('\n');
 }
 
 /** The read cache's counters: every instance's that reported to Redis lately, or a note that only processes know their own. */

@@ -104,6 +104,34 @@ const scatterSchema = z.strictObject({
   maxJoinRows: z.number().int().min(1).max(100_000_000).optional(),
 });
 
+const degradationEffectsSchema = z.strictObject({
+  shedBackground: z.boolean({ error: 'must be true or false' }).optional(),
+  pauseBackfill: z.boolean({ error: 'must be true or false' }).optional(),
+  replicaMaxLagMs: milliseconds.optional(),
+  serveStaleMs: milliseconds.max(24 * 3600_000, { error: 'must be at most 86400000 ms (a day)' }).optional(),
+  scatter: z.enum(['all', 'critical-only'], { error: "must be 'all' or 'critical-only'" }).optional(),
+});
+
+const degradationSchema = z.strictObject({
+  enabled: z.boolean({ error: 'must be true or false' }).optional(),
+  windowMs: z.number().int().min(100).max(3_600_000).optional(),
+  evaluateEveryMs: z.number().int().min(10).max(600_000).optional(),
+  minSamples: z.number().int().min(1).max(1_000_000).optional(),
+  thresholds: z
+    .array(
+      z.strictObject({
+        p99Ms: z.number({ error: 'is required: a latency in ms' }).positive(),
+        errorRate: z.number({ error: 'is required: a share of calls from 0 to 1' }).min(0).max(1),
+      }),
+    )
+    .min(1, { error: 'needs at least one level' })
+    .max(9, { error: 'allows at most 9 levels' })
+    .optional(),
+  recoverBelow: z.number().gt(0, { error: 'must be above 0' }).max(1).optional(),
+  minHoldMs: milliseconds.optional(),
+  effects: z.record(z.string().regex(/^[1-9]$/, { error: 'levels are 1 to 9' }), degradationEffectsSchema).optional(),
+});
+
 const timeoutsSchema = z.strictObject({
   queryMs: positiveMilliseconds.optional(),
   connectMs: positiveMilliseconds.optional(),
@@ -164,6 +192,7 @@ export const configSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  degradation: degradationSchema.optional(),
 });
 
 export type ParsedConfig = z.output<typeof configSchema>;

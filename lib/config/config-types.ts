@@ -184,6 +184,72 @@ export interface ResolvedLoadShedding {
   adaptive: Required<AdaptiveLoadShedding> | false;
 }
 
+/**
+ * Degradation levels for the whole kit (docs/degradation.md): a level follows a health signal
+ * (p99 latency and error rate of routed queries over a sliding window, with hysteresis) unless
+ * an operator's override (`shardkit degrade set N`, in the control database) sets it.
+ */
+export interface DegradationOptions {
+  /** Let the health signal move the level. Default true; the override works either way. */
+  enabled?: boolean;
+  /** The sliding window the signal's figures cover. Default 10000. */
+  windowMs?: number;
+  /** How often the signal is judged. Default 1000. */
+  evaluateEveryMs?: number;
+  /** Calls the window must hold before its figures count (fewer: judged healthy). Default 20. */
+  minSamples?: number;
+  /**
+   * One per level: level i+1 is entered when p99 > thresholds[i].p99Ms or the error rate >
+   * thresholds[i].errorRate. Default [{1000, 0.05}, {2500, 0.2}, {5000, 0.5}]: levels 1 to 3.
+   */
+  thresholds?: DegradationThreshold[];
+  /** A level is left only when both figures are below this share of its threshold. Default 0.7. */
+  recoverBelow?: number;
+  /** How long a level is held before the signal may step down one level. Default 5000. */
+  minHoldMs?: number;
+  /** Per level (1, 2, ...), what it changes; each level keeps the effects of the one below. */
+  effects?: Record<number, DegradationEffects>;
+}
+
+export interface DegradationThreshold {
+  p99Ms: number;
+  /** Share of calls failing for overload (shed, timed out, node unavailable), 0 to 1. */
+  errorRate: number;
+}
+
+/**
+ * What a level changes, for callers that are not `critical` (critical calls are never degraded).
+ * Defaults: level 1 sheds background work and pauses backfills; level 2 adds replica reads
+ * accepting lag up to 30000 ms and cached values up to 60000 ms past their TTL; level 3 adds
+ * refusing reads of more than one shard.
+ */
+export interface DegradationEffects {
+  /** Refuse background-priority queries and transactions before they reach a node (DegradedError). */
+  shedBackground?: boolean;
+  /** Pause the backfills of online migrations and rebalances (their throttle). */
+  pauseBackfill?: boolean;
+  /** Replica reads accept lag up to this (ms) whatever bound they asked for; 0: their own bound. */
+  replicaMaxLagMs?: number;
+  /** Entries of this process's read cache answer up to this long past their TTL instead of a read; 0: never. */
+  serveStaleMs?: number;
+  /** 'critical-only': reads of more than one shard are refused (DegradedError). */
+  scatter?: 'all' | 'critical-only';
+}
+
+export type LevelEffects = Required<DegradationEffects>;
+
+export interface ResolvedDegradation {
+  enabled: boolean;
+  windowMs: number;
+  evaluateEveryMs: number;
+  minSamples: number;
+  thresholds: DegradationThreshold[];
+  recoverBelow: number;
+  minHoldMs: number;
+  /** The effects in force at each level: index 0 (none) up to thresholds.length. */
+  levels: LevelEffects[];
+}
+
 export interface ScatterOptions {
   /** Shards a multi-shard query runs on at once. Default 16. */
   concurrency?: number;
@@ -278,6 +344,8 @@ export interface ShardKitConfig {
   failover?: FailoverOptions;
   /** Bounds of the in-process read cache that `tables.<name>.cache` turns on. */
   cache?: CacheOptions;
+  /** Degradation levels: what the kit stops doing, or serves less fresh, under load (docs/degradation.md). */
+  degradation?: DegradationOptions;
 }
 
 export interface TransactionsOptions {
@@ -351,6 +419,7 @@ export interface ResolvedConfig {
   transactions: Required<TransactionsOptions>;
   failover: Required<FailoverOptions>;
   cache: ResolvedCacheOptions;
+  degradation: ResolvedDegradation;
 }
 
 /** Typed identity: gives editors the config's shape and catches typos at compile time. */

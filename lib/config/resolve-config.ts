@@ -8,6 +8,7 @@ import { ringShardIssues, SHARD_NAME_PATTERN } from '../hashing/hash-ring.js';
 import { configSchema, type ParsedConfig } from './config-schema.js';
 import type { Dialect, LoadSheddingOptions, ResolvedConfig, ResolvedLoadShedding, ResolvedNode, ResolvedShard, SqlFamily } from './config-types.js';
 import { onlineMigrationIssues } from './online-migration-issues.js';
+import { degradationIssues, resolveDegradation } from './degradation-config.js';
 import { sealConnection, sealRedisUrl } from './connection-vault.js';
 import { addressOf, describeConnection, registerConnectionSecrets } from './node-description.js';
 
@@ -33,6 +34,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     ...nodeIssues(config.shards),
     ...tableIssues(config),
     ...onlineMigrationIssues(config.onlineMigrations ?? [], { tables, globalTables }),
+    ...degradationIssues(config.degradation),
   ];
   const controlShard = config.migrations?.controlShard;
   if (controlShard !== undefined && !config.shards.some((shard) => shard.name === controlShard)) {
@@ -64,6 +66,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     timeouts: { queryMs: 30_000, connectMs: 5000, acquireMs: 10_000, closeMs: 3000, schemaMigrationMs: 600_000, ...config.timeouts },
     loadShedding: resolveLoadShedding(config.loadShedding),
     cache: resolveCache(config.cache),
+    degradation: resolveDegradation(config.degradation),
     onlineMigrations: config.onlineMigrations ?? [],
     migrations: {
       directory: config.migrations?.directory ?? 'migrations',

@@ -4,7 +4,8 @@
  * deadline, and for reads the caller's signal), so the node's gate bounds it, and is reported to
  * the query listener with the node that served it and the lag assumed. A replica read that
  * fails for a retryable reason (the replica went away, a query cancelled by recovery) is
- * repeated once on the primary within the same deadline: reads are safe to repeat.
+ * repeated once on the primary within the same deadline: reads are safe to repeat. Every
+ * outcome (time, error code) also goes to `observe`, the kit's health signal.
  */
 import type { Knex } from 'knex';
 import { type CallScope, scopeBuilder, withScope } from '../access/call-scope.js';
@@ -46,6 +47,8 @@ export class RoutedShardAccess implements ShardAccess {
     private readonly topology: Topology,
     private readonly router: ReadRouter,
     private readonly events: QueryEventSink,
+    /** Each query's time on its node (queueing included) and error code: the degradation signal. */
+    private readonly observe?: (durationMs: number, errorCode: string | undefined) => void,
   ) {}
 
   async run(shardName: string, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown> {
@@ -191,6 +194,8 @@ export class RoutedShardAccess implements ShardAccess {
   }
 
   private report(node: NodeHandle, request: ShardRequest, choice: NodeChoice, started: number, error: ShardKitError | undefined) {
+    const durationMs = performance.now() - started;
+    this.observe?.(durationMs, error?.code);
     if (this.events.listenerCount('query') === 0) return;
     this.events.emit('query', {
       table: request.table,
@@ -201,7 +206,7 @@ export class RoutedShardAccess implements ShardAccess {
       role: this.topology.roleOf(node) === 'primary' ? 'primary' : 'replica',
       ...(choice.lagMs === undefined ? {} : { lagMs: choice.lagMs }),
       ...(choice.fallback === undefined ? {} : { fallback: choice.fallback }),
-      durationMs: performance.now() - started,
+      durationMs,
       ...(error ? { error: error.code } : {}),
     });
   }

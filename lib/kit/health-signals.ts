@@ -2,8 +2,9 @@
  * Signals read off the kit's measurements, as pure decisions over what the collectors (the lag
  * monitor, the node gates) hold now:
  *
- *   throttleReason   why bulk copying should pause: a replica lagging beyond `maxLagMs`, or
- *                    queries queued on a primary (gh-ost's throttle)
+ *   throttleReason   why bulk copying should pause: the kit's degradation level pausing
+ *                    backfills, a replica lagging beyond `maxLagMs`, or queries queued on a
+ *                    primary (gh-ost's throttle)
  *   freshness        which replicas changed between usable and not for default reads (events)
  */
 import type { LagMonitor } from '../replicas/lag-monitor.js';
@@ -11,7 +12,9 @@ import { lagAt } from '../replicas/lag-reading.js';
 import type { ShardHandle, Topology } from '../topology/topology.js';
 import type { ReplicaEvent } from '../observability/state-events.js';
 
-export function throttleReason(topology: Topology, monitor: LagMonitor, maxLagMs: number, now = Date.now()): string | undefined {
+/** `degraded`: the degradation level's reason to pause backfills, if it has one (kit-degradation.ts). */
+export function throttleReason(topology: Topology, monitor: LagMonitor, maxLagMs: number, degraded?: string, now = Date.now()): string | undefined {
+  if (degraded !== undefined) return degraded;
   for (const shard of topology.shards) {
     const queued = shard.primary.gate.admission.queued;
     if (queued > 0) return `${queued} queries queued on ${shard.primary.config.name}`;

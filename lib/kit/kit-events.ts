@@ -1,7 +1,7 @@
 /** Every event a kit emits (`kit.on(name, listener)`), in one place. */
 import type { StatementEvent } from '../access/node-gate.js';
 import type { QueryEvent } from '../engine/routed-shard-access.js';
-import type { BreakerEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from '../observability/state-events.js';
+import type { BreakerEvent, DegradationEvent, PhaseEvent, ReplicaEvent, ScatterEvent, ThrottleEvent } from '../observability/state-events.js';
 import type { TwoPhaseEvent } from '../transactions/atomic-commit.js';
 import type { CacheOutcome } from '../cache/read-cache.js';
 import type { RecoveryReport } from '../transactions/recover-prepared.js';
@@ -23,8 +23,10 @@ export interface ShardKitEvents {
   recovery: [RecoveryReport];
   /** A shard's primary switch: calls held, a new primary followed, or none found (kit/primary-failover.ts). */
   failover: [FailoverEvent];
-  /** A read the cache answered or filled: hit, miss, coalesced (answered by another's read in flight), stale (stale-if-error). */
+  /** A read the cache answered or filled: hit, miss, coalesced (answered by another's read in flight), stale (past its TTL: stale-if-error, stale-while-revalidate, a degradation level). */
   cache: [CacheEvent];
+  /** The degradation level changed: from the health signal, or an override (`shardkit degrade set`). */
+  degradation: [DegradationEvent];
 }
 
 export interface CacheEvent {

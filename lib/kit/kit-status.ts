@@ -1,7 +1,7 @@
 /**
  * What `kit.status()` reports: every shard with its share of the ring, every node with its role,
  * breaker, admission counts and (for replicas) the lag assumed now, and the migrations and
- * rebalance this instance follows. With `probe`, every node is also asked to answer within a
+ * rebalance this instance follows, and the degradation level in force. With `probe`, every node is also asked to answer within a
  * bound, so that a server that is down or stopped answering shows as such even before any
  * query failed on it.
  */
@@ -16,6 +16,7 @@ import type { LagMonitor } from '../replicas/lag-monitor.js';
 import { lagAt } from '../replicas/lag-reading.js';
 import type { NodeHandle, Topology } from '../topology/topology.js';
 import type { ShardKitError } from '../errors.js';
+import type { DegradationStatus } from './kit-degradation.js';
 
 /** The outcome of a probe: `down` refused or failed, `stalled` did not answer within the bound. */
 export type NodeHealth = 'up' | 'down' | 'stalled';
@@ -65,6 +66,8 @@ export interface KitStatus {
   rebalance?: { phase: string; version: number; switching: boolean; cleaned: boolean };
   /** The read cache, when used: this process's counters, and with Redis those every instance reported lately. */
   cache?: { process: CacheStats; instances?: InstanceStats<CacheStats>[] };
+  /** The degradation level in force, who set it, and its effects (docs/degradation.md). */
+  degradation?: DegradationStatus;
 }
 
 export interface StatusOptions {
@@ -80,6 +83,7 @@ export interface StatusSources {
   coordinator: MigrationCoordinator;
   follower: RebalanceFollower;
   cache: { stats(): CacheStats; shared?: Pick<RedisTier, 'instanceStats'> } | undefined;
+  degradation?: () => DegradationStatus;
 }
 
 export async function kitStatus(sources: StatusSources, options: StatusOptions = {}): Promise<KitStatus> {
@@ -123,7 +127,8 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
   const rebalance = moving && { ...moving, version: coordinator.topologyVersion ?? 0 };
   const instances = await sources.cache?.shared?.instanceStats<CacheStats>();
   const cache = sources.cache && { process: sources.cache.stats(), ...(instances ? { instances } : {}) };
-  return { shards, nodes: nodeStatuses, migrations, ...(rebalance ? { rebalance } : {}), ...(cache ? { cache } : {}) };
+  const degradation = sources.degradation?.();
+  return { shards, nodes: nodeStatuses, migrations, ...(rebalance ? { rebalance } : {}), ...(cache ? { cache } : {}), ...(degradation ? { degradation } : {}) };
 }
 
 /**

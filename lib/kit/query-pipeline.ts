@@ -2,7 +2,10 @@
  * The path of a routed builder when it runs: plan it (planner/plan-query.ts), hide the second
  * copies of rows a rebalance is moving from statements on every shard, fix its deadline and
  * read preference, and execute it through the engine; a write to a table in an online
- * migration goes through the migration coordinator, which dual-writes it.
+ * migration goes through the migration coordinator, which dual-writes it. The kit's
+ * degradation level (kit-degradation.ts) applies here for non-critical calls: background work
+ * and reads of several shards refused before they reach a node, replica bounds relaxed, cached
+ * entries answering past their TTL.
  */
 import type { ResolvedConfig } from '../config/config-types.js';
 import { type Engine, type Execution, executePlan } from '../engine/execute-plan.js';
@@ -11,7 +14,7 @@ import type { RoutingOptions } from '../engine/shard-access.js';
 import { streamPlan } from '../engine/stream-plan.js';
 import type { QueryPriority } from '../errors.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
-import { type AnyQueryBuilder, copyBuilder, internalsOf, ROW_METHODS } from '../knex/builder-internals.js';
+import { type AnyQueryBuilder, copyBuilder, internalsOf, READ_METHODS, ROW_METHODS } from '../knex/builder-internals.js';
 import { keyIdentity, planQuery, type RoutingRules } from '../planner/plan-query.js';
 import type { LookupJoinSpec } from '../planner/plan-lookup-join.js';
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
@@ -26,10 +29,11 @@ import { inlineSubqueries } from './inline-subqueries.js';
 import { runLookupJoin } from './lookup-join.js';
 import type { KitEventSink } from './kit-events.js';
 import type { TransactionBinding } from './routed-transaction.js';
-import type { CacheOutcome, ReadCache } from '../cache/read-cache.js';
+import type { CachedRead, CacheOutcome, ReadCache } from '../cache/read-cache.js';
 import { withKeyList } from '../knex/key-list.js';
 import { answerPerKey } from './per-key-reads.js';
 import type { CachedReads, QueryCacheOption } from './cached-reads.js';
+import type { KitDegradation } from './kit-degradation.js';
 
 
 /** Per-query routing, given to kit.table(name, options); unset fields take the config's defaults. */
@@ -67,6 +71,7 @@ export interface PipelineParts {
   events: KitEventSink;
   cache: ReadCache;
   cachedReads: CachedReads;
+  degradation: KitDegradation;
 }
 
 const ROUTING_OPTIONS = Symbol('shardkit.routingOptions');
@@ -121,7 +126,8 @@ export class QueryPipeline {
     const { cachedReads, cache, rules } = this.parts;
     const keyReads = cachedReads.keyReadsOf(query, plan, options.cache, routing);
     if (keyReads) {
-      const rows = await answerPerKey(keyReads, {
+      const degraded = { ...keyReads, reads: keyReads.reads.map((keyRead) => ({ ...keyRead, read: this.degradedRead(keyRead.read, routing) })) };
+      const rows = await answerPerKey(degraded, {
         cache,
         readKeys: async (values) => {
           const part = withKeyList(query, keyReads.list, values);
@@ -137,7 +143,7 @@ export class QueryPipeline {
     const cached = cachedReads.readOf(query, plan, options.cache, routing);
     if (!cached) return this.execute(plan, query, routing, options, partial);
     const shards = targetShards(plan.route);
-    const result = await cache.answer(cached, () => ({ read: async () => (await this.execute(plan, query, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) }), outcome);
+    const result = await cache.answer(this.degradedRead(cached, routing), () => ({ read: async () => (await this.execute(plan, query, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) }), outcome);
     return { result, missing: [] };
   }
 
@@ -167,7 +173,19 @@ export class QueryPipeline {
       const plan = this.plan(builder);
       return { read: async () => (await this.execute(plan, builder, fromPrimary, options, 'fail')).result, positions: cachedReads.positionsBefore(targetShards(plan.route)) };
     };
-    return cache.answer({ ...known, dependency, deadline: routing.deadline }, fill, (what) => this.cacheOutcome(table, what)).then((result) => ({ result, missing: [] }));
+    return cache.answer(this.degradedRead({ ...known, dependency, deadline: routing.deadline }, routing), fill, (what) => this.cacheOutcome(table, what)).then((result) => ({ result, missing: [] }));
+  }
+
+  /** A cached read of a non-critical caller, while the level serves stale entries: it accepts them that long past TTL. */
+  private degradedRead<T extends CachedRead>(read: T, routing: RoutingOptions): T {
+    const staleMs = this.parts.degradation.staleMs(routing.priority);
+    return staleMs > 0 ? { ...read, staleMs } : read;
+  }
+
+  /** Refuses what the degradation level does not run for this caller (background work, reads of several shards). */
+  private admitDegraded(plan: QueryPlan, routing: RoutingOptions): void {
+    const refused = this.parts.degradation.refuseQuery(routing.priority, { table: plan.table, read: READ_METHODS.has(plan.method), shards: targetShards(plan.route).length });
+    if (refused) throw refused;
   }
 
   private cacheOutcome(table: string, outcome: CacheOutcome): void {
@@ -178,6 +196,7 @@ export class QueryPipeline {
   private async execute(plan: QueryPlan, query: AnyQueryBuilder, routing: RoutingOptions, options: BuilderOptions, partial: 'fail' | 'allow'): Promise<Execution> {
     const { config, engine, coordinator } = this.parts;
     if (plan.lookupJoin) return { result: await this.lookupJoin(query, plan.lookupJoin, routing, options), missing: [] };
+    this.admitDegraded(plan, routing);
     const statement = this.withoutSecondCopies(plan, query);
     const execute = () =>
       executePlan(plan, statement, engine, routing, {
@@ -215,6 +234,7 @@ export class QueryPipeline {
       yield* (await this.lookupJoin(query, plan.lookupJoin, routing, options)) as Record<string, unknown>[];
       return;
     }
+    this.admitDegraded(plan, routing);
     yield* streamPlan(plan, this.withoutSecondCopies(plan, query), this.parts.engine, routing);
   }
 
@@ -284,9 +304,10 @@ export class QueryPipeline {
   private routing(options: BuilderOptions): RoutingOptions {
     const session = currentSession();
     const timeoutMs = options.timeoutMs ?? this.parts.config.timeouts.queryMs;
+    const priority = options.priority ?? 'normal';
     return {
-      read: this.readPreference(options),
-      priority: options.priority ?? 'normal',
+      read: this.parts.degradation.readPreference(this.readPreference(options), priority),
+      priority,
       deadline: performance.now() + timeoutMs,
       timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),

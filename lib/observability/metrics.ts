@@ -130,6 +130,17 @@ export function instrumentKit(kit: ShardKit, options: MetricsOptions = {}): KitM
       this.set(coordinator.topologyVersion ?? 0);
     },
   });
+  new Gauge({
+    name: name('degradation_level'),
+    help: 'The degradation level in force (0: none), labelled by who set it: the health signal or an override',
+    labelNames: ['source'],
+    registers,
+    collect() {
+      this.reset();
+      const { level, source } = kit.degradation;
+      this.set({ source }, level);
+    },
+  });
   const stat = (suffix: string, help: string, read: () => number) =>
     new Counter({
       name: name(suffix),

@@ -40,3 +40,18 @@ export interface ScatterEvent {
   /** Shards that did not answer (kit.gather), 0 for a complete result. */
   missing: number;
 }
+
+/** Where a degradation level came from: the health signal, or an operator's override in the control database. */
+export type DegradationSource = 'signal' | 'override';
+
+/** The kit's degradation level changed (or the same level passed between the signal and an override). */
+export interface DegradationEvent {
+  from: number;
+  to: number;
+  source: DegradationSource;
+  /** Why: the figures that crossed or recovered, or the override's reason. */
+  reason: string;
+  /** The signal's figures when it moved the level. */
+  p99Ms?: number;
+  errorRate?: number;
+}
