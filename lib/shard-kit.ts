@@ -179,7 +179,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     const engine: Engine = {
       access: new RoutedShardAccess(topology, new ReadRouter(this.monitor), this, (durationMs, code) => degradation.observe(durationMs, code)),
       // Every shard holds the same schema; the global shard's primary answers lookups.
-      columnTypes: new ColumnTypes(topology.shard(config.globalShard).primary.knex),
+      columnTypes: new ColumnTypes(topology.livePrimary(config.globalShard)),
       family: config.family,
       maxParameters: topology.shard(config.globalShard).primary.dialect.maxParameters,
       bigintsAs: topology.shard(config.globalShard).primary.dialect.bigintsAs,
@@ -251,8 +251,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
     this.primaryFailover = new PrimaryFailover(
       topology,
       config.failover,
-      config.lagMonitor.heartbeatTable,
-      new PrimaryRecords(topology.livePrimary(config.migrations.controlShard)),
+      { controlShard: config.migrations.controlShard, heartbeatTable: config.lagMonitor.heartbeatTable, records: new PrimaryRecords(topology.livePrimary(config.migrations.controlShard)) },
       (event) => this.emit('failover', event),
     );
     this.runners = {

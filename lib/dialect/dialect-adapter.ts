@@ -22,7 +22,10 @@ export interface ErrorClass {
   nodeFault: boolean;
   /** The driver's own code: SQLSTATE on PostgreSQL, ER_* on MySQL/MariaDB, errno names for sockets. */
   driverCode: string | undefined;
-  /** The node refused a write because it takes none: a replica, or a primary made read-only. */
+  /**
+   * The node refused a write because it takes none: a replica, or a primary made read-only. Not
+   * retryable in itself; on a shard that can fail over it starts a search for the new primary.
+   */
   readOnly?: boolean;
 }
 
@@ -62,15 +65,10 @@ export interface ReplicationSignals {
    * learn it is not the primary any more (planned failover); best effort, where privileges allow.
    */
   fence(node: Knex): Promise<void>;
+  /** Where a fenced primary's last commit ends: a replica that reached it has all of them. */
+  finalPosition(primary: Knex): Promise<string | undefined>;
   /** Undoes fence() when a planned switch fails before the promotion. */
   unfence(node: Knex): Promise<void>;
-  /** The id of the open transaction `trx`, to look its outcome up after a COMMIT was lost. */
-  transactionId(trx: Knex.Transaction): Promise<string | undefined>;
-  /**
-   * What `node` knows of transaction `id` (read on a promoted replica: what survived the old
-   * primary); 'unknown' where the database cannot say.
-   */
-  transactionStatus(node: Knex, id: string): Promise<'committed' | 'aborted' | 'unknown'>;
 }
 
 /** What a knex instance for a node is made of; the access layer guards the client (access/open-node.ts). */

@@ -76,6 +76,10 @@ export const mariadbReplication: ReplicationSignals = {
     return true;
   },
 
+  async finalPosition(primary: Knex) {
+    return (await this.primaryState(primary)).position;
+  },
+
   async role(node: Knex) {
     const row = rowOf(await node.raw('select @@global.read_only as read_only'));
     if (Number(row?.read_only) !== 0) return 'replica';
@@ -86,8 +90,10 @@ export const mariadbReplication: ReplicationSignals = {
   },
 
   async promote(node: Knex) {
-    // Needs REPLICATION SLAVE ADMIN and READ_ONLY ADMIN (or SUPER): docs/failover.md.
+    // Needs REPLICATION SLAVE ADMIN and READ_ONLY ADMIN (or SUPER): docs/failover.md. RESET
+    // forgets the old primary, so that a restart does not replicate from it again.
     await node.raw('stop replica');
+    await node.raw('reset replica all');
     await node.raw('set global read_only = 0');
   },
 
@@ -100,12 +106,4 @@ export const mariadbReplication: ReplicationSignals = {
     await node.raw('set global read_only = 0');
   },
 
-  // MariaDB keeps no queryable status of past transactions: a COMMIT lost with its primary stays unknown.
-  async transactionId() {
-    return undefined;
-  },
-
-  async transactionStatus() {
-    return 'unknown' as const;
-  },
 };

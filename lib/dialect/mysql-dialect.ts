@@ -44,9 +44,10 @@ export const mysqlDialect: DialectAdapter = {
   classifyError(error) {
     const driverCode = errorCodeOf(error);
     const nodeFault = isConnectionFailure(error) || (driverCode !== undefined && NODE_FAULT_CODES.has(driverCode));
-    // read_only (a replica, or a primary fenced by a failover) refuses the write with ER_OPTION_PREVENTS_STATEMENT.
-    const readOnly = driverCode === 'ER_OPTION_PREVENTS_STATEMENT' || driverCode === 'ER_READ_ONLY_MODE';
-    return { nodeFault, retryable: nodeFault || readOnly || (driverCode !== undefined && CONFLICT_CODES.has(driverCode)), driverCode, readOnly };
+    // read_only (a replica, or a primary fenced by a failover) refuses the write with
+    // ER_OPTION_PREVENTS_STATEMENT naming the option; other options (secure_file_priv) share the code.
+    const readOnly = driverCode === 'ER_READ_ONLY_MODE' || (driverCode === 'ER_OPTION_PREVENTS_STATEMENT' && /read[-_]only/i.test((error as Error)?.message ?? ''));
+    return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_CODES.has(driverCode)), driverCode, readOnly };
   },
   insertMissing: insertMissingWithKnex,
   rowChecksums: mysqlRowChecksums,

@@ -27,7 +27,7 @@ export function classifyPostgresError(error: unknown): ErrorClass {
   const nodeFault = isConnectionFailure(error) || connectionClass || (driverCode !== undefined && NODE_FAULT_SQLSTATES.has(driverCode));
   // 25006: a write in a read-only transaction (a hot standby, or a fenced primary).
   const readOnly = driverCode === '25006';
-  return { nodeFault, retryable: nodeFault || readOnly || (driverCode !== undefined && CONFLICT_SQLSTATES.has(driverCode)), driverCode, readOnly };
+  return { nodeFault, retryable: nodeFault || (driverCode !== undefined && CONFLICT_SQLSTATES.has(driverCode)), driverCode, readOnly };
 }
 
 /** node-postgres keeps its socket on `connection.stream`. */

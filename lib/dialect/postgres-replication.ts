@@ -62,6 +62,12 @@ export const postgresReplication: ReplicationSignals = {
     return lsnValue(position) >= lsnValue(target);
   },
 
+  async finalPosition(primary: Knex) {
+    // The flush position: every commit is flushed before it returns, and an idle server's insert
+    // position can lie past a page header that no replica ever reports having replayed.
+    return textOrUndefined(rowOf(await primary.raw('select pg_current_wal_flush_lsn()::text as position'))?.position);
+  },
+
   async role(node: Knex) {
     const row = rowOf(await node.raw(`select pg_is_in_recovery() as recovery, current_setting('default_transaction_read_only') as read_only`));
     return row?.recovery === false && row?.read_only === 'off' ? 'primary' : 'replica';
@@ -69,43 +75,29 @@ export const postgresReplication: ReplicationSignals = {
 
   async promote(node: Knex) {
     // pg_promote needs superuser or a GRANT EXECUTE (docs/failover.md). The application role's
-    // read-only default came from the fenced primary's catalog: clear it, and end the sessions
-    // opened under it (they stay read-only).
+    // read-only default came from the fenced primary's catalog: cleared here, and the sessions
+    // opened under it (they stay read-only) ended.
     const row = rowOf(await node.raw('select pg_promote(true, 60) as promoted'));
     if (row?.promoted !== true) throw new Error('pg_promote() did not finish within 60 s');
-    await this.unfence(node);
-    await node.raw(TERMINATE_OTHER_SESSIONS);
-  },
-
-  async unfence(node: Knex) {
-    // One query string: its transaction is made read-write before the ALTER, whatever the session's default.
-    await node.raw('set transaction read write; alter role current_user reset default_transaction_read_only');
-  },
-
-  async transactionId(trx: Knex.Transaction) {
-    return textOrUndefined(rowOf(await trx.raw('select txid_current()::text as id'))?.id);
-  },
-
-  async transactionStatus(node: Knex, id: string) {
-    try {
-      const status = rowOf(await node.raw('select txid_status(?::bigint) as status', [id]))?.status;
-      if (status === 'committed') return 'committed';
-      // 'in progress' on a promoted node is a transaction of the old primary that recovery ended.
-      return status === 'aborted' || status === 'in progress' ? 'aborted' : 'unknown';
-    } catch (error) {
-      // An id past the node's own: the transaction never reached it, so it did not commit there.
-      if (/in the future/i.test((error as Error).message)) return 'aborted';
-      throw error;
-    }
+    await node.raw(`set transaction read write; ${roleDefault('reset default_transaction_read_only')}; set session default_transaction_read_only = off; ${TERMINATE_OTHER_SESSIONS}`);
   },
 
   async fence(node: Knex) {
-    // Without superuser a role can still set its own defaults: new sessions start read-only,
-    // and the sessions it has now are ended, so no instance keeps writing here.
-    await node.raw('alter role current_user set default_transaction_read_only = on');
-    await node.raw(TERMINATE_OTHER_SESSIONS);
+    // Without superuser a role can still set its own defaults in a database: new sessions start
+    // read-only, this one is made so, and the others are ended. One query string, one session.
+    await node.raw(`${roleDefault('set default_transaction_read_only = on')}; set session default_transaction_read_only = on; ${TERMINATE_OTHER_SESSIONS}`);
+  },
+
+  async unfence(node: Knex) {
+    // Its transaction is made read-write before the ALTER, whatever the session's default.
+    await node.raw(`set transaction read write; ${roleDefault('reset default_transaction_read_only')}; set session default_transaction_read_only = off`);
   },
 };
+
+/** ALTER ROLE for this role in this database only: other databases of the server may be other shards. */
+function roleDefault(setting: string): string {
+  return `do $$ begin execute format('alter role %I in database %I ${setting}', current_user, current_database()); end $$`;
+}
 
 /** Ends this role's other sessions in this database (a role may signal its own backends). */
 const TERMINATE_OTHER_SESSIONS = `select count(pg_terminate_backend(pid)) from pg_stat_activity

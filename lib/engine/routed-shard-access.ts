@@ -13,11 +13,12 @@ import { statementFailure } from '../access/statement-errors.js';
 import type { NodeRole } from '../config/config-types.js';
 import type { ShardKitError } from '../errors.js';
 import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../knex/builder-internals.js';
-import type { ReplicationSignals } from '../dialect/dialect-adapter.js';
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
 import { recordWritePosition } from '../replicas/write-position.js';
+import { explainsSwitch } from '../topology/shard-primary.js';
 import type { NodeHandle, ShardHandle, Topology } from '../topology/topology.js';
 import type { QueryIntent, ShardAccess, ShardRequest, TransactOutcome } from './shard-access.js';
+import { WriteMarker } from './write-markers.js';
 
 /** What `kit.on('query', ...)` receives for every query a node ran. */
 export interface QueryEvent {
@@ -73,27 +74,22 @@ export class RoutedShardAccess implements ShardAccess {
   async transact(shardName: string, request: ShardRequest, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome> {
     const shard = this.topology.shard(shardName);
     const { priority, deadline } = request.routing;
-    // On a shard that can fail over, a COMMIT lost with its primary is looked up on the next one.
-    const tracked = shard.failover.canSwitch ? shard.primary.dialect.replication : undefined;
+    // On a shard that can fail over, a repeat of the write learns from its marker whether it committed.
+    const marker = shard.failover.canSwitch ? new WriteMarker() : undefined;
     const outcome = await this.onPrimary(
       shard,
       deadline,
       async (primary) => {
         const started = performance.now();
-        const attempt = await withScope({ priority, deadline, purpose: 'query' }, () => transactOn(primary, queries, tracked));
+        const attempt = await withScope({ priority, deadline, purpose: 'query' }, () => transactOn(primary, queries, marker));
         this.report(primary, request, { node: primary }, started, attempt.committed === true ? undefined : attempt.error);
         if (attempt.committed !== true) throw new Uncommitted(attempt);
         return attempt;
       },
-      async (error, next) => {
+      async (error) => {
         if (!(error instanceof Uncommitted)) return 'fail';
-        const { attempt } = error;
-        if (attempt.committed === false) return 'repeat';
-        if (!tracked || attempt.transactionId === undefined) return 'fail';
-        // The promoted node holds what the old primary committed before it died (synchronous replication): ask it.
-        const status = await withScope({ priority: 'critical', deadline, purpose: 'failover' }, () => tracked.transactionStatus(next.knex, attempt.transactionId!)).catch(() => 'unknown' as const);
-        if (status === 'committed') return { done: { committed: true as const, results: attempt.results } };
-        return status === 'aborted' ? 'repeat' : 'fail';
+        // Nothing committed, or a COMMIT lost in flight that the marker settles on the repeat.
+        return error.attempt.committed === false || marker ? 'repeat' : 'fail';
       },
     ).catch((error: unknown) => {
       if (error instanceof Uncommitted) return error.outcome;
@@ -104,9 +100,9 @@ export class RoutedShardAccess implements ShardAccess {
   }
 
   /**
-   * A single write on a shard that can fail over runs as a transaction of one statement, so that
-   * a primary lost before its COMMIT is known to have committed nothing and the write is sent
-   * again to the promoted node. A COMMIT lost in flight stays unknown: it is not repeated.
+   * A single write on a shard that can fail over runs as a transaction of one statement with its
+   * marker (write-markers.ts), so that a write whose primary was lost, before or during its
+   * COMMIT, is sent again to the promoted node and applied there exactly once.
    */
   private async writeHeld(shard: ShardHandle, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown> {
     const outcome = await this.transact(shard.name, { ...request, routing: { ...request.routing, session: undefined } }, [query]);
@@ -135,7 +131,7 @@ export class RoutedShardAccess implements ShardAccess {
         return await work(node);
       } catch (error) {
         const failure = error instanceof Uncommitted ? error.attempt.error : error;
-        if (!failover.canSwitch || !primaryLost(failure, node)) throw error;
+        if (!failover.canSwitch || !explainsSwitch(failure, node)) throw error;
         failover.suspect(node, failure);
         const next = await failover.ready(deadline);
         // The same primary answers again (only a connection died, a promotion ended others'
@@ -221,42 +217,27 @@ const REPEAT_READ = async () => 'repeat' as const;
 class Uncommitted extends Error {
   readonly outcome: TransactOutcome;
 
-  constructor(readonly attempt: Exclude<Attempt, { committed: true }>) {
+  constructor(readonly attempt: Extract<Attempt, { error: ShardKitError }>) {
     super(attempt.error.message);
     this.outcome = { committed: attempt.committed, error: attempt.error };
   }
-}
-
-/**
- * A failure a new primary could explain: the node could not be reached, its breaker is open,
- * its connection died, or it refused a write as read-only (a replica now, or fenced).
- */
-function primaryLost(error: unknown, node: NodeHandle): boolean {
-  const code = (error as ShardKitError | undefined)?.code;
-  if (code === 'CONNECTION_FAILED' || code === 'SHARD_UNAVAILABLE') return true;
-  if (code === 'QUERY_TIMEOUT') return (error as { stage?: string }).stage === 'connect';
-  const verdict = node.dialect.classifyError((error as ShardKitError | undefined)?.cause ?? error);
-  return verdict.nodeFault || verdict.readOnly === true;
 }
 
 function asShardKitError(error: unknown, node: NodeHandle): ShardKitError {
   return statementFailure(error, { shard: node.config.shard, node: node.config.name, description: node.config.description }, node.dialect.classifyError);
 }
 
-/** What one transaction did: committed; not; or unknown, with what it would need to be looked up. */
-type Attempt =
-  | { committed: true; results: unknown[] }
-  | { committed: false; error: ShardKitError }
-  | { committed: 'unknown'; error: ShardKitError; results: unknown[]; transactionId: string | undefined };
+/** What one transaction did: committed, not, or unknown (its COMMIT lost in flight). */
+type Attempt = { committed: true; results: unknown[] } | { committed: false | 'unknown'; error: ShardKitError };
 
 /**
  * BEGIN, the statements, COMMIT. A failure before COMMIT leaves nothing committed (the
  * transaction is rolled back, or dies with its connection); a lost connection or a timeout
  * during COMMIT leaves the outcome unknown; any other COMMIT error (a deferred constraint) means
- * the database refused it. With `tracked`, the transaction's id is read after BEGIN, so that an
- * unknown outcome can be looked up later.
+ * the database refused it. With a `marker` (write-markers.ts), the transaction places it first,
+ * and one that finds it placed by an earlier attempt reports that attempt's commit.
  */
-async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[], tracked?: ReplicationSignals): Promise<Attempt> {
+async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[], marker?: WriteMarker): Promise<Attempt> {
   let trx: Knex.Transaction | undefined;
   // knex settles a transaction's executionPromise with the failure of its own BEGIN or COMMIT.
   let knexFailure: unknown;
@@ -265,11 +246,16 @@ async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[],
     trx.executionPromise.catch((error: unknown) => {
       knexFailure ??= error;
     });
-    const transactionId = tracked ? await tracked.transactionId(trx) : undefined;
+    if (marker && !(await marker.place(trx, node))) {
+      await trx.rollback().catch(() => undefined);
+      await trx.executionPromise.catch(() => undefined);
+      return { committed: true, results: marker.results ?? [] };
+    }
     const results: unknown[] = [];
     for (const query of queries) results.push(await bindToClient(query, trx.client));
     const statementsDone = trx;
     trx = undefined;
+    if (marker) marker.results = results;
     try {
       await statementsDone.commit();
       await statementsDone.executionPromise;
@@ -277,7 +263,7 @@ async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[],
     } catch (error) {
       const failure = asShardKitError(knexFailure ?? error, node);
       const lost = failure.code === 'QUERY_TIMEOUT' || node.dialect.classifyError(failure.cause ?? failure).nodeFault;
-      return lost ? { committed: 'unknown', error: failure, results, transactionId } : { committed: false, error: failure };
+      return { committed: lost ? 'unknown' : false, error: failure };
     }
   } catch (error) {
     // A BEGIN that failed leaves later statements failing as "already complete": report the BEGIN.

@@ -34,6 +34,7 @@ import type { DecisionLog } from '../transactions/decision-log.js';
 import { newTransactionId } from '../transactions/transaction-ids.js';
 import { retryingConflicts } from './conflict-retry.js';
 import type { WriteMark } from './cached-reads.js';
+import { explainsSwitch } from '../topology/shard-primary.js';
 import type { MigrationWrites, TransactionBinding, TransactionOptions, TransactionParts } from './routed-transaction.js';
 
 export interface AtomicTransaction {
@@ -113,7 +114,11 @@ function atomicTransaction(parts: AtomicParts, commit: AtomicCommit, touched: Se
         const handle = parts.topology.shard(shard);
         const protocol = handle.primary.dialect.twoPhase;
         if (!protocol) throw new TwoPhaseUnavailableError(shard, 'its database has no prepared transactions (PGlite has none: use PostgreSQL or MySQL/MariaDB)');
-        const participant = await commit.join(shard, (await handle.failover.ready(currentScope()?.deadline)).knex, protocol);
+        const primary = await handle.failover.ready(currentScope()?.deadline);
+        const participant = await commit.join(shard, primary.knex, protocol).catch((error: unknown) => {
+          if (explainsSwitch(error, primary)) handle.failover.suspect(primary, error);
+          throw error;
+        });
         touched.add(shard);
         results.push(await executeShardPart(plan, builder, shard, (query) => participant.held.bind(query), parts.maxParameters));
       }

@@ -22,6 +22,8 @@ import { withScope } from '../access/call-scope.js';
 import type { ResolvedConfig } from '../config/config-types.js';
 import type { ReplicationSignals, ServerRole } from '../dialect/dialect-adapter.js';
 import { FailoverError } from '../errors.js';
+import { pruneMarkers } from '../engine/write-markers.js';
+import type { Hold } from '../topology/shard-primary.js';
 import type { NodeHandle, ShardPrimary, Topology } from '../topology/topology.js';
 import type { PrimaryRecords } from './primary-records.js';
 
@@ -46,16 +48,21 @@ export interface PlannedFailover {
   timeoutMs?: number;
 }
 
+/** How often markers of writes past repeating are deleted (write-markers.ts). */
+const PRUNE_EVERY_MS = 5 * 60_000;
+
 export class PrimaryFailover {
   private poller: NodeJS.Timeout | undefined;
+  private pruner: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly switches = new Set<Promise<void>>();
+  private readonly switches = new Set<Promise<unknown>>();
+  /** Per shard: the epoch of the last record followed, so that a record read before a newer switch is not applied after it. */
+  private readonly followed = new Map<string, number>();
 
   constructor(
     private readonly topology: Topology,
     private readonly options: ResolvedConfig['failover'],
-    private readonly heartbeatTable: string,
-    private readonly records: PrimaryRecords,
+    private readonly parts: { controlShard: string; heartbeatTable: string; records: PrimaryRecords },
     private readonly emit: (event: FailoverEvent) => void,
   ) {
     for (const primary of this.switchable()) primary.onSuspicion((shard, node, error) => this.suspect(shard, node, error));
@@ -73,124 +80,162 @@ export class PrimaryFailover {
       this.poller.unref();
     };
     poll();
+    this.pruner = setInterval(() => {
+      for (const primary of this.switchable()) {
+        void withScope({ priority: 'background', purpose: 'failover' }, () => pruneMarkers(primary.node)).catch(() => undefined);
+      }
+    }, PRUNE_EVERY_MS);
+    this.pruner.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.poller);
-    for (const primary of this.switchable()) primary.endSwitch();
+    clearInterval(this.pruner);
     await Promise.allSettled([...this.switches]);
   }
 
-  /** A planned switch of `shardName`'s primary to the candidate `to`. */
-  async failover(shardName: string, to: string, options: PlannedFailover = {}): Promise<FailoverEvent> {
+  /** A planned switch of `shardName`'s primary to `to`: a candidate, or the configured primary rebuilt as a replica. */
+  failover(shardName: string, to: string, options: PlannedFailover = {}): Promise<FailoverEvent> {
+    const planned = this.planned(shardName, to, options.timeoutMs ?? 30_000);
+    this.track(planned);
+    return planned;
+  }
+
+  private async planned(shardName: string, to: string, timeoutMs: number): Promise<FailoverEvent> {
     const primary = this.topology.shard(shardName).failover;
-    // Back to the configured primary too, once it was rebuilt as a replica: the catch-up check refuses one that is not.
     const target = [primary.configured, ...primary.candidates].find((node) => node.config.name === to);
     if (!target) throw new FailoverError(shardName, to, `not one of its failover candidates (${primary.candidates.map((node) => node.config.name).join(', ') || 'none'})`);
     if (target === primary.node) throw new FailoverError(shardName, to, 'it is the primary already');
     const signals = replicationOf(target);
-    if (!primary.beginSwitch()) throw new FailoverError(shardName, to, 'another switch of this shard is under way');
-    const old = primary.node;
     const started = performance.now();
-    const deadline = started + (options.timeoutMs ?? 30_000);
+    const deadline = started + timeoutMs;
+    // Before anything is held or fenced: the target must be a replica that replicates.
+    const state = await this.scoped(deadline, () => signals.replicaState(target.knex, this.parts.heartbeatTable)).catch((error: unknown) => error as Error);
+    if (state instanceof Error || !state.replicating) {
+      throw new FailoverError(shardName, to, `it is not a replica that replicates now (${state instanceof Error ? state.message : (state.problem ?? 'not replicating')})`);
+    }
+    const hold = primary.beginSwitch(timeoutMs);
+    if (!hold) throw new FailoverError(shardName, to, 'another switch of this shard is under way');
+    const old = primary.node;
     this.emit({ shard: shardName, stage: 'holding', from: old.config.name, to, cause: 'planned' });
     let fenced = false;
+    let promoted = false;
     try {
       await waitFor(() => old.gate.inFlight === 0, deadline, 'calls in flight on the old primary did not end');
-      await this.scoped(deadline, () => signals.fence(old.knex));
       fenced = true;
-      const { position } = await this.scoped(deadline, () => signals.primaryState(old.knex));
+      await this.scoped(deadline, () => signals.fence(old.knex));
+      const position = await this.scoped(deadline, () => signals.finalPosition(old.knex));
       if (position !== undefined) {
         await waitFor(
           async () => {
-            const state = await this.scoped(deadline, () => signals.replicaState(target.knex, this.heartbeatTable));
-            return state.position !== undefined && signals.reached(state.position, position);
+            const applied = (await this.scoped(deadline, () => signals.replicaState(target.knex, this.parts.heartbeatTable))).position;
+            return applied !== undefined && signals.reached(applied, position);
           },
           deadline,
           `${to} did not apply the old primary's last position ${position}`,
         );
       }
+      promoted = true;
       await this.scoped(deadline, () => signals.promote(target.knex));
       await waitFor(async () => (await this.roleOf(target)) === 'primary', deadline, `${to} does not take writes after its promotion`);
     } catch (error) {
-      if (fenced) await this.scoped(performance.now() + 5000, () => signals.unfence(old.knex)).catch(() => undefined);
-      primary.endSwitch();
-      this.emit({ shard: shardName, stage: 'gave-up', from: old.config.name, to, cause: 'planned', heldMs: performance.now() - started, reason: (error as Error).message });
-      throw error instanceof FailoverError ? error : new FailoverError(shardName, to, (error as Error).message, error);
+      // Once promotion was asked for, the old primary stays fenced whatever happens: two
+      // writable primaries are worse than none. Calls fail on it until the candidate answers.
+      if (fenced && !promoted) await this.scoped(performance.now() + 5000, () => signals.unfence(old.knex)).catch(() => undefined);
+      primary.endSwitch(hold);
+      const reason = `${(error as Error).message}${promoted ? ` (promotion of ${to} was requested: ${old.config.name} stays fenced; shardkit follows ${to} once it takes writes)` : ''}`;
+      this.emit({ shard: shardName, stage: 'gave-up', from: old.config.name, to, cause: 'planned', heldMs: performance.now() - started, reason });
+      throw new FailoverError(shardName, to, reason, error);
     }
-    // Named here: the switch may have been followed already from another instance's record.
-    return this.switched(primary, target, 'planned', started, old);
+    return this.switched(primary, hold, target, 'planned', started, old);
   }
 
   private switchable(): ShardPrimary[] {
     return this.topology.shards.map((shard) => shard.failover).filter((primary) => primary.canSwitch);
   }
 
-  private suspect(primary: ShardPrimary, node: NodeHandle, error: unknown): void {
-    if (this.stopped || !primary.beginSwitch()) return;
-    const reason = error instanceof Error ? error.message : String(error);
-    this.emit({ shard: primary.shard, stage: 'holding', from: node.config.name, cause: 'unplanned', reason });
-    const watch = this.watch(primary, node, reason).finally(() => this.switches.delete(watch));
-    this.switches.add(watch);
+  private track(work: Promise<unknown>): void {
+    const tracked = work.catch(() => undefined).finally(() => this.switches.delete(tracked));
+    this.switches.add(tracked);
   }
 
-  /** Asks the roles until a candidate was promoted, the primary answers again, or the window passes. */
-  private async watch(primary: ShardPrimary, old: NodeHandle, reason: string): Promise<void> {
+  private suspect(primary: ShardPrimary, node: NodeHandle, error: unknown): void {
+    if (this.stopped) return;
+    const hold = primary.beginSwitch();
+    if (!hold) return;
+    const reason = error instanceof Error ? error.message : String(error);
+    this.emit({ shard: primary.shard, stage: 'holding', from: node.config.name, cause: 'unplanned', reason });
+    // Its own scope: the watch must not inherit the deadline or signal of the call that failed.
+    this.track(withScope({ priority: 'critical', purpose: 'failover' }, () => this.watch(primary, hold, node, reason)));
+  }
+
+  /**
+   * Asks the roles until a candidate was promoted, the old primary answers as one while every
+   * candidate says it is a replica, or the window passes.
+   */
+  private async watch(primary: ShardPrimary, hold: Hold, old: NodeHandle, reason: string): Promise<void> {
     const started = performance.now();
-    while (!this.stopped && primary.switching && performance.now() - started < this.options.holdMs) {
-      const promoted = await this.promotedCandidate(primary);
+    const current = () => primary.holds(hold);
+    while (!this.stopped && current() && performance.now() - started < this.options.holdMs) {
+      const candidates = primary.candidates.filter((node) => node !== old && !primary.isFenced(node));
+      const [oldRole, ...roles] = await Promise.all([old, ...candidates].map((node) => this.roleOf(node)));
+      const promoted = candidates.find((_, index) => roles[index] === 'primary');
       if (promoted) {
-        await this.switched(primary, promoted, 'unplanned', started);
+        await this.switched(primary, hold, promoted, 'unplanned', started, old);
         return;
       }
-      if ((await this.roleOf(old)) === 'primary') {
-        primary.endSwitch(true);
+      if (oldRole === 'primary' && roles.every((role) => role === 'replica')) {
+        primary.endSwitch(hold, true);
         this.emit({ shard: primary.shard, stage: 'resumed', from: old.config.name, cause: 'unplanned', heldMs: performance.now() - started, reason });
         return;
       }
       await pause(this.options.probeIntervalMs);
     }
-    if (!primary.switching) return;
-    primary.endSwitch();
+    if (!current()) return;
+    primary.endSwitch(hold);
     this.emit({ shard: primary.shard, stage: 'gave-up', from: old.config.name, cause: 'unplanned', heldMs: performance.now() - started, reason });
   }
 
-  private async promotedCandidate(primary: ShardPrimary): Promise<NodeHandle | undefined> {
-    const candidates = primary.candidates.filter((node) => node !== primary.node && !primary.isFenced(node));
-    const roles = await Promise.all(candidates.map((node) => this.roleOf(node)));
-    return candidates.find((_, index) => roles[index] === 'primary');
-  }
-
-  private async switched(primary: ShardPrimary, to: NodeHandle, cause: FailoverEvent['cause'], started: number, old = primary.node): Promise<FailoverEvent> {
-    const from = old.config.name;
-    primary.switchTo(to);
-    // Recorded after the switch: when the shard is the control shard, the record goes to the new primary.
-    const recordError = await this.records.record(primary.shard, to.config.name, to.config.description).then(
-      () => undefined,
-      (error: unknown) => (error instanceof Error ? error.message : String(error)),
-    );
-    const event: FailoverEvent = { shard: primary.shard, stage: 'switched', from, to: to.config.name, cause, heldMs: performance.now() - started, ...(recordError ? { recordError } : {}) };
+  /**
+   * `to` is the primary. The switch is recorded first, so that no instance can read an older
+   * record after this one switched; when the shard is the control shard itself, the record can
+   * only be written to the new primary, after the switch.
+   */
+  private async switched(primary: ShardPrimary, hold: Hold, to: NodeHandle, cause: FailoverEvent['cause'], started: number, old: NodeHandle): Promise<FailoverEvent> {
+    const record = () =>
+      this.scoped(performance.now() + RECORD_TIMEOUT_MS, () => this.parts.records.record(primary.shard, to.config.name, to.config.description)).then(
+        (written) => {
+          this.followed.set(primary.shard, Math.max(written.epoch, this.followed.get(primary.shard) ?? 0));
+          return undefined;
+        },
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+    const ownControl = primary.shard === this.parts.controlShard;
+    const before = ownControl ? undefined : await record();
+    primary.switchTo(to, hold);
+    const recordError = ownControl ? await record() : before;
+    const event: FailoverEvent = { shard: primary.shard, stage: 'switched', from: old.config.name, to: to.config.name, cause, heldMs: performance.now() - started, ...(recordError ? { recordError } : {}) };
     this.emit(event);
     return event;
   }
 
   /** Follows switches recorded by other instances (or by this one before a restart). */
   private async follow(): Promise<void> {
-    const records = await withScope({ priority: 'critical', timeoutMs: this.options.pollIntervalMs * 5, purpose: 'failover' }, () => this.records.all());
+    const records = await withScope({ priority: 'critical', timeoutMs: this.options.pollIntervalMs * 5, purpose: 'failover' }, () => this.parts.records.all());
     for (const record of records) {
-      const shard = this.topology.shards.find((candidate) => candidate.name === record.shard);
-      const primary = shard?.failover;
-      if (!primary?.canSwitch || primary.node.config.description === record.address) continue;
+      const primary = this.topology.shards.find((shard) => shard.name === record.shard)?.failover;
+      // A shard switching now is left to its switch; a record no newer than one followed is old news.
+      if (!primary?.canSwitch || primary.switching || record.epoch <= (this.followed.get(record.shard) ?? 0)) continue;
+      this.followed.set(record.shard, record.epoch);
       const node = [primary.configured, ...primary.candidates].find((candidate) => candidate.config.description === record.address);
-      if (!node) continue;
+      if (!node || node === primary.node) continue;
       const from = primary.node.config.name;
-      primary.switchTo(node);
-      this.emit({ shard: record.shard, stage: 'switched', from, to: record.node, cause: 'recorded' });
+      if (primary.switchTo(node)) this.emit({ shard: record.shard, stage: 'switched', from, to: record.node, cause: 'recorded' });
     }
   }
 
-  /** What a node says it is; a node that does not answer is not a primary. */
+  /** What a node says it is; a node that does not answer is not known to be anything. */
   private roleOf(node: NodeHandle): Promise<ServerRole | undefined> {
     const timeoutMs = Math.max(250, Math.min(1000, this.options.probeIntervalMs * 5));
     return withScope({ priority: 'health', timeoutMs, purpose: 'failover' }, () => replicationOf(node).role(node.knex)).catch(() => undefined);
@@ -200,6 +245,8 @@ export class PrimaryFailover {
     return withScope({ priority: 'critical', deadline, purpose: 'failover' }, work);
   }
 }
+
+const RECORD_TIMEOUT_MS = 5000;
 
 function replicationOf(node: NodeHandle): ReplicationSignals {
   const signals = node.dialect.replication;

@@ -28,6 +28,7 @@ import type { DualWrite, PendingSync, ShardWrite } from '../migrations/online/du
 import { type QueryPlan, targetShards } from '../planner/query-plan.js';
 import { currentSession } from '../replicas/read-session.js';
 import { recordWritePosition } from '../replicas/write-position.js';
+import { explainsSwitch } from '../topology/shard-primary.js';
 import type { Topology } from '../topology/topology.js';
 import { retryingConflicts } from './conflict-retry.js';
 import type { CachedReads, WriteMark } from './cached-reads.js';
@@ -98,10 +99,16 @@ export async function runTransaction<T>(parts: TransactionParts, target: Transac
       const primary = await shard.failover.ready(deadline);
       const result = await withScope({ priority, deadline, purpose: 'transaction' }, () =>
         primary.knex.transaction((trx) => fn(routedTransaction(parts, shard.name, trx, { pending, written }, ring)), options.isolation ? { isolationLevel: options.isolation } : {}),
-      ).finally(() => {
-        // Committed, rolled back or of unknown outcome: cached reads of what it wrote are not served again.
-        for (const mark of written) parts.cacheWrites.wrote(mark);
-      });
+      )
+        .catch((error: unknown) => {
+          // Not repeated (the function may have done more than SQL), but the next transactions wait for the new primary.
+          if (explainsSwitch(error, primary)) shard.failover.suspect(primary, error);
+          throw error;
+        })
+        .finally(() => {
+          // Committed, rolled back or of unknown outcome: cached reads of what it wrote are not served again.
+          for (const mark of written) parts.cacheWrites.wrote(mark);
+        });
       await parts.migrations.afterCommit(pending, { priority, timeoutMs });
       return result;
     };

@@ -13,10 +13,13 @@
  */
 import type { NodeHandle } from '../access/open-node.js';
 
-interface Hold {
-  since: number;
-  released: Promise<void>;
-  release: () => void;
+/** One switch under way: whoever began it, and only they, ends it. */
+export interface Hold {
+  readonly since: number;
+  /** How long calls wait for this switch: `holdMs`, or a planned switch's own timeout. */
+  readonly windowMs: number;
+  readonly released: Promise<void>;
+  readonly release: () => void;
 }
 
 export class ShardPrimary {
@@ -59,9 +62,9 @@ export class ShardPrimary {
     return this.hold !== undefined;
   }
 
-  /** Since when calls are held (performance.now()), while a switch is under way. */
-  get heldSince(): number | undefined {
-    return this.hold?.since;
+  /** Whether `hold` is the switch under way (not ended, nor replaced by another). */
+  holds(hold: Hold): boolean {
+    return this.hold === hold;
   }
 
   isFenced(node: NodeHandle): boolean {
@@ -82,7 +85,7 @@ export class ShardPrimary {
   async ready(deadline: number | undefined): Promise<NodeHandle> {
     const hold = this.hold;
     if (!hold) return this.current;
-    const until = Math.min(hold.since + this.holdMs, deadline ?? Number.POSITIVE_INFINITY);
+    const until = Math.min(hold.since + hold.windowMs, deadline ?? Number.POSITIVE_INFINITY);
     const waitMs = until - performance.now();
     if (waitMs > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -92,31 +95,53 @@ export class ShardPrimary {
     return this.current;
   }
 
-  /** Starts holding primary calls; false when a switch is already under way. */
-  beginSwitch(): boolean {
-    if (this.hold) return false;
+  /** Starts holding primary calls; undefined when a switch is already under way. */
+  beginSwitch(windowMs = this.holdMs): Hold | undefined {
+    if (this.hold) return undefined;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    this.hold = { since: performance.now(), released, release };
-    return true;
+    this.hold = { since: performance.now(), windowMs, released, release };
+    return this.hold;
   }
 
-  /** `node` is the primary from now on; the one before is fenced. Held calls go to it. */
-  switchTo(node: NodeHandle): void {
+  /**
+   * `node` is the primary from now on; the one before is fenced. Held calls go to it. With
+   * `hold`, only while that switch is still the one under way; without, only when none is.
+   */
+  switchTo(node: NodeHandle, hold?: Hold): boolean {
+    if (this.hold !== hold) return false;
     if (node !== this.current) {
       this.fencedNodes.add(this.current.config.name);
       this.fencedNodes.delete(node.config.name);
       this.current = node;
       this.switches++;
     }
-    this.endSwitch();
+    this.release();
+    return true;
   }
 
-  /** The switch ends without a new primary (`answered`: the primary said it is one): held calls go on with it. */
-  endSwitch(answered = false): void {
-    if (answered && this.hold) this.answers++;
+  /** `hold` ends without a new primary (`answered`: the primary said it is one): held calls go on with it. */
+  endSwitch(hold: Hold, answered = false): void {
+    if (this.hold !== hold) return;
+    if (answered) this.answers++;
+    this.release();
+  }
+
+  private release(): void {
     const hold = this.hold;
     this.hold = undefined;
     hold?.release();
   }
+}
+
+/**
+ * A failure a new primary could explain: the node could not be reached, its breaker is open,
+ * its connection died, or it refused a write as read-only (a replica now, or fenced).
+ */
+export function explainsSwitch(error: unknown, node: NodeHandle): boolean {
+  const failure = error as { code?: string; stage?: string; cause?: unknown } | undefined;
+  if (failure?.code === 'CONNECTION_FAILED' || failure?.code === 'SHARD_UNAVAILABLE') return true;
+  if (failure?.code === 'QUERY_TIMEOUT') return failure.stage === 'connect';
+  const verdict = node.dialect.classifyError(failure?.cause ?? error);
+  return verdict.nodeFault || verdict.readOnly === true;
 }

@@ -123,11 +123,20 @@ export class Topology implements ShardDatabases {
    */
   livePrimary(shard: string): Knex {
     const handle = this.shard(shard);
+    // A shard that cannot switch has one primary for good.
+    if (!handle.failover.canSwitch) return handle.primary.knex;
+    const bound = new WeakMap<object, Map<PropertyKey, unknown>>();
     return new Proxy(handle.primary.knex, {
       apply: (_target, thisArg, args) => Reflect.apply(handle.primary.knex, thisArg, args),
       get: (_target, property) => {
-        const value = Reflect.get(handle.primary.knex, property);
-        return typeof value === 'function' ? value.bind(handle.primary.knex) : value;
+        const knex = handle.primary.knex;
+        const value = Reflect.get(knex, property);
+        if (typeof value !== 'function') return value;
+        // The same function for the same primary, bound to it: `db.raw === db.raw` holds.
+        const functions = bound.get(knex) ?? new Map<PropertyKey, unknown>();
+        bound.set(knex, functions);
+        if (!functions.has(property)) functions.set(property, value.bind(knex));
+        return functions.get(property);
       },
     });
   }

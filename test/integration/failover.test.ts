@@ -3,9 +3,10 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import knexModule, { type Knex } from 'knex';
 import { createShardKit, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
+import { WriteMarker } from '../../lib/engine/write-markers.js';
 import type { FailoverEvent } from '../../lib/kit/primary-failover.js';
 import { eventually, ServerControl } from '../../scripts/local-cluster.js';
-import { failover as clusterFailover, mariadb as clusterMariadb } from '../../shards.cluster.config.js';
+import clusterPostgres, { failover as clusterFailover, mariadb as clusterMariadb } from '../../shards.cluster.config.js';
 import { openFreshKit } from '../support/targets.js';
 
 const run = promisify(execFile);
@@ -26,9 +27,14 @@ interface WriteOutcome {
   error?: string;
 }
 
-/** Closed-loop writers and primary readers on `SHARD` through each kit, until stop(). */
-function traffic(kits: ShardKit[], ids: number[], writersPerKit: number) {
+/**
+ * Closed-loop writers and primary readers on `SHARD` through each kit, until stop(); and per kit
+ * one counter, an order's amount_cents incremented by one per acknowledged write: a write applied
+ * twice, or lost, makes it differ from the count.
+ */
+function traffic(kits: ShardKit[], ids: number[], writersPerKit: number, counterUser: number) {
   const writes: WriteOutcome[] = [];
+  const increments = kits.map(() => 0);
   const acknowledged: number[] = [];
   const readFailures: string[] = [];
   let reads = 0;
@@ -63,9 +69,23 @@ function traffic(kits: ShardKit[], ids: number[], writersPerKit: number) {
       await pause(10);
     }
   };
-  const loops = kits.flatMap((kit, instance) => [...Array.from({ length: writersPerKit }, () => writer(kit, instance)), reader(kit)]);
+  const counter = async (kit: ShardKit, instance: number) => {
+    while (running) {
+      const startedAt = performance.now();
+      try {
+        await kit.table('orders').where({ user_id: counterUser, id: instance }).increment('amount_cents', 1);
+        increments[instance]!++;
+        writes.push({ id: -1, instance, startedAt, ms: performance.now() - startedAt });
+      } catch (error) {
+        writes.push({ id: -1, instance, startedAt, ms: performance.now() - startedAt, error: `${(error as { code?: string }).code}: ${(error as Error).message}` });
+      }
+      await pause(5);
+    }
+  };
+  const loops = kits.flatMap((kit, instance) => [...Array.from({ length: writersPerKit }, () => writer(kit, instance)), reader(kit), counter(kit, instance)]);
   return {
     writes,
+    increments,
     acknowledged,
     readFailures,
     get reads() {
@@ -100,6 +120,7 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
   let kits: ShardKit[] = [];
   let events: FailoverEvent[][] = [];
   let ids: number[];
+  let counterUser: number;
   const primaryServer = () => new ServerControl(kits[0]!.topology.shard(SHARD).failover.configured);
   const replicaServer = () => new ServerControl(kits[0]!.topology.shard(SHARD).failover.candidates[0]!);
 
@@ -117,6 +138,8 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
       return seen;
     });
     ids = Array.from({ length: 200_000 }, (_, index) => index + 1).filter((id) => kits[0]!.shardFor(id) === SHARD);
+    counterUser = ids.pop()!;
+    await kits[0]!.table('orders').insert(kits.map((_, instance) => ({ user_id: counterUser, id: instance, amount_cents: 0 })));
   });
 
   afterEach(async () => {
@@ -124,8 +147,20 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
     await run('bash', ['scripts/cluster.sh', 'rebuild', SHARD]);
   });
 
+  /** Each kit's counter equals its acknowledged increments: none applied twice, none lost. */
+  async function expectCounters(increments: number[]): Promise<void> {
+    const promoted = direct(54432);
+    try {
+      const rows = await promoted('orders').where({ user_id: counterUser }).orderBy('id').select('amount_cents');
+      console.log(`      counters: ${rows.map((row) => row.amount_cents).join(', ')} for ${increments.join(', ')} acknowledged increments`);
+      expect(rows.map((row) => Number(row.amount_cents))).to.deep.equal(increments);
+    } finally {
+      await promoted.destroy();
+    }
+  }
+
   it('holds writes while the primary is killed and its replica promoted, loses none, and never writes to the old primary again', async () => {
-    const load = traffic(kits, ids, 3);
+    const load = traffic(kits, ids, 3, counterUser);
     await pause(1000);
     await primaryServer().kill();
     const killedAt = performance.now();
@@ -142,6 +177,7 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
 
     const failed = load.writes.filter((write) => write.error);
     const longest = Math.max(...load.writes.map((write) => write.ms));
+    await expectCounters(load.increments);
     const heldAcrossKill = load.writes.filter((write) => !write.error && write.startedAt < switchedAt && write.startedAt + write.ms > killedAt);
     console.log(
       `      ${load.writes.length} writes (${load.acknowledged.length} acknowledged, ${failed.length} failed), ${heldAcrossKill.length} held across the switch, longest ${Math.round(longest)} ms; ` +
@@ -160,7 +196,7 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
       const onPromoted = await idsOn(promoted, load.acknowledged);
       const lost = load.acknowledged.filter((id) => !onPromoted.has(id));
       expect(lost, 'every acknowledged write is on the new primary').to.deep.equal([]);
-      const afterSwitch = load.writes.filter((write) => !write.error && write.startedAt > switchedAt).map((write) => write.id);
+      const afterSwitch = load.writes.filter((write) => !write.error && write.id > 0 && write.startedAt > switchedAt).map((write) => write.id);
       expect(afterSwitch.length).to.be.greaterThan(0);
       const onOld = await idsOn(old, afterSwitch);
       console.log(`      ${afterSwitch.length} writes after the switch (${load.writes.filter((write) => write.startedAt > restartedAt).length} after the old primary restarted): ${onOld.size} on the old primary`);
@@ -205,7 +241,7 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
   });
 
   it('switches on `shardkit failover` while two instances write: none fails, both follow, the old primary refuses writes', async () => {
-    const load = traffic(kits, ids, 2);
+    const load = traffic(kits, ids, 2, counterUser);
     await pause(800);
     const { stdout } = await run('node', ['bin/shardkit.js', '--config', 'shards.cluster.config.ts#failover', 'failover', SHARD, '--to', 'pg-c-replica1', '--json']);
     const report = JSON.parse(stdout) as FailoverEvent;
@@ -213,6 +249,7 @@ describe('primary failover on the postgres cluster (pg-c, a synchronous replica)
     await pause(800);
     await load.stop();
     const failed = load.writes.filter((write) => write.error);
+    await expectCounters(load.increments);
     console.log(
       `      planned switch held ${Math.round(report.heldMs ?? 0)} ms in the CLI; ${load.writes.length} writes, ${failed.length} failed, longest ${Math.round(Math.max(...load.writes.map((write) => write.ms)))} ms`,
     );
@@ -254,5 +291,42 @@ describe('role queries on the mariadb cluster', () => {
     } finally {
       await kit.close();
     }
+  });
+});
+
+describe('write markers: a repeated write learns whether its first attempt committed', function () {
+  this.timeout(30_000);
+  let kit: ShardKit;
+
+  before(async () => {
+    kit = await createShardKit(clusterPostgres);
+  });
+
+  after(async () => {
+    await kit?.close();
+  });
+
+  it('places a new marker, finds a committed one, and waits for one still committing before it answers', async () => {
+    const node = kit.topology.shard('pg-a').primary;
+    const committed = new WriteMarker();
+    await node.knex.transaction(async (trx) => expect(await committed.place(trx, node)).to.equal(true));
+    const repeat = await node.knex.transaction();
+    expect(await committed.place(repeat, node), 'the first attempt committed').to.equal(false);
+    await repeat.rollback().catch(() => undefined);
+
+    const inFlight = new WriteMarker();
+    const first = await node.knex.transaction();
+    expect(await inFlight.place(first, node)).to.equal(true);
+    const second = await node.knex.transaction();
+    let answered = false;
+    const verdict = inFlight.place(second, node).then((placed) => {
+      answered = true;
+      return placed;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered, 'no verdict while the first attempt is still open').to.equal(false);
+    await first.rollback();
+    expect(await verdict, 'the first attempt rolled back: the repeat does the write').to.equal(true);
+    await second.rollback();
   });
 });

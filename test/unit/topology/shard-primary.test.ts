@@ -18,34 +18,43 @@ describe('a shard primary and its switches', () => {
 
   it('holds callers during a switch and hands them the new primary, fencing the old one', async () => {
     const role = new ShardPrimary('s', primary, [candidate], 10_000);
-    expect(role.beginSwitch()).to.equal(true);
-    expect(role.beginSwitch(), 'one switch at a time').to.equal(false);
+    const hold = role.beginSwitch()!;
+    expect(role.beginSwitch(), 'one switch at a time').to.equal(undefined);
     const held = role.ready(performance.now() + 5000);
-    setTimeout(() => role.switchTo(candidate), 30);
+    setTimeout(() => role.switchTo(candidate, hold), 30);
     expect(await held).to.equal(candidate);
     expect(role.epoch).to.equal(1);
     expect(role.isFenced(primary)).to.equal(true);
     expect(role.switching).to.equal(false);
   });
 
-  it('holds no caller past its own deadline, nor past the hold window', async () => {
+  it('holds no caller past its own deadline, nor past the hold window (a planned switch brings its own)', async () => {
     const role = new ShardPrimary('s', primary, [candidate], 120);
-    role.beginSwitch();
+    const hold = role.beginSwitch()!;
     let started = performance.now();
     expect(await role.ready(performance.now() + 40)).to.equal(primary);
     expect(performance.now() - started).to.be.within(30, 100);
     started = performance.now();
     await role.ready(undefined);
     expect(performance.now() - started).to.be.within(40, 160);
+    role.endSwitch(hold);
+    role.beginSwitch(400);
+    started = performance.now();
+    await role.ready(undefined);
+    expect(performance.now() - started).to.be.within(350, 500);
   });
 
-  it('counts a switch that ended with the primary answering again, not as a switch', () => {
+  it('lets only the switch under way end it: a stale one neither switches nor releases', () => {
     const role = new ShardPrimary('s', primary, [candidate], 1000);
-    role.beginSwitch();
-    role.endSwitch(true);
-    expect([role.epoch, role.resumed, role.isFenced(primary)]).to.deep.equal([0, 1, false]);
-    role.endSwitch(true);
-    expect(role.resumed, 'no switch was under way').to.equal(1);
+    const first = role.beginSwitch()!;
+    role.endSwitch(first);
+    const second = role.beginSwitch()!;
+    expect(role.switchTo(candidate, first)).to.equal(false);
+    role.endSwitch(first, true);
+    expect([role.node, role.switching, role.holds(second), role.resumed]).to.deep.equal([primary, true, true, 0]);
+    expect(role.switchTo(candidate), 'without a hold only when none is under way').to.equal(false);
+    role.endSwitch(second, true);
+    expect([role.resumed, role.switchTo(candidate)]).to.deep.equal([1, true]);
   });
 
   it('tells its listener of a suspected failure only for the current primary, and only with candidates', () => {
