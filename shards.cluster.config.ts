@@ -6,6 +6,7 @@
  *            maria-2 a primary alone
  *   cached   the PostgreSQL one with reads of `users` cached, shared through the cluster's Redis
  *   failover pg-a, and pg-c: a primary whose synchronous replica may be promoted in its place
+ *   failoverMariadb  maria-1, and maria-c: a primary whose semi-synchronous replica may be promoted
  *
  * SHARDKIT_CONFIG=shards.cluster.config.ts picks the PostgreSQL one,
  * SHARDKIT_CONFIG=shards.cluster.config.ts#mariadb the MariaDB one.
@@ -71,6 +72,16 @@ export const failover = {
   shards: [
     { name: 'pg-a', primary: postgresNode(54411), replicas: [postgresNode(54412)] },
     { name: 'pg-c', primary: postgresNode(54431), replicas: [postgresNode(54432)], failoverCandidates: ['pg-c-replica1'] },
+  ],
+  tables,
+  globalTables: ['countries'],
+} satisfies ShardKitConfig;
+
+/** maria-1, and maria-c: a MariaDB primary with a semi-synchronous replica that shardkit follows when it is promoted. */
+export const failoverMariadb = {
+  shards: [
+    { name: 'maria-1', primary: mariadbNode(33611, 'shardkit_1'), replicas: [mariadbNode(33612, 'shardkit_1')] },
+    { name: 'maria-c', primary: mariadbNode(33631, 'shardkit_c'), replicas: [mariadbNode(33632, 'shardkit_c')], failoverCandidates: ['maria-c-replica1'] },
   ],
   tables,
   globalTables: ['countries'],

@@ -91,8 +91,9 @@ export async function createShardKit(config: ShardKitConfig): Promise<ShardKit> 
   });
   kit = new ShardKit(resolved, topology, shared, degradation);
   try {
-    // An instance must know every migration's phase, every recorded primary switch and an operator's degradation override before its first write.
-    await Promise.all([kit.migrationCoordinator.start(), kit.primaryFailover.start(), degradation.start()]);
+    // An instance must know every migration's phase and every recorded primary switch before its first write.
+    degradation.start();
+    await Promise.all([kit.migrationCoordinator.start(), kit.primaryFailover.start()]);
   } catch (error) {
     await kit.close();
     throw error;

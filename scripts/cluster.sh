@@ -8,6 +8,8 @@
 #          for failover tests: the replica may be promoted, and `rebuild pg-c` makes the pair anew
 #   maria-a  MariaDB primary 127.0.0.1:33611, GTID replica      :33612   (database shardkit_1)
 #   maria-b  MariaDB primary 127.0.0.1:33621                              (database shardkit_2)
+#   maria-c  MariaDB primary 127.0.0.1:33631, semi-synchronous replica :33632 (database shardkit_c),
+#            for failover tests: `promote maria-c-replica`, and `rebuild maria-c` makes the pair anew
 #
 # Usage: scripts/cluster.sh up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME
 #                          | promote NAME | rebuild PAIR
@@ -22,7 +24,9 @@
 #   pause NAME  SIGSTOP every process of one server (it accepts connections, answers nothing)
 #   resume NAME SIGCONT them
 #   promote NAME  pg_ctl promote a PostgreSQL replica (it stops replaying and accepts writes)
-#   rebuild PAIR  stop a PostgreSQL pair (pg-c), delete it and create it anew, empty
+#   rebuild PAIR  stop a failover pair (pg-c, maria-c), delete it and create it anew, empty
+#   promote NAME  on MariaDB (maria-c-replica): apply what it received, stop and forget
+#                 replication, make it writable
 #
 # It never touches the machine's own services on 5432/3306. The application user `shardkit`
 # (password below, a local test credential) is an ordinary user, so that replicas refuse its
@@ -221,9 +225,14 @@ pg_down() {
 # --- MariaDB ------------------------------------------------------------------------------
 
 # name:port:server-id[:primary]   (a fourth field makes the instance a GTID replica of that primary)
-MARIA_INSTANCES=("maria-a-primary:33611:1" "maria-a-replica:33612:2:maria-a-primary" "maria-b-primary:33621:3")
+MARIA_INSTANCES=("maria-a-primary:33611:1" "maria-a-replica:33612:2:maria-a-primary" "maria-b-primary:33621:3"
+  "maria-c-primary:33631:4" "maria-c-replica:33632:5:maria-c-primary")
 MARIA_DATABASES_OF_maria_a_primary="shardkit_1"
 MARIA_DATABASES_OF_maria_b_primary="shardkit_2"
+MARIA_DATABASES_OF_maria_c_primary="shardkit_c"
+# Pairs whose primary waits for its replica to receive every commit (semi-synchronous), so that
+# a promoted replica holds every acknowledged write.
+MARIA_SEMI_SYNC=" maria-c "
 
 maria_field() { echo "$1" | cut -d: -f"$2"; }
 maria_entry() {
@@ -259,6 +268,9 @@ maria_start() {
   entry=$(maria_entry "$name"); port=$(maria_field "$entry" 2); server_id=$(maria_field "$entry" 3); primary=$(maria_field "$entry" 4)
   # A replica is read-only from its first moment, restarts included.
   [ -n "$primary" ] && role_args=(--read-only=ON)
+  case "$MARIA_SEMI_SYNC" in
+    *" ${name%-*} "*) [ -n "$primary" ] && role_args+=(--rpl-semi-sync-slave-enabled=ON) || role_args+=(--rpl-semi-sync-master-enabled=ON --rpl-semi-sync-master-timeout=10000) ;;
+  esac
   maria_running "$name" "$port" && return 0
   port_free "$port" || die "port $port is taken by another process (another checkout's cluster? run its scripts/cluster.sh down)"
   [ "$(id -u)" = 0 ] && user_args=(--user=mysql)
@@ -346,6 +358,36 @@ maria_stop() {
   }
   local tries=0
   while maria_running "$name" "$port" && [ "$tries" -lt 120 ]; do tries=$((tries + 1)); sleep 0.25; done
+}
+
+# What an operator does to promote a MariaDB replica: stop receiving, apply everything received,
+# forget the primary, take writes.
+maria_promote() {
+  local port tries=0 received applied
+  port=$(maria_port_of "$1")
+  [ -n "$port" ] || die "unknown server $1"
+  maria_client "$port" -e "STOP SLAVE IO_THREAD"
+  while :; do
+    received=$(maria_client "$port" -e "SHOW ALL SLAVES STATUS\G" | sed -n 's/^ *Gtid_IO_Pos: //p')
+    applied=$(maria_client "$port" -N -e "SELECT @@gtid_slave_pos")
+    [ "$received" = "$applied" ] && break
+    tries=$((tries + 1))
+    [ "$tries" -lt 200 ] || die "$1 did not apply what it received ($applied of $received)"
+    sleep 0.05
+  done
+  maria_client "$port" -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0"
+}
+
+maria_rebuild() {
+  local name
+  for name in "$1-replica" "$1-primary"; do
+    [ -n "$(maria_entry "$name")" ] || die "unknown pair $1"
+    maria_stop "$name"
+    local pid_file=$RUN_DIR/$name.pid
+    if [ -f "$pid_file" ]; then kill -9 "$(cat "$pid_file")" 2>/dev/null || true; rm -f "$pid_file"; fi
+    rm -rf "${CLUSTER_DIR:?}/$name"
+  done
+  maria_up
 }
 
 maria_down() {
@@ -520,7 +562,7 @@ case "${1:-}" in
   start) [ -n "${2:-}" ] || die "usage: $0 start NAME"; start_server "$2" ;;
   pause) [ -n "${2:-}" ] || die "usage: $0 pause NAME"; pause_server "$2" ;;
   resume) [ -n "${2:-}" ] || die "usage: $0 resume NAME"; resume_server "$2" ;;
-  promote) [ -n "${2:-}" ] || die "usage: $0 promote NAME"; pg_promote "$2" ;;
-  rebuild) [ -n "${2:-}" ] || die "usage: $0 rebuild PAIR"; prepare_dirs; pg_rebuild "$2" ;;
+  promote) [ -n "${2:-}" ] || die "usage: $0 promote NAME"; case "$2" in maria-*) maria_promote "$2" ;; *) pg_promote "$2" ;; esac ;;
+  rebuild) [ -n "${2:-}" ] || die "usage: $0 rebuild PAIR"; prepare_dirs; case "$2" in maria-*) maria_rebuild "$2" ;; *) pg_rebuild "$2" ;; esac ;;
   *) echo "usage: $0 up | down | status | destroy | kill NAME | start NAME | pause NAME | resume NAME | promote NAME | rebuild PAIR" >&2; exit 2 ;;
 esac

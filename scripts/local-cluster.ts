@@ -41,6 +41,8 @@ const SERVERS: Record<number, string> = {
   33611: 'maria-a-primary',
   33612: 'maria-a-replica',
   33621: 'maria-b-primary',
+  33631: 'maria-c-primary',
+  33632: 'maria-c-replica',
 };
 
 /** The Redis of scripts/cluster.sh: the read cache's shared level in tests and benchmarks. */

@@ -39,7 +39,8 @@ export function resolveDegradation(parsed: ParsedDegradation | undefined): Resol
     levels.push({ ...levels[level - 1]!, ...DEFAULT_STEPS[level], ...defined(parsed?.effects?.[String(level)]) });
   }
   return {
-    enabled: parsed?.enabled ?? true,
+    // Opt-in: a kit that refuses scatters or background work by itself must be asked to.
+    enabled: parsed?.enabled ?? false,
     windowMs: parsed?.windowMs ?? 10_000,
     evaluateEveryMs: parsed?.evaluateEveryMs ?? 1000,
     minSamples: parsed?.minSamples ?? 20,

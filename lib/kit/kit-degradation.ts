@@ -113,10 +113,13 @@ export class KitDegradation {
     this.window.record(durationMs, errorCode !== undefined && OVERLOAD_CODES.has(errorCode));
   }
 
-  /** Reads the override once (a control database that cannot be read leaves it as it was), then keeps polling and judging. */
-  async start(): Promise<void> {
-    await this.poll();
-    if (this.stopped) return;
+  /**
+   * Starts polling the override (the first read at once, without waiting for it: a level is not
+   * a correctness matter, and a control database that is down must not slow a kit's start) and
+   * judging the signal.
+   */
+  start(): void {
+    void this.poll();
     const every = (ms: number, work: () => unknown) => {
       const timer = setInterval(work, ms);
       timer.unref();

@@ -132,8 +132,9 @@ export async function kitStatus(sources: StatusSources, options: StatusOptions =
 }
 
 /**
- * `select 1` as a health probe: no admission, bounded; a timeout means stalled, any other failure
- * down. An open breaker answers for the node with the failure that opened it.
+ * `select 1` as a health probe: no admission, bounded; a timeout (of the statement, or of the
+ * connection) means stalled, any other failure down. An open breaker answers for the node with
+ * the failure that opened it.
  */
 async function probe(node: NodeHandle, timeoutMs: number): Promise<{ health: NodeHealth; problem?: string }> {
   try {
@@ -142,6 +143,8 @@ async function probe(node: NodeHandle, timeoutMs: number): Promise<{ health: Nod
   } catch (error) {
     const failure = error as ShardKitError;
     const cause = failure.code === 'SHARD_UNAVAILABLE' ? (failure.cause as ShardKitError | undefined) : failure;
-    return { health: cause?.code === 'QUERY_TIMEOUT' ? 'stalled' : 'down', problem: failure.message };
+    // A connection that timed out met a host that took the connection and never answered: stalled too.
+    const stalled = cause?.code === 'QUERY_TIMEOUT' || (cause?.code === 'CONNECTION_FAILED' && /time(d)? ?out|timeout expired/i.test(cause.message));
+    return { health: stalled ? 'stalled' : 'down', problem: failure.message };
   }
 }

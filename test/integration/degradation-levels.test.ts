@@ -25,6 +25,7 @@ const config: ShardKitConfig = {
   onlineMigrations: [usersV2],
   migrations: { pollIntervalMs: POLL_MS, leaseMs: 3000 },
   degradation: {
+    enabled: true,
     windowMs: 1000,
     evaluateEveryMs: 100,
     minSamples: 5,

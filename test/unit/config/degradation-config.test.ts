@@ -17,7 +17,7 @@ function issuesOf(degradation: unknown) {
 describe('degradation config', () => {
   it('defaults to three levels, each adding to the one below', () => {
     const { degradation } = resolveConfig(base());
-    expect(degradation).to.deep.include({ enabled: true, windowMs: 10_000, evaluateEveryMs: 1000, minSamples: 20, recoverBelow: 0.7, minHoldMs: 5000 });
+    expect(degradation).to.deep.include({ enabled: false, windowMs: 10_000, evaluateEveryMs: 1000, minSamples: 20, recoverBelow: 0.7, minHoldMs: 5000 });
     expect(degradation.thresholds).to.deep.equal([
       { p99Ms: 1000, errorRate: 0.05 },
       { p99Ms: 2500, errorRate: 0.2 },

@@ -80,7 +80,7 @@ describe('kit degradation (signal, override, effects)', () => {
   it('lets an override replace the signal, 0 included, until cleared or expired; another instance follows at its poll', async () => {
     const { degradation, store } = open();
     const other = open(store).degradation;
-    await other.start();
+    other.start();
     try {
       load(degradation, 500);
       degradation.evaluate();
