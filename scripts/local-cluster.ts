@@ -136,11 +136,6 @@ export class ServerControl {
     await run('bash', [CLUSTER_SCRIPT, 'promote', this.server]);
   }
 
-  /** Deletes the server's pair (pg-c) and creates it anew, empty: after a failover test. */
-  async rebuildPair(): Promise<void> {
-    await run('bash', [CLUSTER_SCRIPT, 'rebuild', this.server.replace(/-(primary|replica)$/, '')]);
-  }
-
   /** SIGSTOP: the server keeps accepting TCP connections (the kernel does) but answers nothing. */
   async pause(): Promise<void> {
     await run('bash', [CLUSTER_SCRIPT, 'pause', this.server]);
