@@ -86,11 +86,8 @@ export class RoutedShardAccess implements ShardAccess {
         if (attempt.committed !== true) throw new Uncommitted(attempt);
         return attempt;
       },
-      async (error) => {
-        if (!(error instanceof Uncommitted)) return 'fail';
-        // Nothing committed, or a COMMIT lost in flight that the marker settles on the repeat.
-        return error.attempt.committed === false || marker ? 'repeat' : 'fail';
-      },
+      // Nothing committed, or a COMMIT lost in flight that the marker settles on the repeat.
+      (error) => error instanceof Uncommitted && (error.outcome.committed === false || marker !== undefined),
     ).catch((error: unknown) => {
       if (error instanceof Uncommitted) return error.outcome;
       throw error;
@@ -112,17 +109,11 @@ export class RoutedShardAccess implements ShardAccess {
 
   /**
    * Runs `work` on the shard's primary. While a switch is under way it waits for it (held, up to
-   * the hold window and the deadline). When the primary fails in a way a switch can explain, it
-   * waits for the switch and asks `afterSwitch` what to do with the failure on the new primary:
-   * repeat the work there, take an answer it found, or let the failure stand. Without a new
-   * primary the failure stands.
+   * the hold window and the deadline). When the primary fails in a way a switch can explain and
+   * `repeatable` says the work may be sent again, it waits for the switch and repeats the work
+   * on the new primary. Without a new primary the failure stands.
    */
-  private async onPrimary<T>(
-    shard: ShardHandle,
-    deadline: number | undefined,
-    work: (node: NodeHandle) => Promise<T>,
-    afterSwitch: (error: unknown, next: NodeHandle) => Promise<'repeat' | 'fail' | { done: T }>,
-  ): Promise<T> {
+  private async onPrimary<T>(shard: ShardHandle, deadline: number | undefined, work: (node: NodeHandle) => Promise<T>, repeatable: (error: unknown) => boolean): Promise<T> {
     const { failover } = shard;
     let node = await failover.ready(deadline);
     for (let attempt = 1; ; attempt++) {
@@ -130,17 +121,14 @@ export class RoutedShardAccess implements ShardAccess {
       try {
         return await work(node);
       } catch (error) {
-        const failure = error instanceof Uncommitted ? error.attempt.error : error;
-        if (!failover.canSwitch || !explainsSwitch(failure, node)) throw error;
+        const failure = error instanceof Uncommitted ? error.outcome.error : error;
+        if (!failover.canSwitch || !explainsSwitch(failure, node) || !repeatable(error)) throw error;
         failover.suspect(node, failure);
         const next = await failover.ready(deadline);
         // The same primary answers again (only a connection died, a promotion ended others'
         // sessions): the work may go to it again, a bounded number of times.
         const answeredAgain = failover.epoch === epoch && failover.resumed > resumed && attempt < MAX_ATTEMPTS_ON_ONE_PRIMARY;
         if (failover.epoch === epoch && !answeredAgain) throw error;
-        const verdict = await afterSwitch(error, next);
-        if (verdict === 'fail') throw error;
-        if (verdict !== 'repeat') return verdict.done;
         node = next;
       }
     }
@@ -211,24 +199,18 @@ export class RoutedShardAccess implements ShardAccess {
 const MAX_ATTEMPTS_ON_ONE_PRIMARY = 3;
 
 /** Reads are safe to repeat on the new primary. */
-const REPEAT_READ = async () => 'repeat' as const;
+const REPEAT_READ = () => true;
 
 /** A transaction that did not commit, or whose COMMIT was lost, carried through onPrimary(). */
 class Uncommitted extends Error {
-  readonly outcome: TransactOutcome;
-
-  constructor(readonly attempt: Extract<Attempt, { error: ShardKitError }>) {
-    super(attempt.error.message);
-    this.outcome = { committed: attempt.committed, error: attempt.error };
+  constructor(readonly outcome: Extract<TransactOutcome, { error: ShardKitError }>) {
+    super(outcome.error.message);
   }
 }
 
 function asShardKitError(error: unknown, node: NodeHandle): ShardKitError {
   return statementFailure(error, { shard: node.config.shard, node: node.config.name, description: node.config.description }, node.dialect.classifyError);
 }
-
-/** What one transaction did: committed, not, or unknown (its COMMIT lost in flight). */
-type Attempt = { committed: true; results: unknown[] } | { committed: false | 'unknown'; error: ShardKitError };
 
 /**
  * BEGIN, the statements, COMMIT. A failure before COMMIT leaves nothing committed (the
@@ -237,7 +219,7 @@ type Attempt = { committed: true; results: unknown[] } | { committed: false | 'u
  * the database refused it. With a `marker` (write-markers.ts), the transaction places it first,
  * and one that finds it placed by an earlier attempt reports that attempt's commit.
  */
-async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[], marker?: WriteMarker): Promise<Attempt> {
+async function transactOn(node: NodeHandle, queries: readonly AnyQueryBuilder[], marker?: WriteMarker): Promise<TransactOutcome> {
   let trx: Knex.Transaction | undefined;
   // knex settles a transaction's executionPromise with the failure of its own BEGIN or COMMIT.
   let knexFailure: unknown;

@@ -126,7 +126,8 @@ export class QueryPipeline {
     const { cachedReads, cache, rules } = this.parts;
     const keyReads = cachedReads.keyReadsOf(query, plan, options.cache, routing);
     if (keyReads) {
-      const degraded = { ...keyReads, reads: keyReads.reads.map((keyRead) => ({ ...keyRead, read: this.degradedRead(keyRead.read, routing) })) };
+      // Only while the level serves stale entries: a hit must not pay for copies of every key's read.
+      const degraded = this.parts.degradation.staleMs(routing.priority) > 0 ? { ...keyReads, reads: keyReads.reads.map((keyRead) => ({ ...keyRead, read: this.degradedRead(keyRead.read, routing) })) } : keyReads;
       const rows = await answerPerKey(degraded, {
         cache,
         readKeys: async (values) => {
@@ -184,6 +185,7 @@ export class QueryPipeline {
 
   /** Refuses what the degradation level does not run for this caller (background work, reads of several shards). */
   private admitDegraded(plan: QueryPlan, routing: RoutingOptions): void {
+    if (this.parts.degradation.level === 0) return;
     const refused = this.parts.degradation.refuseQuery(routing.priority, { table: plan.table, read: READ_METHODS.has(plan.method), shards: targetShards(plan.route).length });
     if (refused) throw refused;
   }
