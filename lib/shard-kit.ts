@@ -163,7 +163,8 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       globalShard: config.globalShard,
       // A live view: a rebalance switches the topology's ring while the kit runs.
       ring: {
-        shardFor: (key) => topology.ring.shardFor(key),
+        slotOf: (key) => topology.ring.slotOf(key),
+        ownerOfSlot: (slot) => topology.ring.ownerOfSlot(slot),
         get shardNames() {
           return topology.ring.shardNames;
         },

@@ -50,6 +50,7 @@ const tableSchema = z.strictObject({
     error: 'must name a column',
   }),
   keyType: z.enum(KEY_TYPES, { error: `must be one of ${KEY_TYPES.join(', ')}` }).optional(),
+  slotColumn: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a plain SQL identifier' }).optional(),
   cache: z
     .strictObject({
       ttlMs: positiveMilliseconds,

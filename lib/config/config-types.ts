@@ -64,6 +64,13 @@ export interface ShardedTableConfig {
    * column promises that no two keys differ only in case.
    */
   keyType?: KeyType;
+  /**
+   * A column of the table holding each row's hash slot (docs/rebalance.md, "Slot columns"):
+   * the kit writes it with every insert, a trigger clears it when a key changes past the kit, and
+   * a rebalance finds the rows it moves by its index instead of listing every key. Add it with
+   * `addSlotColumn()` in a schema migration. Default: none.
+   */
+  slotColumn?: string;
   /** Cache reads of this table in the kit's process (docs/cache.md). Default: not cached. */
   cache?: TableCacheOptions;
 }

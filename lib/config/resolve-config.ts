@@ -176,6 +176,9 @@ function tableIssues(config: ParsedConfig): ConfigIssue[] {
     if (seen.has(table)) issues.push({ path: `globalTables[${index}]`, message: `duplicate global table "${table}"` });
     seen.add(table);
   });
+  for (const [table, { shardKey, slotColumn }] of Object.entries(config.tables)) {
+    if (slotColumn === shardKey) issues.push({ path: `tables.${table}.slotColumn`, message: 'must be a column of its own, not the shard key' });
+  }
   if (config.globalShard !== undefined && !config.shards.some((shard) => shard.name === config.globalShard)) {
     issues.push({ path: 'globalShard', message: `"${config.globalShard}" is not one of the configured shards` });
   }

@@ -47,7 +47,11 @@ export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: str
   const rows = plan.rowsByShard?.[shard];
   if (rows) {
     const all = internals._single.insert as Record<string, unknown>[] | Record<string, unknown>;
-    internals._single = { ...internals._single, insert: Array.isArray(all) ? rows.map((index) => all[index]) : all };
+    const list = Array.isArray(all) ? all : [all];
+    const slotted = plan.insertSlots;
+    // The caller's rows are never changed: a slot goes into a copy of its row.
+    const rowOf = slotted ? (index: number) => ({ ...list[index], [slotted.column]: slotted.slots[index] }) : (index: number) => list[index];
+    internals._single = { ...internals._single, insert: Array.isArray(all) || slotted ? rows.map(rowOf) : all };
   }
   if (plan.merge) rewriteForMerge(query, plan.merge.shard);
   return query;

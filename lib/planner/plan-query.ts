@@ -25,10 +25,10 @@ import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from '
 
 export interface RoutingRules {
   family: SqlFamily;
-  tables: ReadonlyMap<string, { shardKey: string }>;
+  tables: ReadonlyMap<string, { shardKey: string; slotColumn?: string }>;
   globalTables: ReadonlySet<string>;
   globalShard: string;
-  ring: { shardFor(key: unknown): string; readonly shardNames: readonly string[] };
+  ring: { slotOf(key: unknown): number; ownerOfSlot(slot: number): string; readonly shardNames: readonly string[] };
   /** How a table's shard-key column compares values, when known (engine/key-types.ts). */
   keyColumnOf(table: string): KeyColumn | undefined;
   /** Rows one shard may return to a merge that holds them all (scatter.maxShardRows). */
@@ -66,7 +66,7 @@ export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options
   }
   const lookup = lookupJoinOf(builder, shape, table.shardKey, rules);
   if (lookup) return { table: name, method: shape.method, route: { kind: 'none' }, lookupJoin: lookup };
-  if (shape.method === 'insert') return planInsert(shape, table.shardKey, rules);
+  if (shape.method === 'insert') return planInsert(shape, table, rules);
   if (shape.method === 'columnInfo') return { table: name, method: shape.method, route: { kind: 'one', shard: rules.globalShard } };
 
   const plan = planByKeys(shape, rules);
@@ -91,9 +91,10 @@ function planGlobal(builder: AnyQueryBuilder, shape: QueryShape, rules: RoutingR
   return { table: shape.table.name, method: shape.method, route: { kind: 'one', shard: rules.globalShard } };
 }
 
-function planInsert(shape: QueryShape, shardKey: string, rules: RoutingRules): QueryPlan {
+function planInsert(shape: QueryShape, { shardKey, slotColumn }: { shardKey: string; slotColumn?: string }, rules: RoutingRules): QueryPlan {
   const rows = shape.insertRows ?? [];
   const table = shape.table.name;
+  const slots: number[] = [];
   const rowsByShard = groupByOwner(rows.keys(), (index) => {
     const row = rows[index];
     if (typeof row !== 'object' || row === null) {
@@ -104,16 +105,24 @@ function planInsert(shape: QueryShape, shardKey: string, rules: RoutingRules): Q
       throw new ShardKeyRequiredError(table, `row ${index} of an insert into "${table}" has no value for its shard key "${shardKey}"`);
     }
     if (isSqlExpression(key)) throw new ShardKeyRequiredError(table, `row ${index} of an insert into "${table}" computes its shard key "${shardKey}" in SQL; pass the value`);
-    return ownerOfKey(rules, table, key);
+    const slot = slotOfKey(rules, table, key);
+    slots.push(slot);
+    return rules.ring.ownerOfSlot(slot);
   });
   if (shape.upsert) assertUpsertKeepsKeys(shape, Object.keys(rowsByShard), shardKey, rules);
-  return { table, method: 'insert', route: routeToOwners(Object.keys(rowsByShard)), rowsByShard };
+  const plan: QueryPlan = { table, method: 'insert', route: routeToOwners(Object.keys(rowsByShard)), rowsByShard };
+  return slotColumn === undefined ? plan : { ...plan, insertSlots: { column: slotColumn, slots } };
+}
+
+/** The hash slot of `value` as a key of `table`, canonicalised by its column's type. */
+function slotOfKey(rules: RoutingRules, table: string, value: unknown): number {
+  const column = rules.keyColumnOf(table);
+  return rules.ring.slotOf(column ? canonicalKey(value, column) : value);
 }
 
 /** The shard that owns `value` as a key of `table`, canonicalised by its column's type. */
 export function ownerOfKey(rules: RoutingRules, table: string, value: unknown): string {
-  const column = rules.keyColumnOf(table);
-  return rules.ring.shardFor(column ? canonicalKey(value, column) : value);
+  return rules.ring.ownerOfSlot(slotOfKey(rules, table, value));
 }
 
 /** Identity of a key of `table`: equal for keys the database finds as one row. */

@@ -27,6 +27,8 @@ export interface QueryPlan {
   keyColumns?: string[];
   /** For inserts: the indexes of the rows each shard receives. */
   rowsByShard?: Record<string, number[]>;
+  /** For inserts into a table with a slot column: the column and each row's slot, written with the row. */
+  insertSlots?: { column: string; slots: number[] };
   /** For a select on several shards: what each shard is asked and how the rows merge. */
   merge?: MergeSpec;
   /** Subqueries to evaluate before the query can be planned (plan-subqueries.ts); then it is planned again. */

@@ -49,8 +49,8 @@ export class RebalanceFollower {
     const tables = new Map<string, MigrationTables>();
     if (!state.cleaned) {
       for (const [table, key] of Object.entries(state.keys)) {
-        const shardKey = this.config.tables.get(table)?.shardKey;
-        if (shardKey) tables.set(table, movingTable({ table, shardKey, key, from, to, databases: this.topology }));
+        const options = this.config.tables.get(table);
+        if (options) tables.set(table, movingTable({ table, shardKey: options.shardKey, slotColumn: options.slotColumn, key, from, to, databases: this.topology }));
       }
     }
     this.move = { phase: record.phase, state, switching: record.state.switching === true, tables };

@@ -1,5 +1,5 @@
 /** Topologies for rebalance tests: a cluster target of targets.ts plus a third shard on standby. */
-import { createShardKit, SchemaMigrator, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
+import { addSlotColumn, createShardKit, SchemaMigrator, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
 import { ACKS_TABLE, MIGRATIONS_TABLE, MISMATCHES_TABLE } from '../../lib/migrations/online/control-store.js';
 import { OUTBOX_TABLE } from '../../lib/migrations/online/sync-outbox.js';
 import { MARKERS_TABLE } from '../../lib/rebalance/move-markers.js';
@@ -30,4 +30,17 @@ export async function resetForRebalance(config: ShardKitConfig): Promise<void> {
 export async function rowsByShard(kit: ShardKit, table: string): Promise<{ shard: string; row: Record<string, unknown> }[]> {
   const perShard = await Promise.all(kit.shardNames.map(async (shard) => (await kit.forShard(shard)(table).select()).map((row: Record<string, unknown>) => ({ shard, row }))));
   return perShard.flat();
+}
+
+/** A slot column on users and orders of every shard (standby too), as a schema migration would add it. */
+export async function addSlotColumns(config: ShardKitConfig, column: string): Promise<void> {
+  const kit = await createShardKit(config);
+  try {
+    for (const shard of kit.shardNames) {
+      await addSlotColumn(kit.forShard(shard), 'users', { shardKey: 'id', column });
+      await addSlotColumn(kit.forShard(shard), 'orders', { shardKey: 'user_id', column });
+    }
+  } finally {
+    await kit.close();
+  }
 }

@@ -11,7 +11,8 @@
  *
  * A rebalance (rows copied as they are) walks the shard-key values instead, read from the key's
  * index alone, and reads the rows of the values that move only: its batches and checkpoints count
- * shard-key values. Those rows are read in pages of at most MOVING_ROWS_PAGE (by primary key), so
+ * shard-key values. On a table with a slot column it lists only the values that move, from the
+ * slot index, by the runs of slots the shard gives away. Those rows are read in pages of at most MOVING_ROWS_PAGE (by primary key), so
  * a batch of values with many rows each (a user's orders) never sits in memory at once.
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
@@ -21,7 +22,9 @@ import type { ShardDatabases } from '../../access/shard-databases.js';
 import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
-import type { CopiedAsIs, MigrationTables } from './migration-tables.js';
+import type { CopiedAsIs, MigrationTables, SlotSelection } from './migration-tables.js';
+import { countKeysInSlots, keysInSlots } from '../../dialect/slot-column.js';
+import { groupRuns, runsFrom, slotsIn } from '../../hashing/slot-runs.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
 import { copyReads } from './copy-reads.js';
@@ -59,14 +62,24 @@ const MOVING_ROWS_PAGE = 5000;
 
 /**
  * The source rows on a shard, counted once before copying, for progress and ETA; for a copy as
- * is (a rebalance), its shard-key values, which is what its batches walk.
+ * is (a rebalance), its shard-key values, which is what its batches walk: on a table with a slot
+ * column only those of the slots the shard gives away, once every row has its slot.
  */
 export async function countSourceRows(databases: ShardDatabases, tables: MigrationTables, shard: string): Promise<number> {
-  const source = databases.primary(shard)(tables.tableOf('source'));
-  const count = tables.copiedAsIs ? source.countDistinct({ total: tables.copiedAsIs.shardKey }) : source.count('* as total');
+  const db = databases.primary(shard);
+  const table = tables.tableOf('source');
+  const slots = tables.copiedAsIs?.slots;
+  if (slots) {
+    await slots.prepare(shard);
+    return countKeysInSlots(db, table, tables.copiedAsIs!.shardKey, slots.column, [...slots.runsOf('source', shard).values()].flat());
+  }
+  const count = tables.copiedAsIs ? db(table).countDistinct({ total: tables.copiedAsIs.shardKey }) : db(table).count('* as total');
   const [counted] = (await count) as { total: unknown }[];
   return Number(counted?.total ?? 0);
 }
+
+/** Where a walk stands: after a key, or (a walk by slot runs) before a slot. */
+type WalkPosition = Pick<BackfillCheckpoint, 'lastKey' | 'slot'>;
 
 /** One batch: the rows to copy, how many source rows (or shard-key values) it walked, and where it ended. */
 interface Batch {
@@ -74,22 +87,24 @@ interface Batch {
   /** The batch's further rows, page by page, when the first page did not hold them all. */
   more?: () => AsyncGenerator<Row[]>;
   walked: number;
-  lastKey: BackfillCheckpoint['lastKey'];
+  end: WalkPosition;
+  /** Nothing follows this batch. */
+  last: boolean;
 }
 
-type ReadBatch = (after: BackfillCheckpoint['lastKey']) => Promise<Batch>;
+type ReadBatch = (after: WalkPosition) => Promise<Batch>;
 
 /** Every source row in key order, the moving ones kept. */
 function rowBatches(databases: ShardDatabases, tables: MigrationTables, shard: string, batchSize: number): ReadBatch {
   const { key } = tables.migration;
   const source = databases.primary(shard);
-  return async (after) => {
+  return async ({ lastKey: after }) => {
     const rows: Row[] = await whereAfter(source(tables.tableOf('source')), key.map((column) => ({ column })), after)
       .options(copyReads(databases, tables, shard))
       .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
       .limit(batchSize);
     const lastKey = rows.length > 0 ? keyOf(rows.at(-1)!, key) : after;
-    return { rows: rows.filter((row) => tables.moves(keyOf(row, key))), walked: rows.length, lastKey };
+    return { rows: rows.filter((row) => tables.moves(keyOf(row, key))), walked: rows.length, end: { lastKey }, last: rows.length < batchSize };
   };
 }
 
@@ -102,29 +117,60 @@ function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, co
   const table = tables.tableOf('source');
   const { key } = tables.migration;
   return async (after) => {
-    const values = await keyValuesFrom(source, databases.dialectOf(shard).family, table, copy.shardKey, resumeAt(after, key.indexOf(copy.shardKey)), batchSize);
+    // A checkpoint of a walk by slots (the slot column was dropped meanwhile) starts over.
+    const values = await keyValuesFrom(source, databases.dialectOf(shard).family, table, copy.shardKey, after.slot === undefined ? resumeAt(after.lastKey, key.indexOf(copy.shardKey)) : null, batchSize);
     const moving = values.filter((value) => {
       const owners = copy.ownersOf(value);
       return owners.source !== owners.target;
     });
-    const lastKey = values.length > 0 ? [values.at(-1)] : after;
-    const page = (afterRow: unknown[] | null): Promise<Row[]> =>
-      whereAfter(source(table).whereIn(copy.shardKey, moving as never[]), key.map((column) => ({ column })), afterRow)
-        .options(copyReads(databases, tables, shard))
-        .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
-        .limit(MOVING_ROWS_PAGE);
-    const rows = moving.length === 0 ? [] : await page(null);
-    if (rows.length < MOVING_ROWS_PAGE) return { rows, walked: values.length, lastKey };
-    async function* more(): AsyncGenerator<Row[]> {
-      for (let last = rows.at(-1)!; ; ) {
-        const next = await page(keyOf(last, key));
-        if (next.length > 0) yield next;
-        if (next.length < MOVING_ROWS_PAGE) return;
-        last = next.at(-1)!;
-      }
-    }
-    return { rows, more, walked: values.length, lastKey };
+    const end = { lastKey: values.length > 0 ? [values.at(-1)] : after.lastKey };
+    return { ...(await rowsOfKeys(databases, tables, shard, copy, moving)), walked: values.length, end, last: values.length < batchSize };
   };
+}
+
+/**
+ * A copy as is of a table with a slot column: the slot runs the shard gives away, a group at a
+ * time, whose keys come from the (slot, key) index; nothing of the rows that stay is read. A
+ * group spans about `batchSize` keys: keys hash uniformly over the slots, and `movingKeys` is
+ * how many the runs hold (countSourceRows).
+ */
+function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy: CopiedAsIs, slots: SlotSelection, shard: string, batchSize: number, movingKeys: number): ReadBatch {
+  const source = databases.primary(shard);
+  const family = databases.dialectOf(shard).family;
+  const table = tables.tableOf('source');
+  const runs = [...slots.runsOf('source', shard).values()].flat().sort((a, b) => a.first - b.first);
+  const slotsPerKey = slotsIn(runs) / Math.max(1, movingKeys);
+  return async (after) => {
+    // A checkpoint of a walk by keys (the slot column was added meanwhile) starts over: copies are insert-if-absent.
+    const [group] = groupRuns(runsFrom(runs, after.slot ?? 0), batchSize * slotsPerKey, Number.POSITIVE_INFINITY);
+    if (!group) return { rows: [], walked: 0, end: after, last: true };
+    const end = group.at(-1)!.last + 1;
+    const keys = await keysInSlots(source, family, table, copy.shardKey, slots.column, group);
+    return { ...(await rowsOfKeys(databases, tables, shard, copy, keys)), walked: keys.length, end: { lastKey: null, slot: end }, last: runsFrom(runs, end).length === 0 };
+  };
+}
+
+/** The rows of some shard-key values, a first page and, when there are more, the rest page by page (by primary key). */
+async function rowsOfKeys(databases: ShardDatabases, tables: MigrationTables, shard: string, copy: CopiedAsIs, values: readonly unknown[]): Promise<Pick<Batch, 'rows' | 'more'>> {
+  const source = databases.primary(shard);
+  const table = tables.tableOf('source');
+  const { key } = tables.migration;
+  const page = (afterRow: unknown[] | null): Promise<Row[]> =>
+    whereAfter(source(table).whereIn(copy.shardKey, values as never[]), key.map((column) => ({ column })), afterRow)
+      .options(copyReads(databases, tables, shard))
+      .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
+      .limit(MOVING_ROWS_PAGE);
+  const rows = values.length === 0 ? [] : await page(null);
+  if (rows.length < MOVING_ROWS_PAGE) return { rows };
+  async function* more(): AsyncGenerator<Row[]> {
+    for (let last = rows.at(-1)!; ; ) {
+      const next = await page(keyOf(last, key));
+      if (next.length > 0) yield next;
+      if (next.length < MOVING_ROWS_PAGE) return;
+      last = next.at(-1)!;
+    }
+  }
+  return { rows, more };
 }
 
 /**
@@ -150,15 +196,20 @@ export async function backfillShard(
   const { migration } = tables;
   // A rebalance's batch is of shard-key values, of which only the moving ones (a few) are copied.
   const batchSize = options.batchSize ?? (tables.copiedAsIs ? COPIED_AS_IS_BATCH : 1000);
-  const read = tables.copiedAsIs ? movingRowBatches(databases, tables, tables.copiedAsIs, shard, batchSize) : rowBatches(databases, tables, shard, batchSize);
-  const readAfter = (lastKey: BackfillCheckpoint['lastKey']): Promise<Batch> => {
-    const batch = read(lastKey);
+  const copy = tables.copiedAsIs;
+  const read = !copy
+    ? rowBatches(databases, tables, shard, batchSize)
+    : copy.slots
+      ? slotRunBatches(databases, tables, copy, copy.slots, shard, batchSize, totalRows)
+      : movingRowBatches(databases, tables, copy, shard, batchSize);
+  const readAfter = (position: WalkPosition): Promise<Batch> => {
+    const batch = read(position);
     // Awaited in the loop; a prefetch abandoned by an abort must not become an unhandled rejection.
     batch.catch(() => undefined);
     return batch;
   };
   let checkpoint = start;
-  let next = checkpoint.done ? undefined : readAfter(checkpoint.lastKey);
+  let next = checkpoint.done ? undefined : readAfter(checkpoint);
   let saved = Promise.resolve();
   while (!checkpoint.done) {
     options.signal?.throwIfAborted();
@@ -171,20 +222,20 @@ export async function backfillShard(
     const batch = await next!;
     // The rate is of rows copied (for a migration between two tables: every row walked).
     await hooks.rate?.take(batch.rows.length, options.signal);
-    const done = batch.walked < batchSize;
+    const done = batch.last;
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
-    next = done ? undefined : readAfter(batch.lastKey);
-    const copy = (rows: readonly Row[]) => insertIfAbsent(databases, tables, rows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
-    if (batch.rows.length > 0) await copy(batch.rows);
+    next = done ? undefined : readAfter(batch.end);
+    const write = (rows: readonly Row[]) => insertIfAbsent(databases, tables, rows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
+    if (batch.rows.length > 0) await write(batch.rows);
     // The rest of a batch's rows, page by page; the checkpoint moves past the batch once all are written.
     if (batch.more) {
       for await (const page of batch.more()) {
         options.signal?.throwIfAborted();
         await hooks.rate?.take(page.length, options.signal);
-        await copy(page);
+        await write(page);
       }
     }
-    checkpoint = { lastKey: batch.lastKey, rows: checkpoint.rows + batch.walked, done };
+    checkpoint = { ...batch.end, rows: checkpoint.rows + batch.walked, done };
     await saved;
     saved = hooks.save(checkpoint);
     options.onProgress?.({ shard, copied: checkpoint.rows, total: totalRows, done: checkpoint.done });

@@ -9,15 +9,29 @@
  * (row-differences.ts); so a few differences read a few rows, and the outcome names exactly the
  * keys that differ, as the JavaScript path does. Both paths count the same rows: those of the keys
  * the shard owns on the pass's side.
+ *
+ * A table with a slot column lists no keys while its rows agree: the slot runs a shard gives away
+ * are checksummed a group at a time on both sides, straight from the slot index, and only a
+ * group that differs has its keys listed (on both sides) and compared as above, both ways; the
+ * target's pass, which would checksum the same runs, has nothing left to do.
  */
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { CopiedAsIs, MigrationTables, Side } from './migration-tables.js';
 import { keyValuesFrom } from './key-values.js';
+import type { ChecksumRows } from '../../dialect/row-checksums.js';
+import { keysInSlots, MAX_RUNS_PER_STATEMENT } from '../../dialect/slot-column.js';
+import { groupRuns } from '../../hashing/slot-runs.js';
+import { mapWithConcurrency } from '../../util/map-with-concurrency.js';
+import { canonical } from './row-identity.js';
 import { differingFromSource, orphans } from './row-differences.js';
 import { copyReads } from './copy-reads.js';
 
 /** Shard-key values whose rows are read into Node once their checksums differ. */
 const DIFFERENCE_LEAF = 64;
+/** Slots of one checksum on a table with a slot column: about 1/64 of a table's rows. */
+const SLOTS_PER_CHECKSUM = 16_384;
+/** Checksums of one pass in flight at once on a table with a slot column. */
+const GROUPS_AT_ONCE = 3;
 
 export interface ChecksumOptions {
   /** Shard-key values per chunk. Default 10,000. */
@@ -41,9 +55,66 @@ export async function compareChecksums(
   const db = databases.primary(shard);
   const table = tables.tableOf(side);
   const checksums = databases.dialectOf(shard).rowChecksums;
+  const family = databases.dialectOf(shard).family;
+  /** Checksums of the same rows on this shard and on `other`. */
+  const bothSides = (other: string, rows: ChecksumRows) =>
+    Promise.all([checksums(db, table, rows), databases.dialectOf(other).rowChecksums(databases.primary(other), tables.tableOf(otherSide), rows)]);
+  /**
+   * Rows of `keys` on this shard, once their checksums are known; the keys that differ go into
+   * `differing`. `bothWays`: the keys' rows on `other` are checked too, for rows that exist
+   * there only (what the other side's own pass would find).
+   */
+  const compareKeys = async (other: string, keys: readonly unknown[], differing: unknown[][], bothWays = false): Promise<number> => {
+    const [here, there] = await bothSides(other, { shardKey: copy.shardKey, keys });
+    if (here.rows === there.rows && here.sum === there.sum) return here.rows;
+    if (keys.length > DIFFERENCE_LEAF) {
+      const half = Math.ceil(keys.length / 2);
+      const counts = await Promise.all([compareKeys(other, keys.slice(0, half), differing, bothWays), compareKeys(other, keys.slice(half), differing, bothWays)]);
+      return counts[0] + counts[1];
+    }
+    const rows = await db(table).whereIn(copy.shardKey, keys as never[]).options(copyReads(databases, tables, shard));
+    differing.push(...(side === 'source' ? await differingFromSource(databases, tables, rows) : await orphans(databases, tables, rows)));
+    if (bothWays) {
+      const theirs = await databases.primary(other)(tables.tableOf(otherSide)).whereIn(copy.shardKey, keys as never[]).options(copyReads(databases, tables, other));
+      differing.push(...(await orphans(databases, tables, theirs)));
+    }
+    return here.rows;
+  };
+
+  if (copy.slots) {
+    // One pass compares both sides of each run: the target's pass would checksum the same runs again.
+    if (side === 'target') return;
+    const { column } = copy.slots;
+    const runsByOther = copy.slots.runsOf(side, shard);
+    // Rows written past the kit get their slots first, or the runs would not show them; both sides' planners learn the slots.
+    await Promise.all([shard, ...runsByOther.keys()].map((holder) => copy.slots!.prepare(holder)));
+    const groups = [...runsByOther].flatMap(([other, runs]) => groupRuns(runs, SLOTS_PER_CHECKSUM, MAX_RUNS_PER_STATEMENT).map((group) => ({ other, group })));
+    const compared = await mapWithConcurrency(
+      groups,
+      GROUPS_AT_ONCE,
+      async ({ other, group }) => {
+        const [here, there] = await bothSides(other, { slotColumn: column, runs: group });
+        if (here.rows === there.rows && here.sum === there.sum) return settle(here.rows, []);
+        // A difference: the keys of these runs on either side, compared as the key walk compares them.
+        const differing: unknown[][] = [];
+        const listed = await Promise.all([
+          keysInSlots(db, family, table, copy.shardKey, column, group),
+          keysInSlots(databases.primary(other), databases.dialectOf(other).family, tables.tableOf(otherSide), copy.shardKey, column, group),
+        ]);
+        const keys = uniqueKeys(listed.flat());
+        return settle(keys.length === 0 ? 0 : await compareKeys(other, keys, differing, true), differing);
+      },
+      { stopOnError: true, signal: options.signal },
+    );
+    const failed = compared.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    options.signal?.throwIfAborted();
+    return;
+  }
+
   const chunkSize = options.chunkSize ?? 10_000;
   const listAfter = (last: unknown) => {
-    const listing = keyValuesFrom(db, databases.dialectOf(shard).family, table, copy.shardKey, last === undefined ? null : { value: last, inclusive: false }, chunkSize);
+    const listing = keyValuesFrom(db, family, table, copy.shardKey, last === undefined ? null : { value: last, inclusive: false }, chunkSize);
     // Awaited in the loop; a prefetch abandoned by an abort or a failure must not go unhandled.
     listing.catch(() => undefined);
     return listing;
@@ -65,26 +136,17 @@ export async function compareChecksums(
       byOtherShard.set(other, keys);
     }
     const differing: unknown[][] = [];
-    /** Rows of `keys` on this shard, once their checksums are known (the halves of a differing group are counted there). */
-    const compareGroup = async (other: string, keys: readonly unknown[]): Promise<number> => {
-      const [here, there] = await Promise.all([
-        checksums(db, table, copy.shardKey, keys),
-        databases.dialectOf(other).rowChecksums(databases.primary(other), tables.tableOf(otherSide), copy.shardKey, keys),
-      ]);
-      if (here.rows === there.rows && here.sum === there.sum) return here.rows;
-      if (keys.length > DIFFERENCE_LEAF) {
-        const half = Math.ceil(keys.length / 2);
-        const counts = await Promise.all([compareGroup(other, keys.slice(0, half)), compareGroup(other, keys.slice(half))]);
-        return counts[0] + counts[1];
-      }
-      const rows = await db(table).whereIn(copy.shardKey, keys as never[]).options(copyReads(databases, tables, shard));
-      differing.push(...(side === 'source' ? await differingFromSource(databases, tables, rows) : await orphans(databases, tables, rows)));
-      return here.rows;
-    };
-    const counts = await Promise.all([...byOtherShard].map(([other, keys]) => compareGroup(other, keys)));
+    const counts = await Promise.all([...byOtherShard].map(([other, keys]) => compareKeys(other, keys, differing)));
     await settle(
       counts.reduce((sum, rows) => sum + rows, 0),
       differing,
     );
   }
+}
+
+/** Each key once (a key listed on both sides). */
+function uniqueKeys(keys: readonly unknown[]): unknown[] {
+  const seen = new Map<string, unknown>();
+  for (const key of keys) seen.set(canonical(key), key);
+  return [...seen.values()];
 }

@@ -24,6 +24,8 @@ export const CHANGES_CHANNEL = 'shardkit_online_migrations';
 export interface BackfillCheckpoint {
   /** The last key copied, or null before the first batch. */
   lastKey: unknown[] | null;
+  /** A walk by slot runs (a table with a slot column): every slot below this one is copied. */
+  slot?: number;
   rows: number;
   done: boolean;
 }

@@ -6,6 +6,7 @@
 import type { ResolvedConfig } from '../../config/config-types.js';
 import type { HashRing } from '../../hashing/hash-ring.js';
 import type { OnlineMigration } from '../../config/online-migration.js';
+import type { SlotRun } from '../../hashing/slot-runs.js';
 
 export type Side = 'source' | 'target';
 
@@ -32,6 +33,20 @@ export interface CopiedAsIs {
   shardKey: string;
   /** The shards owning the rows of shard-key value `value` on either side (one hash). */
   ownersOf(value: unknown): Record<Side, string>;
+  /** Set when the table has a slot column: moving rows are found by its index, not by listing every key. */
+  slots?: SlotSelection;
+}
+
+/** Moving rows by slot runs (dialect/slot-column.ts). */
+export interface SlotSelection {
+  column: string;
+  /** The slots whose rows `shard` gives away (side 'source') or receives ('target'), by the other shard holding them. */
+  runsOf(side: Side, shard: string): ReadonlyMap<string, readonly SlotRun[]>;
+  /**
+   * Readies `shard`'s table for reads by slot: every row without a slot (written past the kit)
+   * gets its slot, and the planner the slot column's statistics.
+   */
+  prepare(shard: string): Promise<void>;
 }
 
 /** Where the current ring comes from: it changes when a rebalance switches the topology. */

@@ -34,7 +34,7 @@ async function execute(builder: Knex.QueryBuilder, engine: Engine, options: { si
 /** Keys owned by each shard, in order. */
 function keysOf(shard: string, count: number): number[] {
   const keys: number[] = [];
-  for (let key = 1; keys.length < count; key++) if (rules.ring.shardFor(key) === shard) keys.push(key);
+  for (let key = 1; keys.length < count; key++) if (rules.ring.ownerOfSlot(rules.ring.slotOf(key)) === shard) keys.push(key);
   return keys;
 }
 

@@ -11,6 +11,7 @@ import { HashRing } from '../../../lib/hashing/hash-ring.js';
 import type { KeyColumn } from '../../../lib/hashing/key-canonical.js';
 import { planQuery, type RoutingRules } from '../../../lib/planner/plan-query.js';
 import type { QueryPlan } from '../../../lib/planner/query-plan.js';
+import { shardQuery } from '../../../lib/engine/shard-query.js';
 
 // A knex without a connection only builds queries: planning needs no database.
 const db: Knex = knexModule.knex({ client: 'pg' });
@@ -23,7 +24,7 @@ const KEY_COLUMNS = new Map<string, KeyColumn>([
   ['users', { table: 'users', column: 'id', type: 'integer' }],
   ['orders', { table: 'orders', column: 'user_id', type: 'integer' }],
 ]);
-const owner = (key: unknown) => rules.ring.shardFor(key);
+const owner = (key: unknown) => rules.ring.ownerOfSlot(rules.ring.slotOf(key));
 /** A key another shard than `key`'s owns. */
 const keyElsewhere = (key: number) => Array.from({ length: 100 }, (_, index) => index + 2).find((candidate) => owner(candidate) !== owner(key))!;
 
@@ -128,6 +129,20 @@ describe('planQuery', () => {
 
     it('routes orders by user_id, next to their user', () => {
       expect(plan(db('orders').insert({ user_id: 42, id: 1 })).route).to.deep.equal({ kind: 'one', shard: owner(42) });
+    });
+
+    it("writes each row's slot into a table's slot column, in copies of the caller's rows, hashed as the key column compares", () => {
+      const slotted: RoutingRules = { ...rules, tables: new Map([['users', { shardKey: 'id', slotColumn: 'shard_slot' }]]) };
+      // '007' on an integer column is the row 7: same slot, same shard.
+      const rows = [{ id: 7 }, { id: '007' }, { id: 12_345 }];
+      const builder = db('users').insert(rows);
+      const result = planQuery(builder as never, slotted, { allShards: false });
+      const slots = [7, 7, 12_345].map((key) => rules.ring.slotOf(key));
+      expect(result.insertSlots).to.deep.equal({ column: 'shard_slot', slots });
+      const written = Object.keys(result.rowsByShard!).flatMap((shard) => shardQuery(builder as never, result, shard).toSQL().bindings);
+      for (const slot of slots) expect(written).to.include(slot);
+      expect(rows).to.deep.equal([{ id: 7 }, { id: '007' }, { id: 12_345 }]);
+      expect(plan(db('users').insert(rows)).insertSlots, 'no slot column, no slots').to.equal(undefined);
     });
 
     it('refuses a row without its shard key, or with a key that is not one', () => {
