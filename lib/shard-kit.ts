@@ -186,11 +186,11 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       maxParameters: topology.shard(config.globalShard).primary.dialect.maxParameters,
       bigintsAs: topology.shard(config.globalShard).primary.dialect.bigintsAs,
     };
-    this.follower = new RebalanceFollower(topology, config);
+    this.follower = new RebalanceFollower(topology, config, keyTypes);
     const control = topology.shard(config.migrations.controlShard).primary;
     this.migrationCoordinator = new MigrationCoordinator(
       new ControlStore(topology.livePrimary(config.migrations.controlShard), control.dialect.changeFeed, (name) => (name === REBALANCE_NAME ? REBALANCE_TITLE : `online migration "${name}"`)),
-      config.onlineMigrations.map((migration) => migrationTables(migration, config, topology)),
+      config.onlineMigrations.map((migration) => migrationTables(migration, config, topology, (table) => keyTypes.of(table))),
       topology,
       { ...config.migrations, maxParameters: engine.maxParameters },
       (event) => this.emit('phase', event),

@@ -39,8 +39,9 @@ export function backfillOptions(label: string, options: BackfillCliOptions, stre
 }
 
 /** verify's options with a line per pass and shard as it ends, with that shard's own counts. */
-export function verifyOptions(write: (line: string) => void): VerifyOptions {
+export function verifyOptions(write: (line: string) => void, walkKeys = false): VerifyOptions {
   return {
+    walkKeys,
     onProgress: (progress) => {
       if (!progress.finished) return;
       const what = progress.pass === 'source' ? `${progress.rowsChecked.toLocaleString('en')} source rows compared with the target` : `${progress.rowsChecked.toLocaleString('en')} target rows checked for a source row`;

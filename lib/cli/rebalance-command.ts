@@ -25,6 +25,7 @@ interface RebalanceOptions extends GlobalOptions, BackfillCliOptions {
   weight?: string[];
   yes?: boolean;
   wait?: number;
+  walkKeys?: boolean;
 }
 
 export function registerRebalance(program: Command, io: CliIo, run: Run): void {
@@ -75,7 +76,9 @@ export function registerRebalance(program: Command, io: CliIo, run: Run): void {
         await runToCutover(runner, options, io);
       }),
     ),
-  ).option('--yes', 'go on through cleanup: delete the moved rows from their old owners');
+  )
+    .option('--yes', 'go on through cleanup: delete the moved rows from their old owners')
+    .option('--walk-keys', 'verify by listing every shard-key value, also of tables with a slot column (slower; finds a row whose slot is wrong)');
   moving(
     step('rollback', 'one phase back; back at pending, remove the copies made so far', async (runner, options) => {
       const waitForAcksMs = options.wait ?? 10_000;
@@ -109,7 +112,7 @@ async function runToCutover(runner: RebalanceRunner, options: RebalanceOptions, 
     await drive(runner.phases, {
       until: 'cutover',
       backfill,
-      verify: verifyOptions(io.err),
+      verify: verifyOptions(io.err, options.walkKeys === true),
       waitForAcksMs,
       onPhase: (phase) => io.err(`phase ${phase}`),
     });

@@ -1,8 +1,8 @@
 /**
- * A checksum of the rows of some shard-key values, or of some slot runs, computed by the server: how a verify compares
- * a copied chunk on two shards without reading its rows. Each row's text is hashed (MD5, its first
- * 60 bits as an integer) and the hashes summed, so the result does not depend on row order, and
- * the row count comes with it.
+ * A checksum of the rows of some shard-key values, or of some slot runs, computed by the server:
+ * how a verify compares a copied chunk on two shards without reading its rows. Each row's text is
+ * hashed (to 64 bits on PostgreSQL, MD5's first 60 bits on MySQL and MariaDB) and the hashes
+ * summed, so the result does not depend on row order, and the row count comes with it.
  *
  * Equal checksums mean equal rows (up to a 60-bit collision). A difference proves nothing about
  * which rows differ, and may be one of spelling only (a timestamptz printed in another session
@@ -10,9 +10,10 @@
  */
 import type { Knex } from 'knex';
 import type { SlotRun } from '../hashing/slot-runs.js';
-import { type SlotCondition, slotCondition } from './slot-column.js';
+import type { SqlFamily } from '../config/config-types.js';
+import { readBySlots, type RowsClause, rowsInSlots } from './slot-column.js';
 
-/** Which rows: those of some shard-key values, or those whose slot column lies in some runs (at most a statement's pieces: slot-column.ts). */
+/** Which rows: those of some shard-key values, or those whose slot column lies in some runs (at most runsPerStatement(): slot-column.ts). */
 export type ChecksumRows = { shardKey: string; keys: readonly unknown[] } | { slotColumn: string; runs: readonly SlotRun[] };
 
 export interface RowChecksum {
@@ -23,9 +24,11 @@ export interface RowChecksum {
 
 export type RowChecksums = (db: Knex, table: string, rows: ChecksumRows) => Promise<RowChecksum>;
 
-/** The WHERE of `rows`, with its parameters; `keysIn` spells "the shard key is one of these" in the dialect. */
-function whereOf(rows: ChecksumRows, keysIn: (shardKey: string, keys: readonly unknown[]) => SlotCondition): SlotCondition {
-  return 'keys' in rows ? keysIn(rows.shardKey, rows.keys) : slotCondition(rows.slotColumn, rows.runs);
+/** The FROM clause of `rows`, the table aliased `__sk_row`; `keysIn` spells "the shard key is one of these" in the dialect. */
+function fromOf(family: SqlFamily, table: string, rows: ChecksumRows, keysIn: (shardKey: string, keys: readonly unknown[]) => RowsClause): RowsClause {
+  if ('runs' in rows) return rowsInSlots(family, table, rows.slotColumn, rows.runs);
+  const where = keysIn(rows.shardKey, rows.keys);
+  return { sql: `from ?? as __sk_row where ${where.sql}`, bindings: [table, ...where.bindings] };
 }
 
 function checksumOf(row: { n?: unknown; h?: unknown } | undefined): RowChecksum {
@@ -33,29 +36,29 @@ function checksumOf(row: { n?: unknown; h?: unknown } | undefined): RowChecksum 
 }
 
 /**
- * PostgreSQL: the row's own text form, every column in table order. The alias is shardkit's: a
- * table with a column of the alias's name would make `alias::text` that column alone.
+ * PostgreSQL: the row's own text form, every column in table order, hashed to 64 bits by
+ * hashtextextended (the hash of hash partitioning, the same on every platform and release;
+ * half the cost of MD5 in a scan, most of the rest being the row's text). The alias is
+ * shardkit's: a table with a column of the alias's name would make `alias::text` that column
+ * alone.
  */
 export const postgresRowChecksums: RowChecksums = async (db, table, rows) => {
-  const where = whereOf(rows, (shardKey, keys) => ({ sql: '?? = any(?)', bindings: [shardKey, [...keys] as Knex.RawBinding] }));
-  const result = await db.raw(
-    `select count(*) as n, coalesce(sum(('x' || substr(md5(__sk_row::text), 1, 15))::bit(60)::bigint), 0)::text as h
-       from ?? as __sk_row where ${where.sql}`,
-    [table, ...where.bindings],
-  );
+  const from = fromOf('postgres', table, rows, (shardKey, keys) => ({ sql: '__sk_row.?? = any(?)', bindings: [shardKey, [...keys] as Knex.RawBinding] }));
+  const checksum = (reader: Knex) =>
+    reader.raw(`select count(*) as n, coalesce(sum(hashtextextended(__sk_row::text, 0)), 0)::text as h ${from.sql}`, from.bindings);
+  const result = 'runs' in rows ? await readBySlots(db, 'postgres', checksum) : await checksum(db);
   return checksumOf((result as { rows: { n?: unknown; h?: unknown }[] }).rows[0]);
 };
 
 /** MySQL and MariaDB: every column QUOTE()d (NULL apart from 'NULL'), in table order, joined. */
 export const mysqlRowChecksums: RowChecksums = async (db, table, rows) => {
   const columns = await columnsInOrder(db, table);
-  const row = `concat_ws(',', ${columns.map(() => 'quote(??)').join(', ')})`;
-  const where = whereOf(rows, (shardKey, keys) => ({ sql: `?? in (${keys.map(() => '?').join(', ')})`, bindings: [shardKey, ...(keys as Knex.RawBinding[])] }));
-  const [sums] = (await db.raw(
-    `select count(*) as n, cast(coalesce(sum(cast(conv(substr(md5(${row}), 1, 15), 16, 10) as unsigned)), 0) as char) as h
-       from ?? where ${where.sql}`,
-    [...columns, table, ...where.bindings],
-  )) as [{ n?: unknown; h?: unknown }[]];
+  const row = `concat_ws(',', ${columns.map(() => 'quote(__sk_row.??)').join(', ')})`;
+  const from = fromOf('mysql', table, rows, (shardKey, keys) => ({ sql: `__sk_row.?? in (${keys.map(() => '?').join(', ')})`, bindings: [shardKey, ...(keys as Knex.RawBinding[])] }));
+  const [sums] = (await db.raw(`select count(*) as n, cast(coalesce(sum(cast(conv(substr(md5(${row}), 1, 15), 16, 10) as unsigned)), 0) as char) as h ${from.sql}`, [
+    ...columns,
+    ...from.bindings,
+  ])) as [{ n?: unknown; h?: unknown }[]];
   return checksumOf(sums[0]);
 };
 

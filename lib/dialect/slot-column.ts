@@ -26,8 +26,10 @@ export interface SlotColumnOptions {
 }
 
 export const DEFAULT_SLOT_COLUMN = 'shard_slot';
-/** Runs in one statement's WHERE: two parameters each. */
-export const MAX_RUNS_PER_STATEMENT = 500;
+/** Runs one statement reads: PostgreSQL takes them as two arrays, MySQL and MariaDB as an OR of ranges (two parameters each). */
+export function runsPerStatement(family: SqlFamily): number {
+  return family === 'postgres' ? 4000 : 500;
+}
 /** Keys whose missing slots one statement writes. */
 const FILL_BATCH = 2000;
 
@@ -35,7 +37,15 @@ function familyOf(knex: Knex): SqlFamily {
   return (knex.client as { dialect?: string }).dialect === 'mysql' ? 'mysql' : 'postgres';
 }
 
-const names = (table: string, column: string) => ({ index: `${table}_${column}_idx`, trigger: `${table}_${column}_reset` });
+/** MariaDB refuses names over 64 characters (PostgreSQL cuts them at 63): a long one keeps its start and a hash of the rest. */
+function boundedName(name: string): string {
+  if (name.length <= 60) return name;
+  let hash = 0;
+  for (const char of name) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) >>> 0;
+  return `${name.slice(0, 51)}_${hash.toString(16).padStart(8, '0')}`;
+}
+
+const names = (table: string, column: string) => ({ index: boundedName(`${table}_${column}_idx`), trigger: boundedName(`${table}_${column}_reset`) });
 /** A name in a trigger's argument list, where parameters cannot go: a quoted SQL string. */
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
@@ -74,82 +84,105 @@ export async function addSlotColumn(knex: Knex, table: string, options: SlotColu
   ]);
 }
 
-/** Removes what addSlotColumn added (the column, its index and its trigger). */
+/** Removes what addSlotColumn added: its trigger, its index (MariaDB would keep it on the shard key alone) and the column. */
 export async function dropSlotColumn(knex: Knex, table: string, options: SlotColumnOptions): Promise<void> {
   const column = options.column ?? DEFAULT_SLOT_COLUMN;
-  const { trigger } = names(table, column);
-  await knex.raw(familyOf(knex) === 'mysql' ? 'drop trigger if exists ??' : 'drop trigger if exists ?? on ??', [trigger, table]);
-  await knex.schema.alterTable(table, (builder) => builder.dropColumn(column));
+  const { index, trigger } = names(table, column);
+  if (familyOf(knex) === 'mysql') await knex.raw('drop trigger if exists ??', [trigger]);
+  else await knex.raw('drop trigger if exists ?? on ??', [trigger, table]);
+  await knex.schema.alterTable(table, (builder) => {
+    builder.dropIndex([column, options.shardKey], index);
+    builder.dropColumn(column);
+  });
 }
 
-/** A condition and its parameters, for knex's whereRaw or a raw statement. */
-export interface SlotCondition {
+/** A FROM clause (and WHERE) naming the table's rows `__sk_row`, with its parameters. */
+export interface RowsClause {
   sql: string;
   bindings: Knex.RawBinding[];
 }
 
 /**
- * "The row's slot lies in one of `runs`": a range each, which the planner scans from the slot
- * index (a bitmap OR on PostgreSQL, the range optimiser on MySQL and MariaDB). PostgreSQL picks
- * that plan only when it knows the column's distribution: see gatherSlotStatistics.
+ * The rows whose slot lies in one of `runs`, one index range scan per run. PostgreSQL joins the
+ * runs as two arrays (a nested loop of index scans whatever the table's statistics say; a long
+ * OR of ranges becomes a scan of the whole table when the column has no statistics, and a
+ * bitmap OR costs ~50 µs a range when it has). MySQL and MariaDB get the OR of ranges, which
+ * their range optimiser scans from the index.
  */
-export function slotCondition(column: string, runs: readonly SlotRun[]): SlotCondition {
-  return { sql: `(${runs.map(() => '?? between ? and ?').join(' or ')})`, bindings: runs.flatMap((run) => [column, run.first, run.last]) };
+export function rowsInSlots(family: SqlFamily, table: string, column: string, runs: readonly SlotRun[]): RowsClause {
+  if (family === 'postgres') {
+    return {
+      sql: 'from unnest(?::int[], ?::int[]) as __sk_runs(lo, hi) join ?? as __sk_row on __sk_row.?? between __sk_runs.lo and __sk_runs.hi',
+      bindings: [runs.map((run) => run.first), runs.map((run) => run.last), table, column],
+    };
+  }
+  return { sql: `from ?? as __sk_row where (${runs.map(() => '__sk_row.?? between ? and ?').join(' or ')})`, bindings: [table, ...runs.flatMap((run) => [column, run.first, run.last])] };
 }
 
 /**
- * PostgreSQL: the slot column's statistics (ANALYZE of that column, a sample of at most 30,000
- * rows). Without them the planner guesses each range holds 0.5% of the table, and for a few
- * hundred ranges it reads the whole table instead of the index (measured: 2-3 s instead of
- * 10 ms for 500 ranges of 150,000 rows). Autovacuum gathers them too, but not in time for a
- * table loaded just before a rebalance.
+ * Runs `statement` as PostgreSQL should plan a read by slot runs: without JIT compilation, which
+ * the join's row estimate (a third of the table per run, for want of better) would start at a
+ * cost of ~90 ms to save nothing. Elsewhere the statement runs as it is.
  */
-export async function gatherSlotStatistics(db: Knex, family: SqlFamily, table: string, column: string): Promise<void> {
-  if (family === 'postgres') await db.raw('analyze ?? (??)', [table, column]);
+export function readBySlots<T>(db: Knex, family: SqlFamily, statement: (db: Knex) => Promise<T>): Promise<T> {
+  if (family !== 'postgres') return statement(db);
+  return db.transaction(async (trx) => {
+    await trx.raw('set local jit = off');
+    return statement(trx);
+  });
 }
 
 /** `runs` in pieces of a size one statement takes. */
-function statementPieces(runs: readonly SlotRun[]): SlotRun[][] {
+function statementPieces(family: SqlFamily, runs: readonly SlotRun[]): SlotRun[][] {
+  const size = runsPerStatement(family);
   const pieces: SlotRun[][] = [];
-  for (let start = 0; start < runs.length; start += MAX_RUNS_PER_STATEMENT) pieces.push(runs.slice(start, start + MAX_RUNS_PER_STATEMENT));
+  for (let start = 0; start < runs.length; start += size) pieces.push(runs.slice(start, start + size));
   return pieces;
 }
 
 /** The distinct shard-key values of the rows in `runs`, read from the (slot, key) index. */
 export async function keysInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<unknown[]> {
   const keys: unknown[] = [];
-  for (const piece of statementPieces(runs)) {
-    const where = slotCondition(column, piece);
-    const listed = db(table).whereRaw(where.sql, where.bindings).distinct({ k: shardKey });
+  for (const piece of statementPieces(family, runs)) {
+    const rows = rowsInSlots(family, table, column, piece);
     if (family === 'postgres') {
       // One array for the driver to parse instead of thousands of rows (as key-values.ts does).
-      const [row] = (await db.select(db.raw('array_agg(k) as ks')).from(listed.as('walk'))) as { ks: unknown }[];
-      if (Array.isArray(row?.ks)) {
-        keys.push(...row.ks);
+      const result = await readBySlots(db, family, (reader) => reader.raw(`select array_agg(distinct __sk_row.??) as ks ${rows.sql}`, [shardKey, ...rows.bindings]));
+      const listed = (result as { rows: { ks: unknown }[] }).rows[0]?.ks;
+      // An array of a type the driver cannot parse arrives as text: then the values come as rows.
+      if (Array.isArray(listed) || listed === null || listed === undefined) {
+        keys.push(...((listed as unknown[] | null) ?? []));
         continue;
       }
-      if (row?.ks === null || row?.ks === undefined) continue;
     }
-    for (const { k } of (await listed) as { k: unknown }[]) keys.push(k);
+    const result = await readBySlots(db, family, (reader) => reader.raw(`select distinct __sk_row.?? as k ${rows.sql}`, [shardKey, ...rows.bindings]));
+    for (const { k } of rowsOf(family, result) as { k: unknown }[]) keys.push(k);
   }
   return keys;
 }
 
 /** How many distinct shard-key values the rows in `runs` hold. */
-export async function countKeysInSlots(db: Knex, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<number> {
+export async function countKeysInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<number> {
   let total = 0;
-  for (const piece of statementPieces(runs)) {
-    const where = slotCondition(column, piece);
-    const [row] = (await db(table).whereRaw(where.sql, where.bindings).countDistinct({ n: shardKey })) as { n: unknown }[];
-    total += Number(row?.n ?? 0);
+  for (const piece of statementPieces(family, runs)) {
+    const rows = rowsInSlots(family, table, column, piece);
+    const result = await readBySlots(db, family, (reader) => reader.raw(`select count(distinct __sk_row.??) as n ${rows.sql}`, [shardKey, ...rows.bindings]));
+    total += Number((rowsOf(family, result)[0] as { n?: unknown } | undefined)?.n ?? 0);
   }
   return total;
 }
 
+/** The rows of a raw select: node-postgres and PGlite answer `{ rows }`, mysql2 `[rows, fields]`. */
+function rowsOf(family: SqlFamily, result: unknown): unknown[] {
+  return family === 'postgres' ? (result as { rows: unknown[] }).rows : (result as [unknown[]])[0];
+}
+
 /**
  * Writes the slot of every row that has none (inserted past the kit, or its key changed past
- * it), `slotOf` computing it from the shard-key value as the router does. Returns how many
- * shard-key values it gave slots.
+ * it). `canonical` is the key as the router hashes it (by its column's type: hashing/
+ * key-canonical.ts), `slotOf` its slot. Rows are found again by that canonical key's text, which
+ * is how PostgreSQL prints the column (char(n) without its padding); MySQL and MariaDB compare
+ * it by the column's collation. Returns how many shard-key values it gave slots.
  */
 export async function fillMissingSlots(
   db: Knex,
@@ -157,11 +190,13 @@ export async function fillMissingSlots(
   table: string,
   shardKey: string,
   column: string,
-  slotOf: (key: unknown) => number,
+  canonical: (key: unknown) => unknown,
+  slotOf: (canonicalKey: unknown) => number,
 ): Promise<number> {
   let filled = 0;
+  let stuck = false;
   for (;;) {
-    const missing = ((await db(table).whereNull(column).distinct({ k: shardKey }).limit(FILL_BATCH)) as { k: unknown }[]).map((row) => row.k);
+    const missing = ((await db(table).whereNull(column).distinct({ k: shardKey }).limit(FILL_BATCH)) as { k: unknown }[]).map((row) => canonical(row.k));
     if (missing.length === 0) return filled;
     const slots = missing.map(slotOf);
     let updated: number;
@@ -187,10 +222,12 @@ export async function fillMissingSlots(
       ] as Knex.RawBinding[]);
       updated = Number((result as { affectedRows?: unknown }).affectedRows ?? 0);
     }
-    // Keys that do not find their rows again would be listed forever.
-    if (updated === 0) {
+    // Nothing written may be a fill that ran meanwhile, or rows deleted since they were listed:
+    // listed again. Keys that twice find no row of theirs would be listed forever.
+    if (updated === 0 && stuck) {
       throw new ConfigError([{ path: `tables.${table}.slotColumn`, message: `the rows of ${missing.length} shard-key values without a slot could not be given one (a key type a rebalance cannot move?)` }]);
     }
-    filled += missing.length;
+    stuck = updated === 0;
+    filled += updated === 0 ? 0 : missing.length;
   }
 }

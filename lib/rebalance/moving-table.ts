@@ -7,7 +7,9 @@
  */
 import type { HashRing } from '../hashing/hash-ring.js';
 import type { MigrationTables, SlotSelection } from '../migrations/online/migration-tables.js';
-import { fillMissingSlots, gatherSlotStatistics } from '../dialect/slot-column.js';
+import { fillMissingSlots } from '../dialect/slot-column.js';
+import type { KeyTypes } from '../engine/key-types.js';
+import { canonicalKey } from '../hashing/key-canonical.js';
 import { type SlotRun, slotRuns } from '../hashing/slot-runs.js';
 import type { Row } from '../config/online-migration.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
@@ -19,6 +21,8 @@ export interface MovingTableOptions {
   shardKey: string;
   /** The table's slot column, when it has one (`tables.<name>.slotColumn`). */
   slotColumn?: string | undefined;
+  /** How the key column compares values: a key is placed by its canonical form, as the router places it. */
+  keyTypes: Pick<KeyTypes, 'of' | 'learn'>;
   /** Primary-key columns, the shard key among them. */
   key: string[];
   from: HashRing;
@@ -26,42 +30,71 @@ export interface MovingTableOptions {
   databases: ShardDatabases;
 }
 
-const copy = (row: Row): Row => ({ ...row });
 
-export function movingTable({ table, shardKey, slotColumn, key, from, to, databases }: MovingTableOptions): MigrationTables {
+export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, to, databases }: MovingTableOptions): MigrationTables {
   const index = key.indexOf(shardKey);
   const ringOf = (side: 'source' | 'target') => (side === 'source' ? from : to);
+  const canonical = (value: unknown) => {
+    const column = keyTypes.of(table);
+    return column ? canonicalKey(value, column) : value;
+  };
+  // Both rings place a key by the same slot.
+  const slotOf = (value: unknown) => from.slotOf(canonical(value));
   const moves = (rowKey: readonly unknown[]) => {
-    const slot = from.slotOf(rowKey[index]);
+    const slot = slotOf(rowKey[index]);
     return from.ownerOfSlot(slot) !== to.ownerOfSlot(slot);
   };
+  // A row arrives as it is, with the slot of its key where the table has a slot column (one found wrong by a walk of keys is right in its copy).
+  const copy = slotColumn ? (row: Row): Row => ({ ...row, [slotColumn]: slotOf(row[shardKey]) }) : (row: Row): Row => ({ ...row });
   return {
     migration: { name: REBALANCE_NAME, source: table, target: table, key, transform: copy, reverse: copy },
     tableOf: () => table,
-    ownerOf: (side, rowKey) => ringOf(side).shardFor(rowKey[index]),
+    ownerOf: (side, rowKey) => ringOf(side).ownerOfSlot(slotOf(rowKey[index])),
     shardsOf: (side) => [...ringOf(side).shardNames],
     moves,
     copiedAsIs: {
       shardKey,
       ownersOf: (value) => {
-        // Both rings place a key by the same slot.
-        const slot = from.slotOf(value);
+        const slot = slotOf(value);
         return { source: from.ownerOfSlot(slot), target: to.ownerOfSlot(slot) };
       },
-      ...(slotColumn ? { slots: slotSelection(table, shardKey, slotColumn, from, to, databases) } : {}),
+      ...(slotColumn ? { slots: slotSelection({ table, shardKey, column: slotColumn, keyTypes, canonical, from, to, databases }) } : {}),
     },
     beforeCopy: (keys) =>
       markMoves(
         databases,
         table,
-        keys.filter(moves).map((rowKey) => ({ key: rowKey[index], from: from.shardFor(rowKey[index]), to: to.shardFor(rowKey[index]) })),
+        keys.filter(moves).map((rowKey) => {
+          const slot = slotOf(rowKey[index]);
+          return { key: rowKey[index], from: from.ownerOfSlot(slot), to: to.ownerOfSlot(slot) };
+        }),
       ),
   };
 }
 
+interface SlotSelectionOptions {
+  table: string;
+  shardKey: string;
+  column: string;
+  keyTypes: Pick<KeyTypes, 'learn'>;
+  canonical: (value: unknown) => unknown;
+  from: HashRing;
+  to: HashRing;
+  databases: ShardDatabases;
+}
+
+/** How long finding the key column's type may take before a fill of missing slots. */
+const KEY_TYPE_LOOKUP_MS = 5000;
+
 /** The moving rows of a table with a slot column, as runs of the slots that change owner. */
-function slotSelection(table: string, shardKey: string, column: string, from: HashRing, to: HashRing, databases: ShardDatabases): SlotSelection {
+function slotSelection({ table, shardKey, column, keyTypes, canonical, from, to, databases }: SlotSelectionOptions): SlotSelection {
   const computed = new Map<string, Map<string, SlotRun[]>>();
+  // One fill per shard at a time: verify's passes fill the shards they compare with, together.
+  const filling = new Map<string, Promise<number>>();
+  const fill = async (shard: string) => {
+    await keyTypes.learn(table, performance.now() + KEY_TYPE_LOOKUP_MS);
+    return fillMissingSlots(databases.primary(shard), databases.dialectOf(shard).family, table, shardKey, column, canonical, (value) => from.slotOf(value));
+  };
   return {
     column,
     runsOf: (side, shard) => {
@@ -80,12 +113,13 @@ function slotSelection(table: string, shardKey: string, column: string, from: Ha
       }
       return byOther;
     },
-    prepare: async (shard) => {
-      const db = databases.primary(shard);
-      const { family } = databases.dialectOf(shard);
-      // Both rings place a key by the same slot.
-      await fillMissingSlots(db, family, table, shardKey, column, (value) => from.slotOf(value));
-      await gatherSlotStatistics(db, family, table, column);
+    fillMissing: (shard) => {
+      let running = filling.get(shard);
+      if (!running) {
+        running = fill(shard).finally(() => filling.delete(shard));
+        filling.set(shard, running);
+      }
+      return running;
     },
   };
 }

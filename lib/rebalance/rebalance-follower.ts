@@ -5,6 +5,7 @@
  * and which marked rows multi-shard statements must exclude.
  */
 import type { ResolvedConfig } from '../config/config-types.js';
+import type { KeyTypes } from '../engine/key-types.js';
 import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 import type { MigrationRecord } from '../migrations/online/control-store.js';
 import type { Involvement } from '../migrations/online/dual-write.js';
@@ -23,6 +24,9 @@ interface Move {
   tables: Map<string, MigrationTables>;
 }
 
+/** How long applying a record may spend learning the moving tables' key column types. */
+const KEY_TYPE_LOOKUP_MS = 2000;
+
 export class RebalanceFollower {
   readonly name = REBALANCE_NAME;
   private move: Move | undefined;
@@ -31,6 +35,7 @@ export class RebalanceFollower {
   constructor(
     private readonly topology: Topology,
     private readonly config: ResolvedConfig,
+    private readonly keyTypes: KeyTypes,
   ) {}
 
   /** Applies the record: the ring that places keys, and the moving tables. */
@@ -50,9 +55,11 @@ export class RebalanceFollower {
     if (!state.cleaned) {
       for (const [table, key] of Object.entries(state.keys)) {
         const options = this.config.tables.get(table);
-        if (options) tables.set(table, movingTable({ table, shardKey: options.shardKey, slotColumn: options.slotColumn, key, from, to, databases: this.topology }));
+        if (options) tables.set(table, movingTable({ table, shardKey: options.shardKey, slotColumn: options.slotColumn, keyTypes: this.keyTypes, key, from, to, databases: this.topology }));
       }
     }
+    // Keys are placed by their canonical form (char(n) without padding, say) once the column's type is known.
+    await Promise.all([...tables.keys()].map((table) => this.keyTypes.learn(table, performance.now() + KEY_TYPE_LOOKUP_MS).catch(() => undefined)));
     this.move = { phase: record.phase, state, switching: record.state.switching === true, tables };
   }
 

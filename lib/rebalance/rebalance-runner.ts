@@ -98,13 +98,16 @@ export class RebalanceRunner {
     if (active.length > 0) problems.push(`online migration(s) ${active.join(', ')} in progress: finish or roll them back first`);
     const shards = [...new Set([...plan.before, ...plan.after].map((shard) => shard.name))];
     const keys: Record<string, string[]> = {};
-    for (const [table, { shardKey }] of config.tables) {
+    for (const [table, { shardKey, slotColumn }] of config.tables) {
       const missing = [];
       for (const shard of shards) if (!(await databases.primary(shard).schema.hasTable(table))) missing.push(shard);
       if (missing.length > 0) {
         problems.push(`table ${table} is missing on ${missing.join(', ')}: run shardkit migrate latest first`);
         continue;
       }
+      const withoutSlots = [];
+      if (slotColumn) for (const shard of shards) if (!(await databases.primary(shard).schema.hasColumn(table, slotColumn))) withoutSlots.push(shard);
+      if (withoutSlots.length > 0) problems.push(`table ${table} has no slot column ${slotColumn} on ${withoutSlots.join(', ')}: add it with addSlotColumn() in a schema migration`);
       const key = await databases.dialectOf(shards[0]!).primaryKey(databases.primary(shards[0]!), table);
       if (!key.includes(shardKey)) problems.push(`table ${table}: its primary key (${key.join(', ') || 'none'}) must contain the shard key ${shardKey}`);
       keys[table] = key;

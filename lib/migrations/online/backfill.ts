@@ -70,8 +70,8 @@ export async function countSourceRows(databases: ShardDatabases, tables: Migrati
   const table = tables.tableOf('source');
   const slots = tables.copiedAsIs?.slots;
   if (slots) {
-    await slots.prepare(shard);
-    return countKeysInSlots(db, table, tables.copiedAsIs!.shardKey, slots.column, [...slots.runsOf('source', shard).values()].flat());
+    await slots.fillMissing(shard);
+    return countKeysInSlots(db, databases.dialectOf(shard).family, table, tables.copiedAsIs!.shardKey, slots.column, [...slots.runsOf('source', shard).values()].flat());
   }
   const count = tables.copiedAsIs ? db(table).countDistinct({ total: tables.copiedAsIs.shardKey }) : db(table).count('* as total');
   const [counted] = (await count) as { total: unknown }[];
@@ -139,7 +139,8 @@ function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy
   const family = databases.dialectOf(shard).family;
   const table = tables.tableOf('source');
   const runs = [...slots.runsOf('source', shard).values()].flat().sort((a, b) => a.first - b.first);
-  const slotsPerKey = slotsIn(runs) / Math.max(1, movingKeys);
+  // No key counted (an empty table when the backfill began): a key per slot, as a guess that keeps a batch small.
+  const slotsPerKey = movingKeys > 0 ? slotsIn(runs) / movingKeys : 1;
   return async (after) => {
     // A checkpoint of a walk by keys (the slot column was added meanwhile) starts over: copies are insert-if-absent.
     const [group] = groupRuns(runsFrom(runs, after.slot ?? 0), batchSize * slotsPerKey, Number.POSITIVE_INFINITY);
@@ -150,24 +151,33 @@ function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy
   };
 }
 
-/** The rows of some shard-key values, a first page and, when there are more, the rest page by page (by primary key). */
+/**
+ * The rows of some shard-key values, a first page and, when there are more, the rest page by
+ * page (by primary key), at most MOVING_ROWS_PAGE values to a statement.
+ */
 async function rowsOfKeys(databases: ShardDatabases, tables: MigrationTables, shard: string, copy: CopiedAsIs, values: readonly unknown[]): Promise<Pick<Batch, 'rows' | 'more'>> {
   const source = databases.primary(shard);
   const table = tables.tableOf('source');
   const { key } = tables.migration;
-  const page = (afterRow: unknown[] | null): Promise<Row[]> =>
-    whereAfter(source(table).whereIn(copy.shardKey, values as never[]), key.map((column) => ({ column })), afterRow)
+  const page = (some: readonly unknown[], afterRow: unknown[] | null): Promise<Row[]> =>
+    whereAfter(source(table).whereIn(copy.shardKey, some as never[]), key.map((column) => ({ column })), afterRow)
       .options(copyReads(databases, tables, shard))
       .orderBy(key.map((column) => ({ column, order: 'asc' as const })))
       .limit(MOVING_ROWS_PAGE);
-  const rows = values.length === 0 ? [] : await page(null);
-  if (rows.length < MOVING_ROWS_PAGE) return { rows };
+  const pieces: (readonly unknown[])[] = [];
+  for (let start = 0; start < values.length; start += MOVING_ROWS_PAGE) pieces.push(values.slice(start, start + MOVING_ROWS_PAGE));
+  const rows = pieces.length === 0 ? [] : await page(pieces[0]!, null);
+  if (rows.length < MOVING_ROWS_PAGE && pieces.length <= 1) return { rows };
   async function* more(): AsyncGenerator<Row[]> {
-    for (let last = rows.at(-1)!; ; ) {
-      const next = await page(keyOf(last, key));
-      if (next.length > 0) yield next;
-      if (next.length < MOVING_ROWS_PAGE) return;
-      last = next.at(-1)!;
+    for (const [index, piece] of pieces.entries()) {
+      let last = index === 0 ? rows.at(-1) : undefined;
+      if (index === 0 && rows.length < MOVING_ROWS_PAGE) continue;
+      for (;;) {
+        const next = await page(piece, last ? keyOf(last, key) : null);
+        if (next.length > 0) yield next;
+        if (next.length < MOVING_ROWS_PAGE) break;
+        last = next.at(-1)!;
+      }
     }
   }
   return { rows, more };

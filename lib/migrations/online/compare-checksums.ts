@@ -11,16 +11,17 @@
  * the shard owns on the pass's side.
  *
  * A table with a slot column lists no keys while its rows agree: the slot runs a shard gives away
- * are checksummed a group at a time on both sides, straight from the slot index, and only a
- * group that differs has its keys listed (on both sides) and compared as above, both ways; the
- * target's pass, which would checksum the same runs, has nothing left to do.
+ * are checksummed a group at a time on both sides, straight from the slot index; a group that
+ * differs is halved by slots and checksummed again down to LEAF_SLOTS slots, whose keys are
+ * listed (on both sides) and compared as above, both ways. The target's pass, which would
+ * checksum the same runs, has nothing left to do.
  */
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import type { CopiedAsIs, MigrationTables, Side } from './migration-tables.js';
 import { keyValuesFrom } from './key-values.js';
 import type { ChecksumRows } from '../../dialect/row-checksums.js';
-import { keysInSlots, MAX_RUNS_PER_STATEMENT } from '../../dialect/slot-column.js';
-import { groupRuns } from '../../hashing/slot-runs.js';
+import { keysInSlots, runsPerStatement } from '../../dialect/slot-column.js';
+import { groupRuns, type SlotRun, slotsIn } from '../../hashing/slot-runs.js';
 import { mapWithConcurrency } from '../../util/map-with-concurrency.js';
 import { canonical } from './row-identity.js';
 import { differingFromSource, orphans } from './row-differences.js';
@@ -28,14 +29,21 @@ import { copyReads } from './copy-reads.js';
 
 /** Shard-key values whose rows are read into Node once their checksums differ. */
 const DIFFERENCE_LEAF = 64;
-/** Slots of one checksum on a table with a slot column: about 1/64 of a table's rows. */
-const SLOTS_PER_CHECKSUM = 16_384;
+/** Slots of one checksum on a table with a slot column: about 1/16 of a table's rows at most. */
+const SLOTS_PER_CHECKSUM = 65_536;
 /** Checksums of one pass in flight at once on a table with a slot column. */
 const GROUPS_AT_ONCE = 3;
+/** Slots of a differing group whose keys are listed (on both sides): about keys x 1/4096 of a table's. */
+const LEAF_SLOTS = 256;
 
 export interface ChecksumOptions {
-  /** Shard-key values per chunk. Default 10,000. */
+  /** Shard-key values per chunk of the key walk. Default 10,000. */
   chunkSize?: number;
+  /**
+   * Walk every shard-key value even where a slot column finds the moving rows: slower, and it
+   * catches a row whose slot column is wrong (docs/rebalance.md, "Slot columns"). Default false.
+   */
+  walkKeys?: boolean;
   signal?: AbortSignal;
 }
 
@@ -81,28 +89,37 @@ export async function compareChecksums(
     return here.rows;
   };
 
-  if (copy.slots) {
+  if (copy.slots && !options.walkKeys) {
     // One pass compares both sides of each run: the target's pass would checksum the same runs again.
     if (side === 'target') return;
     const { column } = copy.slots;
     const runsByOther = copy.slots.runsOf(side, shard);
-    // Rows written past the kit get their slots first, or the runs would not show them; both sides' planners learn the slots.
-    await Promise.all([shard, ...runsByOther.keys()].map((holder) => copy.slots!.prepare(holder)));
-    const groups = [...runsByOther].flatMap(([other, runs]) => groupRuns(runs, SLOTS_PER_CHECKSUM, MAX_RUNS_PER_STATEMENT).map((group) => ({ other, group })));
+    // Rows written past the kit get their slots first, or the runs would not show them.
+    await Promise.all([shard, ...runsByOther.keys()].map((holder) => copy.slots!.fillMissing(holder)));
+    const groups = [...runsByOther].flatMap(([other, runs]) => groupRuns(runs, SLOTS_PER_CHECKSUM, runsPerStatement(family)).map((group) => ({ other, group })));
+    /** Rows of `runs` on this shard; a difference is halved by slots down to LEAF_SLOTS, whose keys (on either side) are compared both ways. */
+    const compareRuns = async (other: string, runs: readonly SlotRun[], differing: unknown[][]): Promise<number> => {
+      const [here, there] = await bothSides(other, { slotColumn: column, runs });
+      if (here.rows === there.rows && here.sum === there.sum) return here.rows;
+      const slots = slotsIn(runs);
+      if (slots > LEAF_SLOTS) {
+        const counts = await Promise.all(groupRuns(runs, Math.ceil(slots / 2), Number.POSITIVE_INFINITY).map((half) => compareRuns(other, half, differing)));
+        return counts.reduce((sum, count) => sum + count, 0);
+      }
+      const listed = await Promise.all([
+        keysInSlots(db, family, table, copy.shardKey, column, runs),
+        keysInSlots(databases.primary(other), databases.dialectOf(other).family, tables.tableOf(otherSide), copy.shardKey, column, runs),
+      ]);
+      const keys = uniqueKeys(listed.flat());
+      return keys.length === 0 ? 0 : compareKeys(other, keys, differing, true);
+    };
     const compared = await mapWithConcurrency(
       groups,
       GROUPS_AT_ONCE,
       async ({ other, group }) => {
-        const [here, there] = await bothSides(other, { slotColumn: column, runs: group });
-        if (here.rows === there.rows && here.sum === there.sum) return settle(here.rows, []);
-        // A difference: the keys of these runs on either side, compared as the key walk compares them.
         const differing: unknown[][] = [];
-        const listed = await Promise.all([
-          keysInSlots(db, family, table, copy.shardKey, column, group),
-          keysInSlots(databases.primary(other), databases.dialectOf(other).family, tables.tableOf(otherSide), copy.shardKey, column, group),
-        ]);
-        const keys = uniqueKeys(listed.flat());
-        return settle(keys.length === 0 ? 0 : await compareKeys(other, keys, differing, true), differing);
+        const rows = await compareRuns(other, group, differing);
+        await settle(rows, differing);
       },
       { stopOnError: true, signal: options.signal },
     );

@@ -5,7 +5,8 @@
  */
 import type { ResolvedConfig } from '../../config/config-types.js';
 import type { HashRing } from '../../hashing/hash-ring.js';
-import type { OnlineMigration } from '../../config/online-migration.js';
+import type { OnlineMigration, Row } from '../../config/online-migration.js';
+import { canonicalKey, type KeyColumn } from '../../hashing/key-canonical.js';
 import type { SlotRun } from '../../hashing/slot-runs.js';
 
 export type Side = 'source' | 'target';
@@ -42,11 +43,8 @@ export interface SlotSelection {
   column: string;
   /** The slots whose rows `shard` gives away (side 'source') or receives ('target'), by the other shard holding them. */
   runsOf(side: Side, shard: string): ReadonlyMap<string, readonly SlotRun[]>;
-  /**
-   * Readies `shard`'s table for reads by slot: every row without a slot (written past the kit)
-   * gets its slot, and the planner the slot column's statistics.
-   */
-  prepare(shard: string): Promise<void>;
+  /** Gives every row of `shard` without a slot (written past the kit) its slot; how many key values it gave one. */
+  fillMissing(shard: string): Promise<number>;
 }
 
 /** Where the current ring comes from: it changes when a rebalance switches the topology. */
@@ -54,7 +52,34 @@ export interface RingSource {
   readonly ring: HashRing;
 }
 
-export function migrationTables(migration: OnlineMigration, config: ResolvedConfig, rings: RingSource): MigrationTables {
+/** How a key of a table is canonicalised before it is hashed (engine/key-types.ts), when known. */
+export type KeyColumnOf = (table: string) => KeyColumn | undefined;
+
+/**
+ * `migration` with the slot column of each side written by the kit: a transform's row carries
+ * the slot of the target's own shard key (a row spread from the source would carry the source's
+ * slot, wrong where the two tables are sharded by different columns), and a reverse's the
+ * source's.
+ */
+function withSlots(migration: OnlineMigration, config: ResolvedConfig, rings: RingSource, keyColumnOf: KeyColumnOf): OnlineMigration {
+  const stamp = (table: string, map: (row: Row) => Row) => {
+    const options = config.tables.get(table);
+    if (!options?.slotColumn) return map;
+    const { shardKey, slotColumn } = options;
+    return (row: Row): Row => {
+      const mapped = map(row);
+      const column = keyColumnOf(table);
+      const key = mapped[shardKey];
+      // A row without its key is refused where it is checked (key-sync.ts), with the migration named.
+      if (key === undefined || key === null) return mapped;
+      return { ...mapped, [slotColumn]: rings.ring.slotOf(column ? canonicalKey(key, column) : key) };
+    };
+  };
+  return { ...migration, transform: stamp(migration.target, migration.transform), reverse: stamp(migration.source, migration.reverse) };
+}
+
+export function migrationTables(declared: OnlineMigration, config: ResolvedConfig, rings: RingSource, keyColumnOf: KeyColumnOf): MigrationTables {
+  const migration = withSlots(declared, config, rings, keyColumnOf);
   const shardKeyIndex = (side: Side): number | undefined => {
     const table = migration[side];
     const shardKey = config.tables.get(table)?.shardKey;

@@ -32,6 +32,8 @@ const DEFAULT_CONCURRENCY = 4;
 
 export interface VerifyOptions {
   chunkSize?: number;
+  /** A rebalance's verify walks every shard-key value even of tables with a slot column (compare-checksums.ts). */
+  walkKeys?: boolean;
   /** Shards verified at once (default 4): each pass also reads the other shards, so all at once would load each node with one stream per shard. */
   concurrency?: number;
   /** Repair differences (default true); false only reports them. */

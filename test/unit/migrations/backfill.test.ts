@@ -36,7 +36,7 @@ describe('backfill through a recording seam', () => {
       ],
       tables: { users: { shardKey: 'id' }, users_v2: { shardKey: 'id' } },
     });
-    const tables = migrationTables(usersV2, config, { ring });
+    const tables = migrationTables(usersV2, config, { ring }, () => undefined);
     const saved: BackfillCheckpoint[] = [];
     const final = await backfillShard(databases, tables, 's1', { lastKey: null, rows: 0, done: false }, SOURCE.length, {
       save: async (checkpoint) => {
