@@ -1,16 +1,18 @@
 /**
  * A checksum of the rows of some shard-key values, or of some slot runs, computed by the server:
- * how a verify compares a copied chunk on two shards without reading its rows. Each row's text is
- * hashed (to 64 bits on PostgreSQL, MD5's first 60 bits on MySQL and MariaDB) and the hashes
- * summed, so the result does not depend on row order, and the row count comes with it.
+ * how a verify compares a copied chunk on two shards without reading its rows. Each row is hashed
+ * (on PostgreSQL to 64 bits by its columns' hash functions, on MySQL and MariaDB by the first 60
+ * bits of the MD5 of its text) and the hashes summed, so the result does not depend on row
+ * order, and the row count comes with it.
  *
  * Equal checksums mean equal rows (up to a 60-bit collision). A difference proves nothing about
- * which rows differ, and may be one of spelling only (a timestamptz printed in another session
- * time zone): the caller then compares those rows one by one.
+ * which rows differ, and may be one of spelling only (on MySQL and MariaDB, a value printed
+ * another way): the caller then compares those rows one by one.
  */
 import type { Knex } from 'knex';
 import type { SlotRun } from '../hashing/slot-runs.js';
 import type { SqlFamily } from '../config/config-types.js';
+import { driverCodeOf } from '../errors.js';
 import { readBySlots, type RowsClause, rowsInSlots } from './slot-column.js';
 
 /** Which rows: those of some shard-key values, or those whose slot column lies in some runs (at most runsPerStatement(): slot-column.ts). */
@@ -35,18 +37,32 @@ function checksumOf(row: { n?: unknown; h?: unknown } | undefined): RowChecksum 
   return { rows: Number(row?.n ?? 0), sum: String(row?.h ?? '0') };
 }
 
+/** Tables with a column type that has no hash function (json, point, xml): checksummed by their text. */
+const hashedAsText = new Set<string>();
+const UNDEFINED_FUNCTION = '42883';
+
 /**
- * PostgreSQL: the row's own text form, every column in table order, hashed to 64 bits by
- * hashtextextended (the hash of hash partitioning, the same on every platform and release;
- * half the cost of MD5 in a scan, most of the rest being the row's text). The alias is
- * shardkit's: a table with a column of the alias's name would make `alias::text` that column
- * alone.
+ * PostgreSQL: the row hashed to 64 bits by hash_record_extended, every column in table order by
+ * its type's own hash function (those of hash partitioning: the same on every platform and
+ * release), at a third of the cost of hashing the row's text (measured 70 against 180 ms for
+ * 150,000 rows) and blind to how a session prints values (a timestamptz in another time zone).
+ * A table with a column whose type has no hash function is hashed by its row's text instead
+ * (hashtextextended). The alias is shardkit's: a table with a column of the alias's name would
+ * make `alias` that column alone.
  */
 export const postgresRowChecksums: RowChecksums = async (db, table, rows) => {
   const from = fromOf('postgres', table, rows, (shardKey, keys) => ({ sql: '__sk_row.?? = any(?)', bindings: [shardKey, [...keys] as Knex.RawBinding] }));
-  const checksum = (reader: Knex) =>
-    reader.raw(`select count(*) as n, coalesce(sum(hashtextextended(__sk_row::text, 0)), 0)::text as h ${from.sql}`, from.bindings);
-  const result = 'runs' in rows ? await readBySlots(db, 'postgres', checksum) : await checksum(db);
+  const hash = (asText: boolean) => (asText ? 'hashtextextended(__sk_row::text, 0)' : 'hash_record_extended(__sk_row, 0)');
+  const checksum = (asText: boolean) => (reader: Knex) => reader.raw(`select count(*) as n, coalesce(sum(${hash(asText)}), 0)::text as h ${from.sql}`, from.bindings);
+  const run = (asText: boolean) => ('runs' in rows ? readBySlots(db, 'postgres', checksum(asText)) : checksum(asText)(db));
+  let result: unknown;
+  try {
+    result = await run(hashedAsText.has(table));
+  } catch (error) {
+    if (hashedAsText.has(table) || driverCodeOf(error) !== UNDEFINED_FUNCTION) throw error;
+    hashedAsText.add(table);
+    result = await run(true);
+  }
   return checksumOf((result as { rows: { n?: unknown; h?: unknown }[] }).rows[0]);
 };
 
