@@ -11,6 +11,7 @@ import type { ChangeFeed } from './change-feed.js';
 import type { TwoPhaseCommit } from './two-phase.js';
 import type { InsertMissing } from './insert-missing.js';
 import type { RowChecksums } from './row-checksums.js';
+import type { StreamRows } from './copy-stream.js';
 import type { KeyColumnReader } from './key-column.js';
 import type { PrimaryKeyReader } from './primary-key.js';
 import type { ConnectionBounds } from './server-connection.js';
@@ -112,6 +113,8 @@ export interface DialectAdapter {
   readonly insertMissing: InsertMissing;
   /** A server-side checksum of the rows of some shard keys (verify of copies). */
   readonly rowChecksums: RowChecksums;
+  /** Rows copied as they are from one node to another by the database's own bulk streams (PostgreSQL COPY); absent where there are none. */
+  readonly streamRows?: StreamRows;
   /**
    * Query options under which temporal values read with their full precision, for copying
    * (exact-temporal.ts); other values read as the node's connection options say.

@@ -6,6 +6,7 @@ import { insertMissingAsJson, localTimestampText } from './insert-missing.js';
 import { postgresRowChecksums } from './row-checksums.js';
 import { type PgTypeSet, postgresExactReads } from './exact-temporal.js';
 import { insertMissingByCopy } from './copy-missing.js';
+import { streamRowsByCopy } from './copy-stream.js';
 import { postgresReplication } from './postgres-replication.js';
 import { postgresKeyColumn } from './key-column.js';
 import { postgresPrimaryKey } from './primary-key.js';
@@ -53,6 +54,7 @@ export const postgresDialect: DialectAdapter = {
   classifyError: classifyPostgresError,
   insertMissing: insertMissingByCopy(localTimestampText, insertMissingAsJson(localTimestampText)),
   rowChecksums: postgresRowChecksums,
+  streamRows: streamRowsByCopy,
   exactReads: (connection) => postgresExactReads((connection as { types?: PgTypeSet } | undefined)?.types),
   changeFeed: postgresChangeFeed,
   primaryKey: postgresPrimaryKey,

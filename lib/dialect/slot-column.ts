@@ -9,9 +9,11 @@
  * key it routes anyway. The hashing spec stays the one source of truth: the slot is the one the
  * router computes.
  *
- * A slot is never stale, only missing: rows inserted past the kit have none (NULL), and a
- * trigger clears it when an update changes the shard key without setting the slot. A rebalance
- * writes the missing slots (found by the index: `slot IS NULL`) before it reads a shard.
+ * Writes past the kit leave a slot missing, not wrong, as long as they do not write it: rows
+ * inserted past the kit have none (NULL), and a trigger clears it when an update changes the
+ * shard key without setting the slot. A rebalance writes the missing slots (found by the index:
+ * `slot IS NULL`) before it reads a shard. What no trigger sees (a row copied with its slot
+ * under another key, a MySQL foreign-key cascade) is found by a verify that walks every key.
  */
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
@@ -26,10 +28,12 @@ export interface SlotColumnOptions {
 }
 
 export const DEFAULT_SLOT_COLUMN = 'shard_slot';
+
 /** Runs one statement reads: PostgreSQL takes them as two arrays, MySQL and MariaDB as an OR of ranges (two parameters each). */
 export function runsPerStatement(family: SqlFamily): number {
   return family === 'postgres' ? 4000 : 500;
 }
+
 /** Keys whose missing slots one statement writes. */
 const FILL_BATCH = 2000;
 

@@ -13,7 +13,7 @@ import { canonicalKey } from '../hashing/key-canonical.js';
 import { type SlotRun, slotRuns } from '../hashing/slot-runs.js';
 import type { Row } from '../config/online-migration.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
-import { markMoves } from './move-markers.js';
+import { type KeyMove, markMoves } from './move-markers.js';
 import { REBALANCE_NAME } from './rebalance-record.js';
 
 export interface MovingTableOptions {
@@ -44,6 +44,16 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
     const slot = slotOf(rowKey[index]);
     return from.ownerOfSlot(slot) !== to.ownerOfSlot(slot);
   };
+  /** Marks the moving ones of some shard-key values on both their owners. */
+  const markMoving = (values: readonly unknown[]) => {
+    const marks: KeyMove[] = [];
+    for (const value of values) {
+      const slot = slotOf(value);
+      const [source, target] = [from.ownerOfSlot(slot), to.ownerOfSlot(slot)];
+      if (source !== target) marks.push({ key: value, from: source, to: target });
+    }
+    return markMoves(databases, table, marks);
+  };
   // A row arrives as it is, with the slot of its key where the table has a slot column (one found wrong by a walk of keys is right in its copy).
   const copy = slotColumn ? (row: Row): Row => ({ ...row, [slotColumn]: slotOf(row[shardKey]) }) : (row: Row): Row => ({ ...row });
   return {
@@ -58,17 +68,10 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
         const slot = slotOf(value);
         return { source: from.ownerOfSlot(slot), target: to.ownerOfSlot(slot) };
       },
+      markMoving,
       ...(slotColumn ? { slots: slotSelection({ table, shardKey, column: slotColumn, keyTypes, canonical, from, to, databases }) } : {}),
     },
-    beforeCopy: (keys) =>
-      markMoves(
-        databases,
-        table,
-        keys.filter(moves).map((rowKey) => {
-          const slot = slotOf(rowKey[index]);
-          return { key: rowKey[index], from: from.ownerOfSlot(slot), to: to.ownerOfSlot(slot) };
-        }),
-      ),
+    beforeCopy: (keys) => markMoving(keys.map((rowKey) => rowKey[index])),
   };
 }
 

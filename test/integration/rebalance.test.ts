@@ -397,6 +397,22 @@ for (const walk of WALKS) {
       expect((await rebalance.status()).outbox).to.equal(0);
     });
 
+    it('never overwrites a row the new owner already holds, and copies the rest of its batch', async () => {
+      const [a] = await open();
+      const { model, rebalance, after } = await seededAddition(a);
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      await rebalance.phases.advance({ waitForAcksMs: 5000 });
+      // What a dual write puts there before the backfill reaches its batch: a newer row.
+      const moving = [...model.users.keys()].filter((id) => after.shardFor(id) === 'third');
+      const newer = moving[Math.floor(moving.length / 2)]!;
+      const third = a.topology.shard('third').primary.knex;
+      await third('users').insert({ id: newer, name: 'newer, on the new owner', email: 'newer@example.com' });
+      await rebalance.phases.backfill();
+      expect(await third('users').where('id', newer).first('name')).to.deep.equal({ name: 'newer, on the new owner' });
+      const copied = (await third('users').whereIn('id', moving).select('id')) as { id: unknown }[];
+      expect(copied.length, 'every moving user is on the new owner').to.equal(moving.length);
+    });
+
     it('verifies the moved rows by checksums on the servers, reading rows only where a chunk differs, and repairs every difference', async () => {
       const [a] = await open();
       const { model, before, rebalance, after } = await seededAddition(a);
@@ -487,7 +503,9 @@ for (const walk of WALKS) {
       const copied = await third('orders').where('user_id', heavy).count('* as n').first();
       console.log(`      ${Number(copied?.n)} orders of one user copied, at most ${largestRead} rows in one read`);
       expect(Number(copied?.n)).to.equal(ORDERS);
-      expect(largestRead).to.be.greaterThan(0).and.at.most(5000);
+      // PostgreSQL streams the rows from server to server (COPY), none read into Node; MariaDB reads them in pages.
+      if (a.config.family === 'postgres') expect(largestRead, 'rows read into Node').to.equal(0);
+      else expect(largestRead).to.be.greaterThan(0).and.at.most(5000);
 
       await rebalance.phases.advance({ waitForAcksMs: 5000 });
       await third('orders').where({ user_id: heavy, id: 777 }).update({ amount_cents: -1 });

@@ -12,8 +12,9 @@
  * A rebalance (rows copied as they are) walks the shard-key values instead, read from the key's
  * index alone, and reads the rows of the values that move only: its batches and checkpoints count
  * shard-key values. On a table with a slot column it lists only the values that move, from the
- * slot index, by the runs of slots the shard gives away. Those rows are read in pages of at most MOVING_ROWS_PAGE (by primary key), so
- * a batch of values with many rows each (a user's orders) never sits in memory at once.
+ * slot index, by the runs of slots the shard gives away. Those rows are read in pages of at most
+ * MOVING_ROWS_PAGE (by primary key), so a batch of values with many rows each (a user's orders)
+ * never sits in memory at once.
  */
 import { whereAfter } from '../../engine/keyset-pagination.js';
 import { type KeyPosition, keyValuesFrom } from './key-values.js';
@@ -28,6 +29,7 @@ import { groupRuns, runsFrom, slotsIn } from '../../hashing/slot-runs.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
 import { copyReads } from './copy-reads.js';
+import { isCopyConflict } from '../../dialect/copy-stream.js';
 
 export interface BackfillOptions {
   batchSize?: number;
@@ -86,6 +88,8 @@ interface Batch {
   rows: Row[];
   /** The batch's further rows, page by page, when the first page did not hold them all. */
   more?: () => AsyncGenerator<Row[]>;
+  /** Moving shard-key values whose rows the databases stream to their new owners themselves (instead of `rows`). */
+  stream?: unknown[];
   walked: number;
   end: WalkPosition;
   /** Nothing follows this batch. */
@@ -124,7 +128,7 @@ function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, co
       return owners.source !== owners.target;
     });
     const end = { lastKey: values.length > 0 ? [values.at(-1)] : after.lastKey };
-    return { ...(await rowsOfKeys(databases, tables, shard, copy, moving)), walked: values.length, end, last: values.length < batchSize };
+    return { ...(await copyOf(databases, tables, shard, copy, moving)), walked: values.length, end, last: values.length < batchSize };
   };
 }
 
@@ -147,8 +151,22 @@ function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy
     if (!group) return { rows: [], walked: 0, end: after, last: true };
     const end = group.at(-1)!.last + 1;
     const keys = await keysInSlots(source, family, table, copy.shardKey, slots.column, group);
-    return { ...(await rowsOfKeys(databases, tables, shard, copy, keys)), walked: keys.length, end: { lastKey: null, slot: end }, last: runsFrom(runs, end).length === 0 };
+    // A row whose slot was written wrong past the kit may sit in a run without its key moving.
+    const moving = keys.filter((value) => {
+      const owners = copy.ownersOf(value);
+      return owners.source !== owners.target;
+    });
+    return { ...(await copyOf(databases, tables, shard, copy, moving)), walked: keys.length, end: { lastKey: null, slot: end }, last: runsFrom(runs, end).length === 0 };
   };
+}
+
+/**
+ * How a batch of moving shard-key values is copied: streamed by the databases where every
+ * owner's dialect can (PostgreSQL's COPY), or read into Node.
+ */
+async function copyOf(databases: ShardDatabases, tables: MigrationTables, shard: string, copy: CopiedAsIs, moving: unknown[]): Promise<Pick<Batch, 'rows' | 'more' | 'stream'>> {
+  const streams = [shard, ...tables.shardsOf('target')].every((owner) => databases.dialectOf(owner).streamRows !== undefined);
+  return streams ? { rows: [], stream: moving } : rowsOfKeys(databases, tables, shard, copy, moving);
 }
 
 /**
@@ -236,14 +254,24 @@ export async function backfillShard(
     // The next batch is read while this one is written, and a checkpoint is saved while the next is written.
     next = done ? undefined : readAfter(batch.end);
     const write = (rows: readonly Row[]) => insertIfAbsent(databases, tables, rows.map((row) => checkedMap(migration.transform, row, migration.key, 'forward')));
-    if (batch.rows.length > 0) await write(batch.rows);
-    // The rest of a batch's rows, page by page; the checkpoint moves past the batch once all are written.
-    if (batch.more) {
-      for await (const page of batch.more()) {
-        options.signal?.throwIfAborted();
-        await hooks.rate?.take(page.length, options.signal);
-        await write(page);
+    const writeAll = async (first: readonly Row[], more: Batch['more']) => {
+      if (first.length > 0) await write(first);
+      // The rest of a batch's rows, page by page; the checkpoint moves past the batch once all are written.
+      if (more) {
+        for await (const page of more()) {
+          options.signal?.throwIfAborted();
+          await hooks.rate?.take(page.length, options.signal);
+          await write(page);
+        }
       }
+    };
+    if (batch.stream && tables.copiedAsIs) {
+      await streamMoving(databases, tables, tables.copiedAsIs, shard, batch.stream, async (values) => {
+        const { rows, more } = await rowsOfKeys(databases, tables, shard, tables.copiedAsIs!, values);
+        await writeAll(rows, more);
+      }, hooks.rate, options.signal);
+    } else {
+      await writeAll(batch.rows, batch.more);
     }
     checkpoint = { ...batch.end, rows: checkpoint.rows + batch.walked, done };
     await saved;
@@ -252,6 +280,39 @@ export async function backfillShard(
   }
   await saved;
   return checkpoint;
+}
+
+/**
+ * Streams the rows of moving shard-key values to their new owners (dialect/copy-stream.ts),
+ * marked first; a new owner that already holds one of a batch's rows (dual-written meanwhile)
+ * stored nothing of it, and `carefully` copies that part insert-if-absent instead. The rate is
+ * paid for the rows each stream carried, once it did.
+ */
+async function streamMoving(
+  databases: ShardDatabases,
+  tables: MigrationTables,
+  copy: CopiedAsIs,
+  shard: string,
+  values: readonly unknown[],
+  carefully: (values: readonly unknown[]) => Promise<void>,
+  rate: RateLimiter | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (values.length === 0) return;
+  await copy.markMoving(values);
+  const table = tables.tableOf('source');
+  const stream = databases.dialectOf(shard).streamRows!;
+  await Promise.all(
+    [...groupBy(values, (value) => copy.ownersOf(value).target)].map(async ([owner, some]) => {
+      try {
+        const rows = await stream(databases.primary(shard), databases.primary(owner), table, copy.shardKey, some);
+        await rate?.take(rows, signal);
+      } catch (error) {
+        if (!isCopyConflict(error)) throw error;
+        await carefully(some);
+      }
+    }),
+  );
 }
 
 /** Writes rows to their target shards, leaving rows that already exist untouched. */

@@ -29,8 +29,8 @@ import { copyReads } from './copy-reads.js';
 
 /** Shard-key values whose rows are read into Node once their checksums differ. */
 const DIFFERENCE_LEAF = 64;
-/** Slots of one checksum on a table with a slot column: about 1/16 of a table's rows at most. */
-const SLOTS_PER_CHECKSUM = 65_536;
+/** Slots of one checksum on a table with a slot column: 1/64 of a table's rows at most (150k of 10M: seconds, well inside a statement's deadline). */
+const SLOTS_PER_CHECKSUM = 16_384;
 /** Checksums of one pass in flight at once on a table with a slot column. */
 const GROUPS_AT_ONCE = 3;
 /** Slots of a differing group whose keys are listed (on both sides): about keys x 1/4096 of a table's. */

@@ -36,6 +36,8 @@ export interface CopiedAsIs {
   ownersOf(value: unknown): Record<Side, string>;
   /** Set when the table has a slot column: moving rows are found by its index, not by listing every key. */
   slots?: SlotSelection;
+  /** Marks the rows of moving shard-key values on both their owners, before a copy that reads no row into Node. */
+  markMoving(values: readonly unknown[]): Promise<void>;
 }
 
 /** Moving rows by slot runs (dialect/slot-column.ts). */
