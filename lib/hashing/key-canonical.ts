@@ -36,9 +36,9 @@ export interface KeyColumn {
 const INTEGER_TEXT = /^\s*([+-]?)0*(\d+)\s*$/;
 const UUID_HEX = /^[0-9a-f]{32}$/;
 
-/** The value to hash for `value` stored in `column` (see the table above). */
-export function canonicalKey(value: unknown, column: KeyColumn): unknown {
-  switch (column.type) {
+/** The value to hash for `value` stored in `column` (see the table above); a column not known yet: `value` by the type-free rules. */
+export function canonicalKey(value: unknown, column: KeyColumn | undefined): unknown {
+  switch (column?.type) {
     case 'integer':
       return canonicalInteger(value, column);
     case 'text':

@@ -106,7 +106,7 @@ function planInsert(shape: QueryShape, { shardKey, slotColumn }: { shardKey: str
     }
     if (isSqlExpression(key)) throw new ShardKeyRequiredError(table, `row ${index} of an insert into "${table}" computes its shard key "${shardKey}" in SQL; pass the value`);
     const slot = slotOfKey(rules, table, key);
-    slots.push(slot);
+    if (slotColumn !== undefined) slots.push(slot);
     return rules.ring.ownerOfSlot(slot);
   });
   if (shape.upsert) assertUpsertKeepsKeys(shape, Object.keys(rowsByShard), shardKey, rules);
@@ -116,8 +116,7 @@ function planInsert(shape: QueryShape, { shardKey, slotColumn }: { shardKey: str
 
 /** The hash slot of `value` as a key of `table`, canonicalised by its column's type. */
 function slotOfKey(rules: RoutingRules, table: string, value: unknown): number {
-  const column = rules.keyColumnOf(table);
-  return rules.ring.slotOf(column ? canonicalKey(value, column) : value);
+  return rules.ring.slotOf(canonicalKey(value, rules.keyColumnOf(table)));
 }
 
 /** The shard that owns `value` as a key of `table`, canonicalised by its column's type. */
@@ -127,8 +126,7 @@ export function ownerOfKey(rules: RoutingRules, table: string, value: unknown): 
 
 /** Identity of a key of `table`: equal for keys the database finds as one row. */
 export function keyIdentity(rules: RoutingRules, table: string, value: unknown): string {
-  const column = rules.keyColumnOf(table);
-  return shardKeyIdentity(column ? canonicalKey(value, column) : value);
+  return shardKeyIdentity(canonicalKey(value, rules.keyColumnOf(table)));
 }
 
 /**

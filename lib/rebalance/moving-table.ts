@@ -34,10 +34,7 @@ export interface MovingTableOptions {
 export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, to, databases }: MovingTableOptions): MigrationTables {
   const index = key.indexOf(shardKey);
   const ringOf = (side: 'source' | 'target') => (side === 'source' ? from : to);
-  const canonical = (value: unknown) => {
-    const column = keyTypes.of(table);
-    return column ? canonicalKey(value, column) : value;
-  };
+  const canonical = (value: unknown) => canonicalKey(value, keyTypes.of(table));
   // Both rings place a key by the same slot.
   const slotOf = (value: unknown) => from.slotOf(canonical(value));
   const moves = (rowKey: readonly unknown[]) => {

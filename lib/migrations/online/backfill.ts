@@ -123,10 +123,7 @@ function movingRowBatches(databases: ShardDatabases, tables: MigrationTables, co
   return async (after) => {
     // A checkpoint of a walk by slots (the slot column was dropped meanwhile) starts over.
     const values = await keyValuesFrom(source, databases.dialectOf(shard).family, table, copy.shardKey, after.slot === undefined ? resumeAt(after.lastKey, key.indexOf(copy.shardKey)) : null, batchSize);
-    const moving = values.filter((value) => {
-      const owners = copy.ownersOf(value);
-      return owners.source !== owners.target;
-    });
+    const moving = movingOnes(copy, values);
     const end = { lastKey: values.length > 0 ? [values.at(-1)] : after.lastKey };
     return { ...(await copyOf(databases, tables, shard, copy, moving)), walked: values.length, end, last: values.length < batchSize };
   };
@@ -152,12 +149,17 @@ function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy
     const end = group.at(-1)!.last + 1;
     const keys = await keysInSlots(source, family, table, copy.shardKey, slots.column, group);
     // A row whose slot was written wrong past the kit may sit in a run without its key moving.
-    const moving = keys.filter((value) => {
-      const owners = copy.ownersOf(value);
-      return owners.source !== owners.target;
-    });
+    const moving = movingOnes(copy, keys);
     return { ...(await copyOf(databases, tables, shard, copy, moving)), walked: keys.length, end: { lastKey: null, slot: end }, last: runsFrom(runs, end).length === 0 };
   };
+}
+
+/** The shard-key values whose owner changes. */
+function movingOnes(copy: CopiedAsIs, values: readonly unknown[]): unknown[] {
+  return values.filter((value) => {
+    const owners = copy.ownersOf(value);
+    return owners.source !== owners.target;
+  });
 }
 
 /**

@@ -70,11 +70,10 @@ function withSlots(migration: OnlineMigration, config: ResolvedConfig, rings: Ri
     const { shardKey, slotColumn } = options;
     return (row: Row): Row => {
       const mapped = map(row);
-      const column = keyColumnOf(table);
       const key = mapped[shardKey];
       // A row without its key is refused where it is checked (key-sync.ts), with the migration named.
       if (key === undefined || key === null) return mapped;
-      return { ...mapped, [slotColumn]: rings.ring.slotOf(column ? canonicalKey(key, column) : key) };
+      return { ...mapped, [slotColumn]: rings.ring.slotOf(canonicalKey(key, keyColumnOf(table))) };
     };
   };
   return { ...migration, transform: stamp(migration.target, migration.transform), reverse: stamp(migration.source, migration.reverse) };
