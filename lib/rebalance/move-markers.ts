@@ -11,6 +11,7 @@ import type { SqlFamily } from '../config/config-types.js';
 import type { AnyQueryBuilder } from '../knex/builder-internals.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { groupBy } from '../util/group-by.js';
+import { whereValueIn } from '../dialect/value-list.js';
 
 export const MARKERS_TABLE = 'shardkit_rebalance_keys';
 
@@ -80,9 +81,9 @@ export async function countMarked(db: Knex, table: string, direction: MarkerDire
   return Number(row?.n ?? 0);
 }
 
-export async function clearMarkers(db: Knex, table: string, direction?: MarkerDirection, keys?: readonly string[]): Promise<void> {
+export async function clearMarkers(db: Knex, family: SqlFamily, table: string, direction?: MarkerDirection, keys?: readonly string[]): Promise<void> {
   const query = db(MARKERS_TABLE).where('tbl', table);
   if (direction) query.where('dir', direction);
-  if (keys) query.whereIn('k', [...keys]);
+  if (keys) whereValueIn(query, family, 'k', keys);
   await query.del();
 }

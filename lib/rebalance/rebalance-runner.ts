@@ -26,6 +26,7 @@ import { targetWritable } from '../migrations/online/phases.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { ringShardsOf } from '../topology/topology.js';
 import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
+import { whereValueIn } from '../dialect/value-list.js';
 import { REBALANCE_NAME, REBALANCE_TITLE, rebalanceOf, withRebalance } from './rebalance-record.js';
 import type { CountOptions } from './row-moves.js';
 import { planRebalance, type RebalancePlan } from './rebalance-plan.js';
@@ -214,7 +215,7 @@ export class RebalanceRunner {
       const failed = outcomes.find((outcome) => outcome.status === 'rejected');
       if (failed) throw failed.reason;
       const everyShard = new Set([...holders, ...others].map((shard) => shard.name));
-      await Promise.all([...everyShard].map((shard) => clearMarkers(databases.primary(shard), table)));
+      await Promise.all([...everyShard].map((shard) => clearMarkers(databases.primary(shard), databases.dialectOf(shard).family, table)));
     }
     await store.transition(record, record.phase, withRebalance(record.state, { ...rebalanceOf(record)!, cleaned: true }));
     await this.context.coordinator.refresh();
@@ -223,6 +224,7 @@ export class RebalanceRunner {
   /** Deletes the rows of `shard` whose keys are marked `direction`, with their markers, `batchSize` keys per transaction. */
   private async removeMarkedOn(shard: string, table: string, shardKey: string, direction: MarkerDirection, batchSize: number, options: RemovalOptions): Promise<void> {
     const db = this.context.databases.primary(shard);
+    const { family } = this.context.databases.dialectOf(shard);
     const total = await countMarked(db, table, direction);
     let deleted = 0;
     if (total > 0) options.onProgress?.({ table, shard, deleted, total });
@@ -231,8 +233,8 @@ export class RebalanceRunner {
       const removed = await db.transaction(async (trx) => {
         const keys = await markedKeys(trx, table, direction, batchSize);
         if (keys.length > 0) {
-          await trx(table).whereIn(shardKey, keys).del();
-          await clearMarkers(trx, table, direction, keys);
+          await whereValueIn(trx(table), family, shardKey, keys).del();
+          await clearMarkers(trx, family, table, direction, keys);
         }
         return keys.length;
       });
