@@ -18,6 +18,7 @@
 import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import { ConfigError } from '../errors.js';
+import { chunks } from '../util/chunks.js';
 import type { SlotRun } from '../hashing/slot-runs.js';
 
 export interface SlotColumnOptions {
@@ -138,10 +139,7 @@ export function readBySlots<T>(db: Knex, family: SqlFamily, statement: (db: Knex
 
 /** `runs` in pieces of a size one statement takes. */
 function statementPieces(family: SqlFamily, runs: readonly SlotRun[]): SlotRun[][] {
-  const size = runsPerStatement(family);
-  const pieces: SlotRun[][] = [];
-  for (let start = 0; start < runs.length; start += size) pieces.push(runs.slice(start, start + size));
-  return pieces;
+  return chunks(runs, runsPerStatement(family));
 }
 
 /** The distinct shard-key values of the rows in `runs`, read from the (slot, key) index. */
@@ -165,15 +163,54 @@ export async function keysInSlots(db: Knex, family: SqlFamily, table: string, sh
   return keys;
 }
 
-/** How many distinct shard-key values the rows in `runs` hold. */
-export async function countKeysInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<number> {
+/** How many rows `runs` hold, or with `distinct` how many distinct values of that column. */
+export async function countInSlots(db: Knex, family: SqlFamily, table: string, column: string, runs: readonly SlotRun[], distinct?: string): Promise<number> {
   let total = 0;
   for (const piece of statementPieces(family, runs)) {
     const rows = rowsInSlots(family, table, column, piece);
-    const result = await readBySlots(db, family, (reader) => reader.raw(`select count(distinct __sk_row.??) as n ${rows.sql}`, [shardKey, ...rows.bindings]));
+    const counted = distinct === undefined ? { sql: 'count(*)', bindings: [] } : { sql: 'count(distinct __sk_row.??)', bindings: [distinct] };
+    const result = await readBySlots(db, family, (reader) => reader.raw(`select ${counted.sql} as n ${rows.sql}`, [...counted.bindings, ...rows.bindings]));
     total += Number((rowsOf(family, result)[0] as { n?: unknown } | undefined)?.n ?? 0);
   }
   return total;
+}
+
+/**
+ * Writes the right slot on the rows of some shard-key values whose slot is another or none
+ * (written past the kit): `values` as the driver returns them, `canonical` and `slots` the same
+ * values as the router hashes them and their slots. Rows are found by the key's index and
+ * matched like fillMissingSlots matches them; rows already right are not written.
+ */
+export async function restampSlots(
+  db: Knex,
+  family: SqlFamily,
+  table: string,
+  shardKey: string,
+  column: string,
+  keys: { values: readonly unknown[]; canonical: readonly unknown[]; slots: readonly number[] },
+): Promise<void> {
+  if (keys.values.length === 0) return;
+  if (family === 'postgres') {
+    await db.raw('update ?? as t set ?? = v.s from unnest(?::text[], ?::int[]) as v(k, s) where t.?? = any(?) and t.??::text = v.k and t.?? is distinct from v.s', [
+      table,
+      column,
+      keys.canonical.map(String),
+      [...keys.slots],
+      shardKey,
+      [...keys.values],
+      shardKey,
+      column,
+    ] as Knex.RawBinding[]);
+    return;
+  }
+  const values = keys.canonical.map(() => 'select ? as k, ? as s').join(' union all ');
+  await db.raw(`update ?? as t join (${values}) as v on t.?? = v.k set t.?? = v.s where not (t.?? <=> v.s)`, [
+    table,
+    ...keys.canonical.flatMap((key, index) => [key, keys.slots[index]]),
+    shardKey,
+    column,
+    column,
+  ] as Knex.RawBinding[]);
 }
 
 /** The rows of a raw select: node-postgres and PGlite answer `{ rows }`, mysql2 `[rows, fields]`. */

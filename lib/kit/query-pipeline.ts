@@ -282,11 +282,11 @@ export class QueryPipeline {
     if (plan.route.kind !== 'all') return builder;
     const { config, follower } = this.parts;
     const direction = follower.hiddenRows(plan.table);
-    const shardKey = config.tables.get(plan.table)?.shardKey;
+    const { shardKey, slotColumn } = config.tables.get(plan.table) ?? {};
     if (!direction || !shardKey) return builder;
     const filtered = copyBuilder(builder);
     const { qualifier } = parseTableRef(internalsOf(builder)._single.table);
-    excludeMarked(filtered, config.family, `${qualifier}.${shardKey}`, plan.table, direction);
+    excludeMarked(filtered, config.family, `${qualifier}.${shardKey}`, plan.table, direction, slotColumn && `${qualifier}.${slotColumn}`);
     return filtered;
   }
 

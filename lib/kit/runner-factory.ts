@@ -44,6 +44,7 @@ export function rebalanceRunner(sources: RunnerSources): RebalanceRunner {
     store: coordinator.store,
     coordinator,
     phases,
+    movingTables: () => sources.follower.movingTables(),
     activeMigrations: async () => {
       const records = await Promise.all(coordinator.names.map((name) => coordinator.store.peek(name)));
       return records.filter((record) => record && record.phase !== 'pending' && record.phase !== 'cleanup').map((record) => record!.name);

@@ -1,13 +1,14 @@
 /**
  * A sharded table during a rebalance, as the online-migration machinery sees it: source and
  * target are the same table, placed by the old ring and by the new one; only rows whose owner
- * changes are copied, and each is marked on both shards before it is (move-markers.ts). Rows
+ * changes are copied, and each is marked on both shards before it is (move-markers.ts: by its
+ * key, or on a table with a slot column by the slot runs marked when the rebalance starts). Rows
  * are matched by the table's primary key, which contains the shard key, so co-located tables
  * move with their keys.
  */
 import type { HashRing } from '../hashing/hash-ring.js';
 import type { MigrationTables, SlotSelection } from '../migrations/online/migration-tables.js';
-import { fillMissingSlots } from '../dialect/slot-column.js';
+import { fillMissingSlots, restampSlots } from '../dialect/slot-column.js';
 import type { KeyTypes } from '../engine/key-types.js';
 import { canonicalKey } from '../hashing/key-canonical.js';
 import { type SlotRun, slotRuns } from '../hashing/slot-runs.js';
@@ -41,8 +42,11 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
     const slot = slotOf(rowKey[index]);
     return from.ownerOfSlot(slot) !== to.ownerOfSlot(slot);
   };
-  /** Marks the moving ones of some shard-key values on both their owners. */
-  const markMoving = (values: readonly unknown[]) => {
+  /**
+   * Marks the moving ones of some shard-key values on both their owners; on a table with a slot
+   * column the runs marked at the start hold every copy (a copy carries its key's slot).
+   */
+  const markMoving = slotColumn ? () => Promise.resolve() : (values: readonly unknown[]) => {
     const marks: KeyMove[] = [];
     for (const value of values) {
       const slot = slotOf(value);
@@ -68,8 +72,32 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
       markMoving,
       ...(slotColumn ? { slots: slotSelection({ table, shardKey, column: slotColumn, keyTypes, canonical, from, to, databases }) } : {}),
     },
-    beforeCopy: (keys) => markMoving(keys.map((rowKey) => rowKey[index])),
+    beforeCopy: slotColumn
+      ? (keys) => restampSources(databases, table, shardKey, slotColumn, from, to, canonical, keys.map((rowKey) => rowKey[index]))
+      : (keys) => markMoving(keys.map((rowKey) => rowKey[index])),
   };
+}
+
+/**
+ * Before keys of a table with a slot column are copied one by one (dual writes, repairs, a walk
+ * of keys), their rows on the old owners get their keys' slots where a write past the kit left
+ * another or none: the old owner's copy then lies in the runs that mark it and that cleanup
+ * deletes by.
+ */
+async function restampSources(databases: ShardDatabases, table: string, shardKey: string, column: string, from: HashRing, to: HashRing, canonical: (value: unknown) => unknown, values: readonly unknown[]): Promise<void> {
+  const bySource = new Map<string, { values: unknown[]; canonical: unknown[]; slots: number[] }>();
+  for (const value of values) {
+    const key = canonical(value);
+    const slot = from.slotOf(key);
+    const source = from.ownerOfSlot(slot);
+    if (source === to.ownerOfSlot(slot)) continue;
+    const group = bySource.get(source) ?? { values: [], canonical: [], slots: [] };
+    group.values.push(value);
+    group.canonical.push(key);
+    group.slots.push(slot);
+    bySource.set(source, group);
+  }
+  await Promise.all([...bySource].map(([source, keys]) => restampSlots(databases.primary(source), databases.dialectOf(source).family, table, shardKey, column, keys)));
 }
 
 interface SlotSelectionOptions {
@@ -112,6 +140,14 @@ function slotSelection({ table, shardKey, column, keyTypes, canonical, from, to,
         computed.set(id, byOther);
       }
       return byOther;
+    },
+    restamp: (shard, values) => {
+      const canonicalValues = values.map(canonical);
+      return restampSlots(databases.primary(shard), databases.dialectOf(shard).family, table, shardKey, column, {
+        values,
+        canonical: canonicalValues,
+        slots: canonicalValues.map((value) => from.slotOf(value)),
+      });
     },
     fillMissing: (shard) => {
       let running = filling.get(shard);

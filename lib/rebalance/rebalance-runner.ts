@@ -17,16 +17,19 @@
  */
 import type { ResolvedConfig } from '../config/config-types.js';
 import { InvalidTopologyChangeError, MigrationGateError, UnknownTableError } from '../errors.js';
-import type { RingShard } from '../hashing/hash-ring.js';
+import { HashRing, type RingShard } from '../hashing/hash-ring.js';
 import type { ControlStore, MigrationRecord } from '../migrations/online/control-store.js';
 import type { MigrationCoordinator } from '../migrations/online/migration-coordinator.js';
 import type { MigrationStatus, OnlineMigrationRunner } from '../migrations/online/migration-runner.js';
+import type { MigrationTables } from '../migrations/online/migration-tables.js';
 import { ensureOutbox } from '../migrations/online/sync-outbox.js';
 import { targetWritable } from '../migrations/online/phases.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { ringShardsOf } from '../topology/topology.js';
-import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys } from './move-markers.js';
+import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys, markSlotRuns } from './move-markers.js';
 import { whereValueIn } from '../dialect/value-list.js';
+import { shardRunsOf } from './slot-moves.js';
+import { removeSlotCopies } from './slot-copy-removal.js';
 import { REBALANCE_NAME, REBALANCE_TITLE, rebalanceOf, withRebalance } from './rebalance-record.js';
 import type { CountOptions } from './row-moves.js';
 import { planRebalance, type RebalancePlan } from './rebalance-plan.js';
@@ -63,6 +66,8 @@ export interface RebalanceContext {
   coordinator: MigrationCoordinator;
   /** Online migrations in progress: a rebalance does not start beside one. */
   activeMigrations: () => Promise<string[]>;
+  /** The tables this instance moves now (rebalance-follower.ts), as the phase machinery sees them. */
+  movingTables: () => MigrationTables[];
 }
 
 export class RebalanceRunner {
@@ -121,6 +126,9 @@ export class RebalanceRunner {
       if (!['pending', 'cleanup'].includes(record.phase) || (previous && !previous.cleaned)) {
         throw new MigrationGateError(REBALANCE_TITLE, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
       }
+      // Tables with a slot column are marked by slot runs, before any instance can copy a row.
+      const runs = shardRunsOf(await HashRing.create(plan.before), await HashRing.create(plan.after), shards);
+      for (const table of Object.keys(keys)) if (config.tables.get(table)?.slotColumn) await markSlotRuns(databases, table, runs);
       await this.context.store.transition(record, 'pending', withRebalance({ backfill: {}, history: record.state.history }, { from: plan.before, to: plan.after, keys }));
       await this.context.coordinator.refresh();
     });
@@ -135,7 +143,8 @@ export class RebalanceRunner {
 
   /**
    * In phase cleanup: deletes the moved rows from their old owners (all at once), `batchSize`
-   * keys (default 20,000) per transaction with their markers, then the remaining markers. Waits
+   * keys (default 20,000) per transaction with their markers (with a slot column: keys listed in
+   * the runs each old owner gives away, slot-copy-removal.ts), then the remaining markers. Waits
    * until every instance applies cleanup, so that no reverse dual write brings a deleted row back.
    */
   cleanup(options: RemovalOptions = {}): Promise<RebalanceStatus> {
@@ -209,8 +218,15 @@ export class RebalanceRunner {
     for (const table of Object.keys(rebalanceOf(record)!.keys)) {
       const shardKey = config.tables.get(table)?.shardKey;
       if (!shardKey) throw new UnknownTableError(table, [...config.tables.keys()]);
-      // The holders delete at once: each on its own primary, in batches of its own.
-      // All settle before a failure is reported, so that none still deletes after the step ended.
+      // A table with a slot column: its copies by the runs they lie in (slot-copy-removal.ts).
+      const bySlots = this.context.movingTables().find((moving) => moving.tableOf('source') === table && moving.copiedAsIs?.slots);
+      if (bySlots) {
+        const onProgress = (shard: string, deleted: number, total: number) => options.onProgress?.({ table, shard, deleted, total });
+        await removeSlotCopies(databases, bySlots, { direction, batchSize, onProgress });
+      }
+      // Keys marked one by one (every key of a table without a slot column): the holders delete at
+      // once, each on its own primary, in batches of its own. All settle before a failure is
+      // reported, so that none still deletes after the step ended.
       const outcomes = await Promise.allSettled(holders.map(({ name: shard }) => this.removeMarkedOn(shard, table, shardKey, direction, batchSize, options)));
       const failed = outcomes.find((outcome) => outcome.status === 'rejected');
       if (failed) throw failed.reason;

@@ -9,6 +9,7 @@
  */
 import { SLOT_COUNT } from '../hashing/key-hasher.js';
 import type { HashRing, RingShard } from '../hashing/hash-ring.js';
+import { type SlotRun, slotRuns } from '../hashing/slot-runs.js';
 
 export interface SlotFlow {
   from: string;
@@ -65,4 +66,20 @@ export function idealMovedFraction(before: readonly RingShard[], after: readonly
   let gained = 0;
   for (const [name, fraction] of next) gained += Math.max(0, fraction - (old.get(name) ?? 0));
   return gained;
+}
+
+/** The slot runs that leave one shard and those that enter it. */
+export interface ShardRuns {
+  shard: string;
+  out: SlotRun[];
+  in: SlotRun[];
+}
+
+/** For each of `shards`, the runs of slots it gives away and those it receives between the two rings. */
+export function shardRunsOf(before: HashRing, after: HashRing, shards: readonly string[]): ShardRuns[] {
+  return shards.map((shard) => ({
+    shard,
+    out: slotRuns((slot) => before.ownerOfSlot(slot) === shard && after.ownerOfSlot(slot) !== shard),
+    in: slotRuns((slot) => after.ownerOfSlot(slot) === shard && before.ownerOfSlot(slot) !== shard),
+  }));
 }

@@ -2,7 +2,7 @@
 import { addSlotColumn, createShardKit, SchemaMigrator, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
 import { ACKS_TABLE, MIGRATIONS_TABLE, MISMATCHES_TABLE } from '../../lib/migrations/online/control-store.js';
 import { OUTBOX_TABLE } from '../../lib/migrations/online/sync-outbox.js';
-import { MARKERS_TABLE } from '../../lib/rebalance/move-markers.js';
+import { MARKERS_TABLE, RUN_MARKERS_TABLE } from '../../lib/rebalance/move-markers.js';
 import { withStandbyDatabaseShard } from '../../scripts/local-cluster.js';
 import type { Target } from './targets.js';
 
@@ -18,7 +18,7 @@ export async function resetForRebalance(config: ShardKitConfig): Promise<void> {
     const migrator = new SchemaMigrator(kit);
     await migrator.rollback({ all: true });
     await migrator.latest();
-    await Promise.all(kit.shardNames.flatMap((shard) => [MARKERS_TABLE, OUTBOX_TABLE].map((table) => kit.forShard(shard).schema.dropTableIfExists(table))));
+    await Promise.all(kit.shardNames.flatMap((shard) => [MARKERS_TABLE, RUN_MARKERS_TABLE, OUTBOX_TABLE].map((table) => kit.forShard(shard).schema.dropTableIfExists(table))));
     const control = kit.forShard(kit.config.migrations.controlShard);
     for (const table of [MIGRATIONS_TABLE, ACKS_TABLE, MISMATCHES_TABLE]) await control.schema.dropTableIfExists(table);
   } finally {

@@ -24,7 +24,7 @@ import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
 import type { CopiedAsIs, MigrationTables, SlotSelection } from './migration-tables.js';
-import { countKeysInSlots, keysInSlots } from '../../dialect/slot-column.js';
+import { countInSlots, keysInSlots } from '../../dialect/slot-column.js';
 import { groupRuns, runsFrom, slotsIn } from '../../hashing/slot-runs.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
@@ -73,7 +73,7 @@ export async function countSourceRows(databases: ShardDatabases, tables: Migrati
   const slots = tables.copiedAsIs?.slots;
   if (slots) {
     await slots.fillMissing(shard);
-    return countKeysInSlots(db, databases.dialectOf(shard).family, table, tables.copiedAsIs!.shardKey, slots.column, [...slots.runsOf('source', shard).values()].flat());
+    return countInSlots(db, databases.dialectOf(shard).family, table, slots.column, [...slots.runsOf('source', shard).values()].flat(), tables.copiedAsIs!.shardKey);
   }
   const count = tables.copiedAsIs ? db(table).countDistinct({ total: tables.copiedAsIs.shardKey }) : db(table).count('* as total');
   const [counted] = (await count) as { total: unknown }[];
@@ -148,8 +148,13 @@ function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy
     if (!group) return { rows: [], walked: 0, end: after, last: true };
     const end = group.at(-1)!.last + 1;
     const keys = await keysInSlots(source, family, table, copy.shardKey, slots.column, group);
-    // A row whose slot was written wrong past the kit may sit in a run without its key moving.
+    // A row whose slot was written wrong past the kit may sit in a run without its key moving:
+    // it gets its key's slot, so that the run's markers do not hide it and verify does not list it.
     const moving = movingOnes(copy, keys);
+    if (moving.length < keys.length) {
+      const movingSet = new Set(moving);
+      await slots.restamp(shard, keys.filter((value) => !movingSet.has(value)));
+    }
     return { ...(await copyOf(databases, tables, shard, copy, moving)), walked: keys.length, end: { lastKey: null, slot: end }, last: runsFrom(runs, end).length === 0 };
   };
 }

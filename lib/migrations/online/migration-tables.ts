@@ -47,6 +47,8 @@ export interface SlotSelection {
   runsOf(side: Side, shard: string): ReadonlyMap<string, readonly SlotRun[]>;
   /** Gives every row of `shard` without a slot (written past the kit) its slot; how many key values it gave one. */
   fillMissing(shard: string): Promise<number>;
+  /** Gives the rows of some shard-key values on `shard` their keys' slots where they hold another (written past the kit). */
+  restamp(shard: string, values: readonly unknown[]): Promise<void>;
 }
 
 /** Where the current ring comes from: it changes when a rebalance switches the topology. */
