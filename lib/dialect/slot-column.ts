@@ -163,13 +163,12 @@ export async function keysInSlots(db: Knex, family: SqlFamily, table: string, sh
   return keys;
 }
 
-/** How many rows `runs` hold, or with `distinct` how many distinct values of that column. */
-export async function countInSlots(db: Knex, family: SqlFamily, table: string, column: string, runs: readonly SlotRun[], distinct?: string): Promise<number> {
+/** How many distinct shard-key values the rows in `runs` hold. */
+export async function countKeysInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<number> {
   let total = 0;
   for (const piece of statementPieces(family, runs)) {
     const rows = rowsInSlots(family, table, column, piece);
-    const counted = distinct === undefined ? { sql: 'count(*)', bindings: [] } : { sql: 'count(distinct __sk_row.??)', bindings: [distinct] };
-    const result = await readBySlots(db, family, (reader) => reader.raw(`select ${counted.sql} as n ${rows.sql}`, [...counted.bindings, ...rows.bindings]));
+    const result = await readBySlots(db, family, (reader) => reader.raw(`select count(distinct __sk_row.??) as n ${rows.sql}`, [shardKey, ...rows.bindings]));
     total += Number((rowsOf(family, result)[0] as { n?: unknown } | undefined)?.n ?? 0);
   }
   return total;

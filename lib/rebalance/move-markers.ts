@@ -55,7 +55,7 @@ export async function ensureMarkersTable(db: Knex): Promise<void> {
   });
 }
 
-/** Replaces the run markers of `table` on each shard by its runs (before the move is recorded: nothing reads them yet). */
+/** Replaces the run markers of `table` on each shard by its runs (before the move is recorded, once no instance hides rows of an earlier one). */
 export async function markSlotRuns(databases: ShardDatabases, table: string, shards: readonly ShardRuns[]): Promise<void> {
   await Promise.all(
     shards.map(async ({ shard, ...runs }) => {
@@ -71,6 +71,13 @@ export async function markSlotRuns(databases: ShardDatabases, table: string, sha
 
 /** Run markers per INSERT: 4 parameters each, well inside every dialect's bound. */
 const RUN_ROWS_PER_INSERT = 2000;
+
+/** The run markers of `table` on this shard (none where the markers' table does not exist yet). */
+export async function countRunMarkers(db: Knex, table: string): Promise<number> {
+  if (!(await db.schema.hasTable(RUN_MARKERS_TABLE))) return 0;
+  const [row] = (await db(RUN_MARKERS_TABLE).where('tbl', table).count('* as n')) as { n: unknown }[];
+  return Number(row?.n ?? 0);
+}
 
 /**
  * Marks each move on both its shards ('out' on the old owner, 'in' on the new one), existing

@@ -14,7 +14,7 @@ import { canonicalKey } from '../hashing/key-canonical.js';
 import { type SlotRun, slotRuns } from '../hashing/slot-runs.js';
 import type { Row } from '../config/online-migration.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
-import { type KeyMove, markMoves } from './move-markers.js';
+import { type KeyMove, markerText, markMoves } from './move-markers.js';
 import { REBALANCE_NAME } from './rebalance-record.js';
 
 export interface MovingTableOptions {
@@ -42,11 +42,17 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
     const slot = slotOf(rowKey[index]);
     return from.ownerOfSlot(slot) !== to.ownerOfSlot(slot);
   };
+  const slots = slotColumn ? slotSelection({ table, shardKey, column: slotColumn, keyTypes, canonical, from, to, databases }) : undefined;
   /**
-   * Marks the moving ones of some shard-key values on both their owners; on a table with a slot
-   * column the runs marked at the start hold every copy (a copy carries its key's slot).
+   * Marks the moving ones of some shard-key values on both their owners. A table with a slot
+   * column is marked by the runs written when the move started, which hold every copy (a copy
+   * carries its key's slot): its values are only checked to be of a type a rebalance moves.
    */
-  const markMoving = slotColumn ? () => Promise.resolve() : (values: readonly unknown[]) => {
+  const markMoving = (values: readonly unknown[]) => {
+    if (slots) {
+      for (const value of values) markerText(value);
+      return Promise.resolve();
+    }
     const marks: KeyMove[] = [];
     for (const value of values) {
       const slot = slotOf(value);
@@ -54,6 +60,23 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
       if (source !== target) marks.push({ key: value, from: source, to: target });
     }
     return markMoves(databases, table, marks);
+  };
+  /**
+   * Before keys of a table with a slot column are copied one by one (dual writes, repairs, a
+   * walk of keys), their rows on both owners get their keys' slots where a write past the kit
+   * (or a key changed by an update, which the trigger leaves without one) left another or none:
+   * every copy then lies in the runs that mark it and that cleanup and abort delete by.
+   */
+  const restampOwners = async (values: readonly unknown[]) => {
+    const byOwner = new Map<string, unknown[]>();
+    for (const value of values) {
+      markerText(value);
+      const slot = slotOf(value);
+      const owners = [from.ownerOfSlot(slot), to.ownerOfSlot(slot)];
+      if (owners[0] === owners[1]) continue;
+      for (const owner of owners) byOwner.set(owner, [...(byOwner.get(owner) ?? []), value]);
+    }
+    await Promise.all([...byOwner].map(([owner, some]) => slots!.restamp(owner, some)));
   };
   // A row arrives as it is, with the slot of its key where the table has a slot column (one found wrong by a walk of keys is right in its copy).
   const copy = slotColumn ? (row: Row): Row => ({ ...row, [slotColumn]: slotOf(row[shardKey]) }) : (row: Row): Row => ({ ...row });
@@ -70,34 +93,10 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
         return { source: from.ownerOfSlot(slot), target: to.ownerOfSlot(slot) };
       },
       markMoving,
-      ...(slotColumn ? { slots: slotSelection({ table, shardKey, column: slotColumn, keyTypes, canonical, from, to, databases }) } : {}),
+      ...(slots ? { slots } : {}),
     },
-    beforeCopy: slotColumn
-      ? (keys) => restampSources(databases, table, shardKey, slotColumn, from, to, canonical, keys.map((rowKey) => rowKey[index]))
-      : (keys) => markMoving(keys.map((rowKey) => rowKey[index])),
+    beforeCopy: (keys) => (slots ? restampOwners : markMoving)(keys.map((rowKey) => rowKey[index])),
   };
-}
-
-/**
- * Before keys of a table with a slot column are copied one by one (dual writes, repairs, a walk
- * of keys), their rows on the old owners get their keys' slots where a write past the kit left
- * another or none: the old owner's copy then lies in the runs that mark it and that cleanup
- * deletes by.
- */
-async function restampSources(databases: ShardDatabases, table: string, shardKey: string, column: string, from: HashRing, to: HashRing, canonical: (value: unknown) => unknown, values: readonly unknown[]): Promise<void> {
-  const bySource = new Map<string, { values: unknown[]; canonical: unknown[]; slots: number[] }>();
-  for (const value of values) {
-    const key = canonical(value);
-    const slot = from.slotOf(key);
-    const source = from.ownerOfSlot(slot);
-    if (source === to.ownerOfSlot(slot)) continue;
-    const group = bySource.get(source) ?? { values: [], canonical: [], slots: [] };
-    group.values.push(value);
-    group.canonical.push(key);
-    group.slots.push(slot);
-    bySource.set(source, group);
-  }
-  await Promise.all([...bySource].map(([source, keys]) => restampSlots(databases.primary(source), databases.dialectOf(source).family, table, shardKey, column, keys)));
 }
 
 interface SlotSelectionOptions {
@@ -116,6 +115,10 @@ const KEY_TYPE_LOOKUP_MS = 5000;
 
 /** The moving rows of a table with a slot column, as runs of the slots that change owner. */
 function slotSelection({ table, shardKey, column, keyTypes, canonical, from, to, databases }: SlotSelectionOptions): SlotSelection {
+  const slotsOf = (values: readonly unknown[]) => {
+    const keys = values.map(canonical);
+    return { canonical: keys, slots: keys.map((key) => from.slotOf(key)) };
+  };
   const computed = new Map<string, Map<string, SlotRun[]>>();
   // One fill per shard at a time: verify's passes fill the shards they compare with, together.
   const filling = new Map<string, Promise<number>>();
@@ -141,14 +144,8 @@ function slotSelection({ table, shardKey, column, keyTypes, canonical, from, to,
       }
       return byOther;
     },
-    restamp: (shard, values) => {
-      const canonicalValues = values.map(canonical);
-      return restampSlots(databases.primary(shard), databases.dialectOf(shard).family, table, shardKey, column, {
-        values,
-        canonical: canonicalValues,
-        slots: canonicalValues.map((value) => from.slotOf(value)),
-      });
-    },
+    restamp: (shard, values) => restampSlots(databases.primary(shard), databases.dialectOf(shard).family, table, shardKey, column, { values, ...slotsOf(values) }),
+    slotsOf,
     fillMissing: (shard) => {
       let running = filling.get(shard);
       if (!running) {

@@ -26,7 +26,7 @@ import { ensureOutbox } from '../migrations/online/sync-outbox.js';
 import { targetWritable } from '../migrations/online/phases.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { ringShardsOf } from '../topology/topology.js';
-import { clearMarkers, countMarked, ensureMarkersTable, type MarkerDirection, markedKeys, markSlotRuns } from './move-markers.js';
+import { clearMarkers, countMarked, countRunMarkers, ensureMarkersTable, type MarkerDirection, markedKeys, markSlotRuns } from './move-markers.js';
 import { whereValueIn } from '../dialect/value-list.js';
 import { shardRunsOf } from './slot-moves.js';
 import { removeSlotCopies } from './slot-copy-removal.js';
@@ -69,6 +69,9 @@ export interface RebalanceContext {
   /** The tables this instance moves now (rebalance-follower.ts), as the phase machinery sees them. */
   movingTables: () => MigrationTables[];
 }
+
+/** How long a start waits for every instance to apply the end of the last move. */
+const ACK_WAIT_MS = 10_000;
 
 export class RebalanceRunner {
   constructor(private readonly context: RebalanceContext) {}
@@ -126,9 +129,15 @@ export class RebalanceRunner {
       if (!['pending', 'cleanup'].includes(record.phase) || (previous && !previous.cleaned)) {
         throw new MigrationGateError(REBALANCE_TITLE, 'a new start', [`it is in ${record.phase}: finish it (cleanup) or roll it back and abort it first`]);
       }
-      // Tables with a slot column are marked by slot runs, before any instance can copy a row.
+      // Tables with a slot column are marked by slot runs, before any instance can copy a row, and
+      // once every instance has left the last move behind: one still hiding its copies would hide by these runs.
+      const slotTables = Object.keys(keys).filter((table) => config.tables.get(table)?.slotColumn);
+      if (previous && slotTables.length > 0) {
+        const waiting = await this.context.phases.waitForAcks(record.version, Date.now() + ACK_WAIT_MS);
+        if (waiting.length > 0) throw new MigrationGateError(REBALANCE_TITLE, 'a new start', waiting);
+      }
       const runs = shardRunsOf(await HashRing.create(plan.before), await HashRing.create(plan.after), shards);
-      for (const table of Object.keys(keys)) if (config.tables.get(table)?.slotColumn) await markSlotRuns(databases, table, runs);
+      for (const table of slotTables) await markSlotRuns(databases, table, runs);
       await this.context.store.transition(record, 'pending', withRebalance({ backfill: {}, history: record.state.history }, { from: plan.before, to: plan.after, keys }));
       await this.context.coordinator.refresh();
     });
@@ -223,6 +232,9 @@ export class RebalanceRunner {
       if (bySlots) {
         const onProgress = (shard: string, deleted: number, total: number) => options.onProgress?.({ table, shard, deleted, total });
         await removeSlotCopies(databases, bySlots, { direction, batchSize, onProgress });
+      } else if (await this.markedByRuns(table, [...holders, ...others])) {
+        // Marked by runs when the move started, and this instance does not know the slot column: it would leave every copy behind.
+        throw new MigrationGateError(REBALANCE_TITLE, direction === 'out' ? 'cleanup' : 'abort', [`${table} was marked by slot runs: run it with tables.${table}.slotColumn in the config`]);
       }
       // Keys marked one by one (every key of a table without a slot column): the holders delete at
       // once, each on its own primary, in batches of its own. All settle before a failure is
@@ -235,6 +247,11 @@ export class RebalanceRunner {
     }
     await store.transition(record, record.phase, withRebalance(record.state, { ...rebalanceOf(record)!, cleaned: true }));
     await this.context.coordinator.refresh();
+  }
+
+  private async markedByRuns(table: string, shards: readonly RingShard[]): Promise<boolean> {
+    const counts = await Promise.all(shards.map(({ name }) => countRunMarkers(this.context.databases.primary(name), table)));
+    return counts.some((count) => count > 0);
   }
 
   /** Deletes the rows of `shard` whose keys are marked `direction`, with their markers, `batchSize` keys per transaction. */

@@ -10,7 +10,7 @@
  * each a batch at a time; a crash leaves the run markers in place and a repeat lists what is left.
  */
 import type { ShardDatabases } from '../access/shard-databases.js';
-import { countInSlots, keysInSlots } from '../dialect/slot-column.js';
+import { countKeysInSlots, keysInSlots } from '../dialect/slot-column.js';
 import { whereValueIn } from '../dialect/value-list.js';
 import { groupRuns, slotsIn } from '../hashing/slot-runs.js';
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
@@ -35,7 +35,9 @@ export async function removeSlotCopies(databases: ShardDatabases, tables: Migrat
     if (runs.length === 0) return;
     const db = databases.primary(shard);
     const { family } = databases.dialectOf(shard);
-    const total = await countInSlots(db, family, table, slots.column, runs, copy.shardKey);
+    // Rows left without a slot (a key changed by an update) get theirs first, or the index would not list them.
+    await slots.fillMissing(shard);
+    const total = await countKeysInSlots(db, family, table, copy.shardKey, slots.column, runs);
     if (total === 0) return;
     removal.onProgress?.(shard, 0, total);
     // Keys hash uniformly over the slots: a group of runs holds about batchSize keys.

@@ -319,6 +319,11 @@ for (const walk of WALKS) {
         const strayInRun = [...model.users.keys()].find((id) => after.shardFor(id) === before.shardFor(id) && id !== staying)!;
         const movingBeside = [...model.users.keys()].find((id) => before.shardFor(id) === before.shardFor(strayInRun) && after.shardFor(id) === 'third' && id !== wronged)!;
         await primaryOf(strayInRun)('users').where('id', strayInRun).update({ [slotColumn]: after.slotOf(movingBeside) });
+        // A key that moves, holding the slot of another moving key: listed by that slot, copied with its own.
+        const movingMisslotted = [...model.users.keys()].find(
+          (id) => before.shardFor(id) === before.shardFor(movingBeside) && after.shardFor(id) === 'third' && ![wronged, movingBeside].includes(id) && after.slotOf(id) !== after.slotOf(movingBeside),
+        )!;
+        await primaryOf(movingMisslotted)('users').where('id', movingMisslotted).update({ [slotColumn]: after.slotOf(movingBeside) });
         const markersOf = async (marks: string) =>
           (await Promise.all(a.shardNames.map(async (shard) => Number(((await a.forShard(shard)(marks).where('tbl', 'users').count('* as n').first()) as { n: unknown }).n)))).reduce((sum, n) => sum + n, 0);
 
@@ -346,7 +351,7 @@ for (const walk of WALKS) {
         // The row with a wrong slot outside the runs was not listed; the stray inside a run was.
         expect(listed).to.equal(movingUsers + movingOrderKeys - 1 + 1);
         expect(await primaryOf(strayInRun)('users').where('id', strayInRun).first('name'), 'the stray in a moving run stays').to.deep.equal({ name: model.users.get(strayInRun) });
-        for (const id of [...pastKit, ...renamed.map(([, renamedTo]) => renamedTo), wronged, strayInRun]) {
+        for (const id of [...pastKit, ...renamed.map(([, renamedTo]) => renamedTo), wronged, strayInRun, movingMisslotted]) {
           const row = await a.topology.shard(after.shardFor(id)).primary.knex('users').where('id', id).first(slotColumn);
           expect(Number(row?.[slotColumn]), `the slot of ${id}`).to.equal(after.slotOf(id));
         }
@@ -548,11 +553,19 @@ for (const walk of WALKS) {
         await retryingSwitch(() => b.table('users').where('id', id).update({ name: `Cutover ${id}` }));
         model.users.set(id, `Cutover ${id}`);
       }
+      // A key changed through the kit at the new owner (a slot column's trigger leaves that row without a slot).
+      const [renamedFrom] = moving as [number];
+      let renamedTo = 50_001;
+      while (after.shardFor(renamedTo) !== 'third') renamedTo++;
+      await retryingSwitch(() => b.table('users').where('id', renamedFrom).update({ id: renamedTo }));
+      model.users.set(renamedTo, model.users.get(renamedFrom)!);
+      model.users.delete(renamedFrom);
       expect([a, b].map((kit) => kit.migrationCoordinator.stats.syncFailures), 'dual-write syncs that failed').to.deep.equal([0, 0]);
       await rebalance.phases.rollback({ waitForAcksMs: 5000 });
       expect((await rebalance.status()).phase).to.equal('shadow_read');
       const old = await HashRing.create(plan.before);
-      for (const id of moving) expect(await b.table('users').where('id', id).first('name')).to.deep.equal({ name: `Cutover ${id}` });
+      for (const id of moving.slice(1)) expect(await b.table('users').where('id', id).first('name')).to.deep.equal({ name: `Cutover ${id}` });
+      expect(await b.table('users').where('id', renamedTo).first('name')).to.deep.equal({ name: `Cutover ${renamedFrom}` });
       for (let step = 0; step < 4; step++) await rebalance.phases.rollback({ waitForAcksMs: 5000 });
       expect((await rebalance.status()).phase).to.equal('pending');
       await rebalance.abort({ waitForAcksMs: 5000 });

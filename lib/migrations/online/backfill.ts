@@ -24,7 +24,7 @@ import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
 import type { CopiedAsIs, MigrationTables, SlotSelection } from './migration-tables.js';
-import { countInSlots, keysInSlots } from '../../dialect/slot-column.js';
+import { countKeysInSlots, keysInSlots } from '../../dialect/slot-column.js';
 import { groupRuns, runsFrom, slotsIn } from '../../hashing/slot-runs.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
@@ -73,7 +73,7 @@ export async function countSourceRows(databases: ShardDatabases, tables: Migrati
   const slots = tables.copiedAsIs?.slots;
   if (slots) {
     await slots.fillMissing(shard);
-    return countInSlots(db, databases.dialectOf(shard).family, table, slots.column, [...slots.runsOf('source', shard).values()].flat(), tables.copiedAsIs!.shardKey);
+    return countKeysInSlots(db, databases.dialectOf(shard).family, table, tables.copiedAsIs!.shardKey, slots.column, [...slots.runsOf('source', shard).values()].flat());
   }
   const count = tables.copiedAsIs ? db(table).countDistinct({ total: tables.copiedAsIs.shardKey }) : db(table).count('* as total');
   const [counted] = (await count) as { total: unknown }[];
@@ -300,19 +300,27 @@ async function streamMoving(
   tables: MigrationTables,
   copy: CopiedAsIs,
   shard: string,
-  values: readonly unknown[],
+  listed: readonly unknown[],
   carefully: (values: readonly unknown[]) => Promise<void>,
   rate: RateLimiter | undefined,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  // A key listed twice (its rows in two runs, slots written past the kit) is streamed once.
+  const values = [...new Set(listed)];
   if (values.length === 0) return;
   await copy.markMoving(values);
+  // Rows of one key with several rows (a composite primary key) may hold another slot than the
+  // one that listed the key, written past the kit: they get theirs, or the run markers would not hide them.
+  if (copy.slots && tables.migration.key.length > 1) await copy.slots.restamp(shard, values);
   const table = tables.tableOf('source');
   const stream = databases.dialectOf(shard).streamRows!;
   await Promise.all(
     [...groupBy(values, (value) => copy.ownersOf(value).target)].map(async ([owner, some]) => {
       try {
-        const rows = await stream(databases.primary(shard), databases.primary(owner), table, copy.shardKey, some);
+        // Each copy carries its key's slot, whatever slot a write past the kit left at the source.
+        const keyed = copy.slots?.slotsOf(some);
+        const slots = keyed && { column: copy.slots!.column, canonical: keyed.canonical, of: keyed.slots };
+        const rows = await stream(databases.primary(shard), databases.primary(owner), table, copy.shardKey, some, slots);
         await rate?.take(rows, signal);
       } catch (error) {
         if (!isCopyConflict(error)) throw error;

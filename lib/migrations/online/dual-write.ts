@@ -114,7 +114,10 @@ export async function writeOnShard(
     if (plan.method === 'insert') {
       for (const statement of statements) results.push(await on(returning === undefined ? countInsertedRows(statement) : statement));
     } else if (family === 'mysql') {
-      touched = await on(keyProbe(statements[0]!)).select(columns).forUpdate();
+      const probed: Row[] = await on(keyProbe(statements[0]!)).select(columns).forUpdate();
+      // MySQL's UPDATE returns no rows: the keys an update gives its rows come from its SET.
+      const assigned = plan.method === 'update' ? assignedKeyColumns(statements[0]!, columns, plan.table) : undefined;
+      touched = assigned ? [...probed, ...probed.map((row) => ({ ...row, ...assigned }))] : probed;
       await lockLocal(touched);
       results.push(await on(statements[0]!));
     } else {
@@ -169,6 +172,24 @@ function keyProbe(query: AnyQueryBuilder): AnyQueryBuilder {
   internals._statements = internals._statements.filter((statement) => statement.grouping !== 'columns');
   internals._single = { ...internals._single, update: undefined, counter: undefined, returning: undefined };
   return probe;
+}
+
+/**
+ * The key columns an update assigns, with their values; undefined when it assigns none. A key
+ * assigned an expression (a raw, a function) cannot be known before the statement runs: the
+ * write is refused rather than its copy missed.
+ */
+function assignedKeyColumns(statement: AnyQueryBuilder, columns: readonly string[], table: string): Row | undefined {
+  const update = (internalsOf(statement)._single.update ?? {}) as Row;
+  const assigned = columns.filter((column) => column in update);
+  if (assigned.length === 0) return undefined;
+  for (const column of assigned) {
+    const value = update[column];
+    if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+      throw new MigrationPhaseError(table, table, 'dual write', `an update that sets the key column ${column} to an expression cannot be carried on MySQL: set it to a value`);
+    }
+  }
+  return Object.fromEntries(assigned.map((column) => [column, update[column]]));
 }
 
 function insertedKeyRows(statements: readonly AnyQueryBuilder[], columns: readonly string[], table: string): Row[] {

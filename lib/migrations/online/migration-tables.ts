@@ -36,7 +36,7 @@ export interface CopiedAsIs {
   ownersOf(value: unknown): Record<Side, string>;
   /** Set when the table has a slot column: moving rows are found by its index, not by listing every key. */
   slots?: SlotSelection;
-  /** Marks the rows of moving shard-key values on both their owners, before a copy that reads no row into Node. */
+  /** Marks the rows of moving shard-key values on both their owners, before a copy that reads no row into Node (a table with a slot column: marked by its runs already, the values only checked). */
   markMoving(values: readonly unknown[]): Promise<void>;
 }
 
@@ -49,6 +49,8 @@ export interface SlotSelection {
   fillMissing(shard: string): Promise<number>;
   /** Gives the rows of some shard-key values on `shard` their keys' slots where they hold another (written past the kit). */
   restamp(shard: string, values: readonly unknown[]): Promise<void>;
+  /** Some shard-key values as the router hashes them, and their slots. */
+  slotsOf(values: readonly unknown[]): { canonical: unknown[]; slots: number[] };
 }
 
 /** Where the current ring comes from: it changes when a rebalance switches the topology. */
