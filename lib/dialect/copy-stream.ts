@@ -20,17 +20,9 @@ import { onGuardedConnection } from '../knex/guarded-client.js';
 /**
  * Streams the rows of `keys` (values of `shardKey`) of `table` from `source` into the same table
  * on `target`; resolves with the rows the target took, or rejects (a row already there:
- * isCopyConflict). With `slots`, each row arrives with its key's slot in the slot column,
- * whatever the source holds there: `canonical` are the keys as the router hashes them (matched
- * by their text, as slot-column.ts matches them), `of` their slots.
+ * isCopyConflict).
  */
-export type StreamRows = (source: Knex, target: Knex, table: string, shardKey: string, keys: readonly unknown[], slots?: StreamedSlots) => Promise<number>;
-
-export interface StreamedSlots {
-  column: string;
-  canonical: readonly unknown[];
-  of: readonly number[];
-}
+export type StreamRows = (source: Knex, target: Knex, table: string, shardKey: string, keys: readonly unknown[]) => Promise<number>;
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -39,19 +31,11 @@ export function isCopyConflict(error: unknown): boolean {
   return driverCodeOf(error) === UNIQUE_VIOLATION;
 }
 
-export const streamRowsByCopy: StreamRows = async (source, target, table, shardKey, keys, slots) => {
+export const streamRowsByCopy: StreamRows = async (source, target, table, shardKey, keys) => {
   const columns = await copyableColumns(source, table);
   // COPY takes no parameters: knex writes the keys as one array literal, which the server reads
   // as an array of the key column's own type, so the key's index finds them.
-  const out = (
-    slots
-      ? source.raw(
-          // A row whose key text matches no canonical key (it should not happen) keeps the slot it has.
-          `COPY (SELECT ${columns.map((column) => (column === slots.column ? 'coalesce(__sk_slot.s, __sk_row.??)' : '__sk_row.??')).join(', ')} FROM ?? AS __sk_row LEFT JOIN unnest(?::text[], ?::int[]) AS __sk_slot(k, s) ON __sk_row.??::text = __sk_slot.k WHERE __sk_row.?? = ANY(?)) TO STDOUT`,
-          [...columns, table, slots.canonical.map(String), [...slots.of], shardKey, shardKey, keys.map(String)],
-        )
-      : source.raw('COPY (SELECT ?? FROM ?? WHERE ?? = ANY(?)) TO STDOUT', [columns, table, shardKey, keys.map(String)])
-  ).toQuery();
+  const out = source.raw('COPY (SELECT ?? FROM ?? WHERE ?? = ANY(?)) TO STDOUT', [columns, table, shardKey, keys.map(String)]).toQuery();
   const into = target.raw('COPY ?? (??) FROM STDIN', [table, columns]).toQuery();
   return onGuardedConnection(source, out, (sourceConnection) =>
     onGuardedConnection(target, into, async (targetConnection) => {

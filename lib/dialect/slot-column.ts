@@ -144,23 +144,36 @@ function statementPieces(family: SqlFamily, runs: readonly SlotRun[]): SlotRun[]
 
 /** The distinct shard-key values of the rows in `runs`, read from the (slot, key) index. */
 export async function keysInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<unknown[]> {
-  const keys: unknown[] = [];
+  return (await listInSlots(db, family, table, shardKey, column, runs, false)).map((pair) => pair.key);
+}
+
+/** The distinct (shard-key value, slot) pairs of the rows in `runs`: a key whose rows hold a slot not its own shows it. */
+export function keySlotsInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[]): Promise<{ key: unknown; slot: number }[]> {
+  return listInSlots(db, family, table, shardKey, column, runs, true);
+}
+
+async function listInSlots(db: Knex, family: SqlFamily, table: string, shardKey: string, column: string, runs: readonly SlotRun[], withSlots: boolean): Promise<{ key: unknown; slot: number }[]> {
+  const listed: { key: unknown; slot: number }[] = [];
   for (const piece of statementPieces(family, runs)) {
     const rows = rowsInSlots(family, table, column, piece);
+    const distinct = withSlots ? { sql: 'select distinct __sk_row.?? as k, __sk_row.?? as s', bindings: [shardKey, column] } : { sql: 'select distinct __sk_row.?? as k', bindings: [shardKey] };
     if (family === 'postgres') {
-      // One array for the driver to parse instead of thousands of rows (as key-values.ts does).
-      const result = await readBySlots(db, family, (reader) => reader.raw(`select array_agg(distinct __sk_row.??) as ks ${rows.sql}`, [shardKey, ...rows.bindings]));
-      const listed = (result as { rows: { ks: unknown }[] }).rows[0]?.ks;
+      // One array (two with slots) for the driver to parse instead of thousands of rows (as key-values.ts does).
+      const result = await readBySlots(db, family, (reader) =>
+        reader.raw(`select array_agg(k) as ks${withSlots ? ', array_agg(s) as ss' : ''} from (${distinct.sql} ${rows.sql}) as __sk_listed`, [...distinct.bindings, ...rows.bindings]),
+      );
+      const { ks, ss } = ((result as { rows: { ks: unknown; ss?: unknown }[] }).rows[0] ?? {}) as { ks?: unknown; ss?: unknown };
       // An array of a type the driver cannot parse arrives as text: then the values come as rows.
-      if (Array.isArray(listed) || listed === null || listed === undefined) {
-        keys.push(...((listed as unknown[] | null) ?? []));
+      if (Array.isArray(ks) || ks === null || ks === undefined) {
+        const slots = (ss as number[] | null | undefined) ?? [];
+        for (const [index, key] of ((ks as unknown[] | null | undefined) ?? []).entries()) listed.push({ key, slot: Number(slots[index]) });
         continue;
       }
     }
-    const result = await readBySlots(db, family, (reader) => reader.raw(`select distinct __sk_row.?? as k ${rows.sql}`, [shardKey, ...rows.bindings]));
-    for (const { k } of rowsOf(family, result) as { k: unknown }[]) keys.push(k);
+    const result = await readBySlots(db, family, (reader) => reader.raw(`${distinct.sql} ${rows.sql}`, [...distinct.bindings, ...rows.bindings]));
+    for (const { k, s } of rowsOf(family, result) as { k: unknown; s?: unknown }[]) listed.push({ key: k, slot: Number(s) });
   }
-  return keys;
+  return listed;
 }
 
 /** How many distinct shard-key values the rows in `runs` hold. */

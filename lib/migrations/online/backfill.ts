@@ -24,7 +24,7 @@ import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
 import type { CopiedAsIs, MigrationTables, SlotSelection } from './migration-tables.js';
-import { countKeysInSlots, keysInSlots } from '../../dialect/slot-column.js';
+import { countKeysInSlots, keySlotsInSlots } from '../../dialect/slot-column.js';
 import { groupRuns, runsFrom, slotsIn } from '../../hashing/slot-runs.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
@@ -147,14 +147,16 @@ function slotRunBatches(databases: ShardDatabases, tables: MigrationTables, copy
     const [group] = groupRuns(runsFrom(runs, after.slot ?? 0), batchSize * slotsPerKey, Number.POSITIVE_INFINITY);
     if (!group) return { rows: [], walked: 0, end: after, last: true };
     const end = group.at(-1)!.last + 1;
-    const keys = await keysInSlots(source, family, table, copy.shardKey, slots.column, group);
-    // A row whose slot was written wrong past the kit may sit in a run without its key moving:
-    // it gets its key's slot, so that the run's markers do not hide it and verify does not list it.
+    const listed = await keySlotsInSlots(source, family, table, copy.shardKey, slots.column, group);
+    const keys = [...new Set(listed.map(({ key }) => key))];
+    // A row whose slot was written wrong past the kit gets its key's slot before anything is
+    // copied: a copy streams with the slot it has, and one of a key that does not move would
+    // otherwise stay hidden by the run's markers and be listed by verify.
+    const ownSlots = slots.slotsOf(keys).slots;
+    const own = new Map(keys.map((key, index) => [key, ownSlots[index]]));
+    const wrong = [...new Set(listed.filter(({ key, slot }) => own.get(key) !== slot).map(({ key }) => key))];
+    if (wrong.length > 0) await slots.restamp(shard, wrong);
     const moving = movingOnes(copy, keys);
-    if (moving.length < keys.length) {
-      const movingSet = new Set(moving);
-      await slots.restamp(shard, keys.filter((value) => !movingSet.has(value)));
-    }
     return { ...(await copyOf(databases, tables, shard, copy, moving)), walked: keys.length, end: { lastKey: null, slot: end }, last: runsFrom(runs, end).length === 0 };
   };
 }
@@ -317,10 +319,7 @@ async function streamMoving(
   await Promise.all(
     [...groupBy(values, (value) => copy.ownersOf(value).target)].map(async ([owner, some]) => {
       try {
-        // Each copy carries its key's slot, whatever slot a write past the kit left at the source.
-        const keyed = copy.slots?.slotsOf(some);
-        const slots = keyed && { column: copy.slots!.column, canonical: keyed.canonical, of: keyed.slots };
-        const rows = await stream(databases.primary(shard), databases.primary(owner), table, copy.shardKey, some, slots);
+        const rows = await stream(databases.primary(shard), databases.primary(owner), table, copy.shardKey, some);
         await rate?.take(rows, signal);
       } catch (error) {
         if (!isCopyConflict(error)) throw error;
