@@ -74,7 +74,11 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
       const slot = slotOf(value);
       const owners = [from.ownerOfSlot(slot), to.ownerOfSlot(slot)];
       if (owners[0] === owners[1]) continue;
-      for (const owner of owners) byOwner.set(owner, [...(byOwner.get(owner) ?? []), value]);
+      for (const owner of owners) {
+        const some = byOwner.get(owner) ?? [];
+        some.push(value);
+        byOwner.set(owner, some);
+      }
     }
     await Promise.all([...byOwner].map(([owner, some]) => slots!.restamp(owner, some)));
   };
