@@ -201,28 +201,46 @@ export async function restampSlots(
   column: string,
   keys: { values: readonly unknown[]; canonical: readonly unknown[]; slots: readonly number[] },
 ): Promise<void> {
-  if (keys.values.length === 0) return;
+  if (keys.values.length > 0) await writeSlots(db, family, table, shardKey, column, keys, { values: keys.values });
+}
+
+/**
+ * Writes `slots` on the rows of the `canonical` keys (matched as text on PostgreSQL, by the
+ * column's collation on MySQL and MariaDB): those without a slot (`'missing'`, found by the slot
+ * index), or those of `values` (the same keys as the driver returns them, found by the key's
+ * index) whose slot differs. Returns how many rows it wrote.
+ */
+async function writeSlots(
+  db: Knex,
+  family: SqlFamily,
+  table: string,
+  shardKey: string,
+  column: string,
+  keys: { canonical: readonly unknown[]; slots: readonly number[] },
+  which: 'missing' | { values: readonly unknown[] },
+): Promise<number> {
   if (family === 'postgres') {
-    await db.raw('update ?? as t set ?? = v.s from unnest(?::text[], ?::int[]) as v(k, s) where t.?? = any(?) and t.??::text = v.k and t.?? is distinct from v.s', [
+    const rows = which === 'missing' ? { sql: 't.?? is null', bindings: [column] } : { sql: 't.?? = any(?) and t.?? is distinct from v.s', bindings: [shardKey, [...which.values], column] };
+    const result = await db.raw(`update ?? as t set ?? = v.s from unnest(?::text[], ?::int[]) as v(k, s) where ${rows.sql} and t.??::text = v.k`, [
       table,
       column,
       keys.canonical.map(String),
       [...keys.slots],
+      ...rows.bindings,
       shardKey,
-      [...keys.values],
-      shardKey,
-      column,
     ] as Knex.RawBinding[]);
-    return;
+    return Number((result as { rowCount?: unknown }).rowCount ?? 0);
   }
   const values = keys.canonical.map(() => 'select ? as k, ? as s').join(' union all ');
-  await db.raw(`update ?? as t join (${values}) as v on t.?? = v.k set t.?? = v.s where not (t.?? <=> v.s)`, [
+  const condition = which === 'missing' ? 't.?? is null' : 'not (t.?? <=> v.s)';
+  const [result] = await db.raw(`update ?? as t join (${values}) as v on t.?? = v.k set t.?? = v.s where ${condition}`, [
     table,
     ...keys.canonical.flatMap((key, index) => [key, keys.slots[index]]),
     shardKey,
     column,
     column,
   ] as Knex.RawBinding[]);
+  return Number((result as { affectedRows?: unknown }).affectedRows ?? 0);
 }
 
 /** The rows of a raw select: node-postgres and PGlite answer `{ rows }`, mysql2 `[rows, fields]`. */
@@ -252,29 +270,8 @@ export async function fillMissingSlots(
     const missing = ((await db(table).whereNull(column).distinct({ k: shardKey }).limit(FILL_BATCH)) as { k: unknown }[]).map((row) => canonical(row.k));
     if (missing.length === 0) return filled;
     const slots = missing.map(slotOf);
-    let updated: number;
-    if (family === 'postgres') {
-      // The rows without a slot come from the index (slot IS NULL); their keys match as text.
-      const result = await db.raw(`update ?? as t set ?? = v.s from unnest(?::text[], ?::int[]) as v(k, s) where t.?? is null and t.??::text = v.k`, [
-        table,
-        column,
-        missing.map(String),
-        slots,
-        column,
-        shardKey,
-      ] as Knex.RawBinding[]);
-      updated = Number((result as { rowCount?: unknown }).rowCount ?? 0);
-    } else {
-      const values = missing.map(() => 'select ? as k, ? as s').join(' union all ');
-      const [result] = await db.raw(`update ?? as t join (${values}) as v on t.?? = v.k set t.?? = v.s where t.?? is null`, [
-        table,
-        ...missing.flatMap((key, index) => [key, slots[index]]),
-        shardKey,
-        column,
-        column,
-      ] as Knex.RawBinding[]);
-      updated = Number((result as { affectedRows?: unknown }).affectedRows ?? 0);
-    }
+    // The rows without a slot come from the index (slot IS NULL).
+    const updated = await writeSlots(db, family, table, shardKey, column, { canonical: missing, slots }, 'missing');
     // Nothing written may be a fill that ran meanwhile, or rows deleted since they were listed:
     // listed again. Keys that twice find no row of theirs would be listed forever.
     if (updated === 0 && stuck) {
