@@ -22,8 +22,10 @@ export function registerStatus(program: Command, io: CliIo, run: Run): void {
       run(async (_options: unknown, command: Command) => {
         const options = command.optsWithGlobals<GlobalOptions & { watch?: number | true }>();
         return withKit(options.config, async (kit) => {
-          // Give the lag monitor one probe cycle, so that replica lag is measured, not unknown.
-          await sleep(kit.config.lagMonitor.intervalMs + 100);
+          // Give the lag monitor two probe cycles, so that replica lag is measured, not unknown: a
+          // replica probed in the first cycle may sit a few ms behind the primary's only sighting
+          // and is then bounded by its (possibly old) heartbeat; the second proves it by position.
+          await sleep(2 * kit.config.lagMonitor.intervalMs + 100);
           const print = (status: KitStatus) => io.out(options.json ? JSON.stringify(status, null, 2) : renderStatus(status, io.columns));
           if (options.watch === undefined) {
             const status = await kit.status({ probe: true });

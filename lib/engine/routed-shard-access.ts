@@ -116,8 +116,11 @@ export class RoutedShardAccess implements ShardAccess {
   private async onPrimary<T>(shard: ShardHandle, deadline: number | undefined, work: (node: NodeHandle) => Promise<T>, repeatable: (error: unknown) => boolean): Promise<T> {
     const { failover } = shard;
     let node = await failover.ready(deadline);
-    for (let attempt = 1; ; attempt++) {
+    // Counted per primary: attempts on the one before a switch do not use up the new one's.
+    let attemptsOnNode = 0;
+    for (;;) {
       const { epoch, resumed } = failover;
+      attemptsOnNode++;
       try {
         return await work(node);
       } catch (error) {
@@ -125,10 +128,14 @@ export class RoutedShardAccess implements ShardAccess {
         if (!failover.canSwitch || !explainsSwitch(failure, node) || !repeatable(error)) throw error;
         failover.suspect(node, failure);
         const next = await failover.ready(deadline);
-        // The same primary answers again (only a connection died, a promotion ended others'
-        // sessions): the work may go to it again, a bounded number of times.
-        const answeredAgain = failover.epoch === epoch && failover.resumed > resumed && attempt < MAX_ATTEMPTS_ON_ONE_PRIMARY;
-        if (failover.epoch === epoch && !answeredAgain) throw error;
+        if (failover.epoch !== epoch) {
+          attemptsOnNode = 0;
+        } else {
+          // The same primary answers again (only a connection died, a promotion ended others'
+          // sessions): the work may go to it again, a bounded number of times.
+          const answeredAgain = failover.resumed > resumed && attemptsOnNode < MAX_ATTEMPTS_ON_ONE_PRIMARY;
+          if (!answeredAgain) throw error;
+        }
         node = next;
       }
     }
