@@ -69,13 +69,13 @@ function csvOf(rows: readonly Row[], columns: readonly string[], dateText: (date
 
 /** One row as a CSV line, or undefined when one of its values has no one text form for every column type. */
 function csvLine(row: Row, columns: readonly string[], dateText: (date: Date) => string): string | undefined {
-  const fields: string[] = [];
-  for (const column of columns) {
-    const field = csvField(row[column], dateText);
+  let line = '';
+  for (let index = 0; index < columns.length; index++) {
+    const field = csvField(row[columns[index]!], dateText);
     if (field === undefined) return undefined;
-    fields.push(field);
+    line = index === 0 ? field : `${line},${field}`;
   }
-  return fields.join(',');
+  return line;
 }
 
 function csvField(value: unknown, dateText: (date: Date) => string): string | undefined {

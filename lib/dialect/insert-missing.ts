@@ -9,7 +9,6 @@
  * hex, a BigInt as its digits.
  */
 import type { Knex } from 'knex';
-import { groupBy } from '../util/group-by.js';
 import { ExactTemporal, writable } from './exact-temporal.js';
 
 type Row = Record<string, unknown>;
@@ -69,8 +68,32 @@ export function byteaHex(bytes: Uint8Array): string {
 
 /** Rows by the set of columns they give (undefined ones left out), each set's columns in its first row's order. */
 export function groupByColumns(rows: readonly Row[]): { columns: string[]; group: Row[] }[] {
-  const columnsOf = (row: Row) => Object.keys(row).filter((column) => row[column] !== undefined);
-  return [...groupBy(rows, (row) => columnsOf(row).join('\u0000')).values()].map((group) => ({ columns: columnsOf(group[0]!), group }));
+  const groups = new Map<string, { columns: string[]; group: Row[] }>();
+  let last: { columns: string[]; group: Row[] } | undefined;
+  for (const row of rows) {
+    // Rows of a batch nearly always give the same columns: checked in place, without a key string per row.
+    if (last && givesExactly(row, last.columns)) {
+      last.group.push(row);
+      continue;
+    }
+    const columns = Object.keys(row).filter((column) => row[column] !== undefined);
+    const id = columns.join('\u0000');
+    last = groups.get(id) ?? { columns, group: [] };
+    groups.set(id, last);
+    last.group.push(row);
+  }
+  return [...groups.values()];
+}
+
+/** Whether `row`'s defined values are of `columns`, in that order. */
+function givesExactly(row: Row, columns: readonly string[]): boolean {
+  let given = 0;
+  for (const column of Object.keys(row)) {
+    if (row[column] === undefined) continue;
+    if (columns[given] !== column) return false;
+    given++;
+  }
+  return given === columns.length;
 }
 
 /** What node-postgres sends for a Date: local time with the zone offset (its default). */

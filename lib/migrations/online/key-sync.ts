@@ -145,7 +145,7 @@ export function whereKeys(query: Knex.QueryBuilder, columns: readonly string[], 
 export function checkedMap(map: (row: Row) => Row, row: Row, key: readonly string[], direction: Direction): Row {
   const mapped = map(row);
   for (const column of key) {
-    if (canonical(mapped[column]) !== canonical(row[column])) {
+    if (mapped[column] !== row[column] && canonical(mapped[column]) !== canonical(row[column])) {
       const fn = direction === 'forward' ? 'transform' : 'reverse';
       throw new ConfigError([{ path: `onlineMigrations.${fn}`, message: `must keep key column "${column}" unchanged` }]);
     }

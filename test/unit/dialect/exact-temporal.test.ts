@@ -40,6 +40,24 @@ describe('exact temporal values', () => {
     }
   });
 
+  it('agrees with node-postgres on 5,000 random values of every fraction length, with and without a zone', () => {
+    let seed = 7;
+    const next = (below: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % below;
+    };
+    const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+    for (let index = 0; index < 5000; index++) {
+      const fraction = next(7);
+      const digits = fraction === 0 ? '' : `.${pad(next(10 ** fraction), fraction)}`;
+      const zone = ['', '+00', '-07', '+14', '+05:45'][next(5)]!;
+      const text = `${pad(100 + next(9900), 4)}-${pad(1 + next(12))}-${pad(1 + next(28))} ${pad(next(24))}:${pad(next(60))}:${pad(next(60))}${digits}${zone}`;
+      const oid = zone === '' ? 1114 : 1184;
+      expect(timestampEpochMs(text), text).to.equal((pg.types.getTypeParser(oid, 'text')(text) as Date).getTime());
+    }
+    for (const malformed of ['2026-1x-01 00:00:00', '2026-12-01 00:00:00.', '2026-12-01 00:00:00+1', '2026-12-01T00:00:00']) expect(timestampEpochMs(malformed), malformed).to.equal(undefined);
+  });
+
   it('leaves other types and infinite timestamps as node-postgres reads them', () => {
     expect(postgresExactReads().types.getTypeParser(23, 'text')('42')).to.equal(42);
     expect(parse('infinity')).to.not.be.instanceOf(ExactTemporal);
