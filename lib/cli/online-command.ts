@@ -44,7 +44,7 @@ export function registerOnline(program: Command, io: CliIo, run: Run): void {
     command
       .option('--max-rate <rows/s>', 'rows per second over every shard together', positiveNumber('max-rate'))
       .option('--max-lag <ms>', 'pause while a replica lags more than this (default 1000)', positiveNumber('max-lag'))
-      .option('--batch <rows>', 'rows per batch (default 1000)', positiveNumber('batch'));
+      .option('--batch <rows>', 'rows per batch (default 5000; lower for wide rows)', positiveNumber('batch'));
   step('status', 'print its phase, gates, backfill checkpoints, verify and instances', async () => {});
   step('start', 'begin dual writing (pending -> dual_write)', async (runner) => {
     await runner.start();

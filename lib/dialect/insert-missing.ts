@@ -15,12 +15,17 @@ type Row = Record<string, unknown>;
 
 export type InsertMissing = (db: Knex, table: string, rows: readonly Row[], key: readonly string[]) => Promise<void>;
 
-/** Any dialect: knex's INSERT ... ON CONFLICT DO NOTHING (INSERT IGNORE on MySQL). */
+/** Rows per statement of a generic multi-row INSERT: MySQL refuses a statement past max_allowed_packet (16 MB by default in MariaDB). */
+const ROWS_PER_INSERT = 1000;
+
+/** Any dialect: knex's INSERT ... ON CONFLICT DO NOTHING (INSERT IGNORE on MySQL), at most ROWS_PER_INSERT rows a statement. */
 export const insertMissingWithKnex: InsertMissing = async (db, table, rows, key) => {
-  await db(table)
-    .insert(rows.map(writable))
-    .onConflict([...key])
-    .ignore();
+  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+    await db(table)
+      .insert(rows.slice(start, start + ROWS_PER_INSERT).map(writable))
+      .onConflict([...key])
+      .ignore();
+  }
 };
 
 /** PostgreSQL dialects; `dateText` renders a Date as the dialect's driver does for a parameter. */

@@ -99,7 +99,9 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
       markMoving,
       ...(slots ? { slots } : {}),
     },
-    beforeCopy: (keys) => (slots ? restampOwners : markMoving)(keys.map((rowKey) => rowKey[index])),
+    // Once per shard-key value: the rows of a page often share one (a user's orders), and each
+    // repeat would rewrite all of that value's rows again.
+    beforeCopy: (keys) => (slots ? restampOwners : markMoving)([...new Set(keys.map((rowKey) => rowKey[index]))]),
   };
 }
 

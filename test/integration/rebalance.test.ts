@@ -11,6 +11,8 @@ import {
 import { canonical } from '../../lib/migrations/online/row-identity.js';
 import { addSlotColumns, resetForRebalance, rowsByShard, withStandbyShard } from '../support/rebalance-targets.js';
 import { MARKERS_TABLE, RUN_MARKERS_TABLE } from '../../lib/rebalance/move-markers.js';
+import { ACKS_TABLE } from '../../lib/migrations/online/control-store.js';
+import { REBALANCE_NAME } from '../../lib/rebalance/rebalance-record.js';
 import { allowWrites, refuseWrites } from '../support/refuse-writes.js';
 import { TARGETS } from '../support/targets.js';
 
@@ -324,6 +326,10 @@ for (const walk of WALKS) {
           (id) => before.shardFor(id) === before.shardFor(movingBeside) && after.shardFor(id) === 'third' && ![wronged, movingBeside].includes(id) && after.slotOf(id) !== after.slotOf(movingBeside),
         )!;
         await primaryOf(movingMisslotted)('users').where('id', movingMisslotted).update({ [slotColumn]: after.slotOf(movingBeside) });
+        // A moving user's two orders (a composite key), one holding a staying user's slot past the kit: the key is listed by
+        // the other, and both rows get its slot before the copy, or the new owner would show that one before cutover too.
+        const orderOwner = [...model.users.keys()].find((id) => id < 10_000 && after.shardFor(id) === 'third' && ![wronged, movingBeside, movingMisslotted].includes(id))!;
+        await primaryOf(orderOwner)('orders').where({ user_id: orderOwner, id: 1 }).update({ [slotColumn]: after.slotOf(staying) });
         const markersOf = async (marks: string) =>
           (await Promise.all(a.shardNames.map(async (shard) => Number(((await a.forShard(shard)(marks).where('tbl', 'users').count('* as n').first()) as { n: unknown }).n)))).reduce((sum, n) => sum + n, 0);
 
@@ -335,6 +341,9 @@ for (const walk of WALKS) {
             expect([await markersOf(MARKERS_TABLE) === 0, await markersOf(RUN_MARKERS_TABLE) > 0], 'key markers none, run markers some').to.deep.equal([true, true]);
           }
           if (phase === 'shadow_read') {
+            const mixed = await a.topology.shard('third').primary.knex('orders').where({ user_id: orderOwner }).orderBy('id').select(slotColumn);
+            expect(mixed.map((row) => Number(row[slotColumn])), 'both orders of the mixed key arrive with its slot').to.deep.equal([after.slotOf(orderOwner), after.slotOf(orderOwner)]);
+            expect(Number(((await a.table('orders').count('* as n').first()) as { n: unknown }).n), 'orders counted once each through the kit').to.equal(model.orders.size);
             expect((await rebalance.phases.verify()).differences, 'by slots: the wrong slot goes unseen').to.equal(0);
             const byKeys = await rebalance.phases.verify({ walkKeys: true });
             expect([byKeys.differences, byKeys.repaired, byKeys.unrepaired], 'by keys').to.deep.equal([1, 1, 0]);
@@ -601,6 +610,50 @@ for (const walk of WALKS) {
       // Weight 2 of 3: about two thirds of the rows.
       expect(placed.byShard[heavier]! / placed.users).to.be.closeTo(2 / 3, 0.05);
     });
+
+    if (slotColumn) {
+      it('marks the runs of a new move only once every live instance has left the last one, which would hide rows by them', async () => {
+        const [a] = await open();
+        const { rebalance } = await seededAddition(a);
+        await rebalance.abort({ waitForAcksMs: 5000 });
+        const runMarkers = async () => (await Promise.all(a.shardNames.map((shard) => a.forShard(shard)(RUN_MARKERS_TABLE).count('* as n').first()))).reduce((sum, row) => sum + Number((row as { n: unknown }).n), 0);
+        expect(await runMarkers(), 'the abort cleared the runs').to.equal(0);
+        // An instance alive (its lease runs) that still applies an older version of the rebalance.
+        const control = a.forShard(a.config.migrations.controlShard);
+        await control(ACKS_TABLE).insert({ migration: REBALANCE_NAME, instance: 'lagging-instance', version: 0, lease_until: Date.now() + 60_000 });
+        try {
+          const refused = await rebalance.start({ add: ['third'] }).catch((error: unknown) => error);
+          expect(refused).to.be.instanceOf(MigrationGateError);
+          expect((refused as MigrationGateError).reasons.join()).to.match(/instance lagging-instance still applies version 0/);
+          expect(await runMarkers(), 'no run marked while it lags').to.equal(0);
+        } finally {
+          await control(ACKS_TABLE).where({ migration: REBALANCE_NAME, instance: 'lagging-instance' }).delete();
+        }
+        await rebalance.start({ add: ['third'] });
+        expect(await runMarkers()).to.be.greaterThan(0);
+      });
+
+      it('refuses cleanup and abort by an instance whose config lacks the slot column, which would leave every copy behind', async () => {
+        const [a] = await open();
+        const { model, rebalance, after } = await seededAddition(a);
+        const withoutSlots = await createShardKit({ ...config, tables: { ...config.tables, users: { shardKey: 'id' }, orders: { shardKey: 'user_id' } } });
+        try {
+          for (const step of ['dual_write', 'backfill', 'verify', 'shadow_read', 'cutover', 'cleanup']) {
+            if (step === 'verify') await rebalance.phases.backfill();
+            if (step === 'shadow_read') expect((await rebalance.phases.verify()).unrepaired).to.equal(0);
+            await rebalance.phases.advance({ waitForAcksMs: 5000 });
+          }
+          const refused = await withoutSlots.rebalance().cleanup({ waitForAcksMs: 5000 }).catch((error: unknown) => error);
+          expect(refused).to.be.instanceOf(MigrationGateError);
+          expect((refused as MigrationGateError).reasons.join()).to.contain('users was marked by slot runs: run it with tables.users.slotColumn in the config');
+          expect((await rebalance.status()).cleaned, 'nothing recorded as cleaned').to.equal(false);
+          await rebalance.cleanup({ waitForAcksMs: 5000 });
+          await expectPlacedExactly(a, model, after);
+        } finally {
+          await withoutSlots.close();
+        }
+      });
+    }
 
     it('refuses what it cannot do safely: a second start, an unknown shard, cutover before the backfill', async () => {
       const [a] = await open();

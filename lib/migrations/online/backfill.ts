@@ -59,6 +59,12 @@ export interface BackfillHooks {
 const THROTTLE_PAUSE_MS = 100;
 /** Shard-key values per batch of a rebalance, by default. */
 const COPIED_AS_IS_BATCH = 5000;
+/**
+ * Rows per batch of a migration between two tables, by default: per-batch costs (a statement
+ * each way, a COPY's start, a checkpoint) cost 1000-row batches a quarter of their speed
+ * (docs/online-migrations.md); lower it for wide rows, since two batches a shard sit in memory.
+ */
+const TABLE_MIGRATION_BATCH = 5000;
 /** Rows of a rebalance's moving values read (and written) at a time. */
 const MOVING_ROWS_PAGE = 5000;
 
@@ -232,7 +238,7 @@ export async function backfillShard(
 ): Promise<BackfillCheckpoint> {
   const { migration } = tables;
   // A rebalance's batch is of shard-key values, of which only the moving ones (a few) are copied.
-  const batchSize = options.batchSize ?? (tables.copiedAsIs ? COPIED_AS_IS_BATCH : 1000);
+  const batchSize = options.batchSize ?? (tables.copiedAsIs ? COPIED_AS_IS_BATCH : TABLE_MIGRATION_BATCH);
   const copy = tables.copiedAsIs;
   const read = !copy
     ? rowBatches(databases, tables, shard, batchSize)
