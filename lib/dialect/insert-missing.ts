@@ -15,7 +15,12 @@ type Row = Record<string, unknown>;
 
 export type InsertMissing = (db: Knex, table: string, rows: readonly Row[], key: readonly string[]) => Promise<void>;
 
-/** Rows per statement of a generic multi-row INSERT: MySQL refuses a statement past max_allowed_packet (16 MB by default in MariaDB). */
+/**
+ * Rows per statement of a generic multi-row INSERT: MySQL refuses a statement past
+ * max_allowed_packet (16 MB by default in MariaDB), which rows of up to ~16 KB stay under; wider
+ * rows need a smaller batch. Statements of one batch commit one by one: harmless for an
+ * insert-if-absent, which a repeat of the batch leaves as it is.
+ */
 const ROWS_PER_INSERT = 1000;
 
 /** Any dialect: knex's INSERT ... ON CONFLICT DO NOTHING (INSERT IGNORE on MySQL), at most ROWS_PER_INSERT rows a statement. */

@@ -116,16 +116,17 @@ export class RoutedShardAccess implements ShardAccess {
   private async onPrimary<T>(shard: ShardHandle, deadline: number | undefined, work: (node: NodeHandle) => Promise<T>, repeatable: (error: unknown) => boolean): Promise<T> {
     const { failover } = shard;
     let node = await failover.ready(deadline);
-    // Counted per primary: attempts on the one before a switch do not use up the new one's.
+    // Counted per primary: attempts on the one before a switch do not use up the new one's. In
+    // all, bounded too: a shard switched back and forth must not keep a call without a deadline.
     let attemptsOnNode = 0;
-    for (;;) {
+    for (let attempts = 1; ; attempts++) {
       const { epoch, resumed } = failover;
       attemptsOnNode++;
       try {
         return await work(node);
       } catch (error) {
         const failure = error instanceof Uncommitted ? error.outcome.error : error;
-        if (!failover.canSwitch || !explainsSwitch(failure, node) || !repeatable(error)) throw error;
+        if (!failover.canSwitch || !explainsSwitch(failure, node) || !repeatable(error) || attempts >= MAX_ATTEMPTS_IN_ALL) throw error;
         failover.suspect(node, failure);
         const next = await failover.ready(deadline);
         if (failover.epoch !== epoch) {
@@ -204,6 +205,7 @@ export class RoutedShardAccess implements ShardAccess {
 }
 
 const MAX_ATTEMPTS_ON_ONE_PRIMARY = 3;
+const MAX_ATTEMPTS_IN_ALL = 10;
 
 /** Reads are safe to repeat on the new primary. */
 const REPEAT_READ = () => true;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { ExactTemporal, postgresExactReads, timestampEpochMs, writable } from '../../../lib/dialect/exact-temporal.js';
+import { commonTimestampEpochMs, ExactTemporal, postgresExactReads, timestampEpochMs, timestampEpochMsByPattern, writable } from '../../../lib/dialect/exact-temporal.js';
 import { canonical } from '../../../lib/migrations/online/row-identity.js';
 
 const TIMESTAMPTZ = 1184;
@@ -40,22 +40,36 @@ describe('exact temporal values', () => {
     }
   });
 
-  it('agrees with node-postgres on 5,000 random values of every fraction length, with and without a zone', () => {
-    let seed = 7;
+  it('reads the common form by position exactly as the pattern and node-postgres do, on 5,000 random values and the edges', () => {
+    // A 64-bit LCG in BigInt: every bit of the state matters (a Number product would lose the low ones).
+    let state = 7n;
     const next = (below: number) => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return seed % below;
+      state = (state * 6_364_136_223_846_793_005n + 1_442_695_040_888_963_407n) % 2n ** 64n;
+      return Number((state >> 33n) % BigInt(below));
     };
     const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+    const texts: string[] = [];
     for (let index = 0; index < 5000; index++) {
       const fraction = next(7);
       const digits = fraction === 0 ? '' : `.${pad(next(10 ** fraction), fraction)}`;
-      const zone = ['', '+00', '-07', '+14', '+05:45'][next(5)]!;
-      const text = `${pad(100 + next(9900), 4)}-${pad(1 + next(12))}-${pad(1 + next(28))} ${pad(next(24))}:${pad(next(60))}:${pad(next(60))}${digits}${zone}`;
-      const oid = zone === '' ? 1114 : 1184;
-      expect(timestampEpochMs(text), text).to.equal((pg.types.getTypeParser(oid, 'text')(text) as Date).getTime());
+      const zone = ['', '+00', '-07', '+14', '-00'][next(5)]!;
+      texts.push(`${pad(100 + next(9900), 4)}-${pad(1 + next(12))}-${pad(1 + next(31))} ${pad(next(25))}:${pad(next(60))}:${pad(next(61))}${digits}${zone}`);
     }
-    for (const malformed of ['2026-1x-01 00:00:00', '2026-12-01 00:00:00.', '2026-12-01 00:00:00+1', '2026-12-01T00:00:00']) expect(timestampEpochMs(malformed), malformed).to.equal(undefined);
+    texts.push('2024-02-29 23:59:59.999999+00', '2023-02-29 12:00:00', '2026-12-31 24:00:00+00', '2016-12-31 23:59:60+00', '0100-01-01 00:00:00+00', '9999-12-31 23:59:59.999999');
+    expect(new Set(texts.map((text) => text.slice(5, 7))).size, 'every month drawn').to.equal(12);
+    for (const text of texts) {
+      const byPosition = commonTimestampEpochMs(text);
+      expect(byPosition, `${text}: read by position`).to.be.a('number');
+      expect(byPosition, text).to.equal(timestampEpochMsByPattern(text));
+      const oid = /[+-]\d\d$/.test(text) ? 1184 : 1114;
+      expect(byPosition, `${text} (node-postgres)`).to.equal((pg.types.getTypeParser(oid, 'text')(text) as Date).getTime());
+    }
+    // Left to the pattern: other zones, BC, years below 100 or past 9999, more than 6 fraction digits, what is no timestamp.
+    for (const other of ['2026-12-01 19:29:18+05:30', '2026-12-01 19:29:18+00 BC', '0044-03-15 00:00:00+00', '12026-12-01 00:00:00+00', '2026-12-01 00:00:00.99999999999999999+00']) {
+      expect(commonTimestampEpochMs(other), other).to.equal(undefined);
+      expect(timestampEpochMs(other), other).to.equal(timestampEpochMsByPattern(other));
+    }
+    for (const malformed of ['2026-1x-01 00:00:00', '2026-12-01 00:00:00.', '2026-12-01 00:00:00+1', '2026-12-01T00:00:00', '2026-12-01 00:00:00 ']) expect(timestampEpochMs(malformed), malformed).to.equal(undefined);
   });
 
   it('leaves other types and infinite timestamps as node-postgres reads them', () => {
