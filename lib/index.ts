@@ -51,7 +51,7 @@ export type { RowFlow, TableMoves } from './rebalance/row-moves.js';
 export { idealMovedFraction, planSlotMoves, type SlotFlow, type SlotMovePlan } from './rebalance/slot-moves.js';
 export { addSlotColumn, dropSlotColumn, DEFAULT_SLOT_COLUMN, type SlotColumnOptions } from './dialect/slot-column.js';
 export { applyTopologyChange, type TopologyChange } from './rebalance/topology-change.js';
-export { type CleanupProgress, RebalanceRunner, type RebalanceStatus } from './rebalance/rebalance-runner.js';
+export { type CleanupProgress, RebalanceRunner, type RebalanceStatus, type RebalanceStartOptions } from './rebalance/rebalance-runner.js';
 export type { KeysetKey, Page, PageOptions } from './engine/keyset-pagination.js';
 export type { QueryEvent } from './engine/routed-shard-access.js';
 export type { CacheOutcome, CacheStats } from './cache/read-cache.js';

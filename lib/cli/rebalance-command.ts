@@ -104,7 +104,7 @@ async function runToCutover(runner: RebalanceRunner, options: RebalanceOptions, 
   if (inProgress && wanted) throw new UsageError(`a rebalance is in progress (phase ${status.phase}): run without --add/--remove/--weight to resume it, or roll it back`);
   if (!inProgress) {
     if (!wanted) throw new UsageError('rebalance run needs --add NAME, --remove NAME or --weight NAME=W (or a rebalance in progress to resume)');
-    const plan = await runner.start(wanted);
+    const plan = await runner.start(wanted, { waitForAcksMs });
     if (!options.json) io.out(renderPlan(plan, io.columns));
   }
   const { bar, options: backfill } = backfillOptions('moving rows', options, io.progress, io.columns);

@@ -70,8 +70,10 @@ export interface RebalanceContext {
   movingTables: () => MigrationTables[];
 }
 
-/** How long a start waits for every instance to apply the end of the last move. */
-const ACK_WAIT_MS = 10_000;
+export interface RebalanceStartOptions {
+  /** How long a start waits for every instance to apply the end of the last move (tables with a slot column). Default 10000. */
+  waitForAcksMs?: number;
+}
 
 export class RebalanceRunner {
   constructor(private readonly context: RebalanceContext) {}
@@ -99,7 +101,7 @@ export class RebalanceRunner {
    * statements on every shard before `advance` starts dual writing: a copy made while some
    * instance did not know of the move would show twice there.
    */
-  async start(change: TopologyChange): Promise<RebalancePlan> {
+  async start(change: TopologyChange, options: RebalanceStartOptions = {}): Promise<RebalancePlan> {
     const { databases, config } = this.context;
     const plan = await this.plan(change);
     const problems: string[] = [];
@@ -133,7 +135,7 @@ export class RebalanceRunner {
       // once every instance has left the last move behind: one still hiding its copies would hide by these runs.
       const slotTables = Object.keys(keys).filter((table) => config.tables.get(table)?.slotColumn);
       if (previous && slotTables.length > 0) {
-        const waiting = await this.context.phases.waitForAcks(record.version, Date.now() + ACK_WAIT_MS);
+        const waiting = await this.context.phases.waitForAcks(record.version, Date.now() + (options.waitForAcksMs ?? 10_000));
         if (waiting.length > 0) throw new MigrationGateError(REBALANCE_TITLE, 'a new start', waiting);
       }
       const runs = shardRunsOf(await HashRing.create(plan.before), await HashRing.create(plan.after), shards);

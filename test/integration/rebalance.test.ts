@@ -650,7 +650,7 @@ for (const walk of WALKS) {
         const control = a.forShard(a.config.migrations.controlShard);
         await control(ACKS_TABLE).insert({ migration: REBALANCE_NAME, instance: 'lagging-instance', version: 0, lease_until: Date.now() + 60_000 });
         try {
-          const refused = await rebalance.start({ add: ['third'] }).catch((error: unknown) => error);
+          const refused = await rebalance.start({ add: ['third'] }, { waitForAcksMs: 1000 }).catch((error: unknown) => error);
           expect(refused).to.be.instanceOf(MigrationGateError);
           expect((refused as MigrationGateError).reasons.join()).to.match(/instance lagging-instance still applies version 0/);
           expect(await runMarkers(), 'no run marked while it lags').to.equal(0);
