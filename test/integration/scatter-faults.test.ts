@@ -188,7 +188,10 @@ describe('load shedding on the postgres cluster', function () {
     const rows = await kit.table('users', { timeoutMs: 5000 }).where('name', 'scattered').select('id');
     console.log(`      the scatter answered after ${Math.round(performance.now() - started)} ms, its read shed ${shedOn.length} time(s) on the saturated shard first`);
     expect(rows.map((row: { id: unknown }) => Number(row.id))).to.include(key);
-    expect(await Promise.all(busy)).to.satisfy((outcomes: unknown[]) => outcomes.every((outcome) => !(outcome instanceof Error)));
+    // Each saturating read ran, or (when the kit's own background reads held a slot as they came) was shed on arrival.
+    const busyOutcomes = await Promise.all(busy);
+    expect(busyOutcomes.filter((outcome) => outcome instanceof Error).map((outcome) => (outcome as { code?: string }).code)).to.satisfy((codes: unknown[]) => codes.every((code) => code === 'SHARD_OVERLOADED'));
+    expect(busyOutcomes.filter((outcome) => !(outcome instanceof Error)).length, 'saturating reads served').to.be.greaterThan(0);
 
     // With a deadline shorter than the node's estimated wait, the scatter fails at once, naming the shard.
     const again = saturate();

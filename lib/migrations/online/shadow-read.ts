@@ -2,9 +2,9 @@
  * Shadow reads: for a sample of the source reads the application makes during shadow_read, the
  * target rows of the same keys are read and compared with the transformed source rows (or with
  * the migration's own comparator). The application already has its source result; this runs
- * beside it. A difference is checked a second time a moment later, after both rows were read
- * afresh, so that a write still syncing is not reported; what still differs is recorded with
- * its key in the control table, where it gates cutover.
+ * beside it. A difference is checked again a few times over about a second, both rows read
+ * afresh each time, so that a write still syncing is not reported; what still differs is
+ * recorded with its key in the control table, where it gates cutover.
  */
 import type { ShardDatabases } from '../../access/shard-databases.js';
 import { chunks } from '../../util/chunks.js';
@@ -16,7 +16,12 @@ import type { Row } from '../../config/online-migration.js';
 import { describeDifference, keyOf, keyText, sameRow } from './row-identity.js';
 import { copyReads } from './copy-reads.js';
 
-const RECHECK_DELAY_MS = 50;
+/**
+ * Pauses before each second look at a difference: a write still syncing (a dual write copies
+ * after its commit, later still from the outbox under load) settles within them; a difference
+ * that outlasts them all (~1.3 s) is recorded.
+ */
+const RECHECK_DELAYS_MS = [50, 250, 1000];
 
 export interface ShadowOutcome {
   compared: number;
@@ -36,12 +41,14 @@ export async function shadowCompare(
     .map((row) => keyOf(row, key))
     .filter((rowKey) => tables.moves(rowKey));
   if (keys.length === 0) return { compared: 0, mismatches: 0 };
-  const suspects = await differingKeys(databases, tables, keys);
-  if (suspects.length === 0) return { compared: keys.length, mismatches: 0 };
-  await new Promise((resolve) => setTimeout(resolve, RECHECK_DELAY_MS));
-  const confirmed = await differingKeys(databases, tables, suspects.map((suspect) => suspect.key));
-  for (const mismatch of confirmed) await store.recordMismatch(tables.migration.name, version, mismatch.key, mismatch.detail);
-  return { compared: keys.length, mismatches: confirmed.length };
+  let suspects = await differingKeys(databases, tables, keys);
+  for (const delayMs of RECHECK_DELAYS_MS) {
+    if (suspects.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    suspects = await differingKeys(databases, tables, suspects.map((suspect) => suspect.key));
+  }
+  for (const mismatch of suspects) await store.recordMismatch(tables.migration.name, version, mismatch.key, mismatch.detail);
+  return { compared: keys.length, mismatches: suspects.length };
 }
 
 /** Keys whose target row differs from the transformed source row, read now. */
