@@ -130,9 +130,9 @@ for (const target of TARGETS.filter((candidate) => candidate.name !== 'pglite'))
       const owner = new ServerControl(a.topology.shard(a.shardFor(13)).primary);
       await owner.pause();
       try {
-        // a takes the entry's lock and its refresh waits on the stopped primary.
+        // a takes the entry's lock and its refresh waits on the stopped primary (time enough to take it on a slow machine).
         const refreshing = a.table('users', { timeoutMs: 2000 }).where('id', 13).first('name').catch((error: unknown) => error);
-        await sleep(150);
+        await sleep(400);
         const started = performance.now();
         expect(await b.table('users', { timeoutMs: 2000 }).where('id', 13).first('name')).to.deep.equal({ name: 'v0' });
         const servedInMs = performance.now() - started;
