@@ -19,7 +19,8 @@ import type { Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
 import { ConfigError } from '../errors.js';
 import { chunks } from '../util/chunks.js';
-import type { SlotRun } from '../hashing/slot-runs.js';
+import { type SlotRun, slotsIn } from '../hashing/slot-runs.js';
+import { SLOT_COUNT } from '../hashing/key-hasher.js';
 
 export interface SlotColumnOptions {
   /** The table's shard key. */
@@ -185,6 +186,22 @@ export async function countKeysInSlots(db: Knex, family: SqlFamily, table: strin
     total += Number((rowsOf(family, result)[0] as { n?: unknown } | undefined)?.n ?? 0);
   }
   return total;
+}
+
+/**
+ * About how many shard-key values the rows in `runs` hold, from the table's row estimate (the
+ * planner's on PostgreSQL, InnoDB's on MySQL and MariaDB) times the runs' share of the slots:
+ * keys hash uniformly over the slots. It counts rows, not keys, so it is high for a shard key
+ * with several rows each; without an estimate (a table never analyzed) it guesses a key per slot.
+ */
+export async function estimateKeysInSlots(db: Knex, family: SqlFamily, table: string, runs: readonly SlotRun[]): Promise<number> {
+  const slots = slotsIn(runs);
+  const result =
+    family === 'postgres'
+      ? await db.raw('select reltuples as n from pg_class where oid = to_regclass(?)', [table])
+      : await db.raw('select table_rows as n from information_schema.tables where table_schema = database() and table_name = ?', [table]);
+  const rows = Number((rowsOf(family, result)[0] as { n?: unknown } | undefined)?.n ?? -1);
+  return Number.isFinite(rows) && rows >= 0 ? Math.round((rows * slots) / SLOT_COUNT) : slots;
 }
 
 /**

@@ -10,7 +10,8 @@
  * each a batch at a time; a crash leaves the run markers in place and a repeat lists what is left.
  */
 import type { ShardDatabases } from '../access/shard-databases.js';
-import { countKeysInSlots, keysInSlots } from '../dialect/slot-column.js';
+import { keysInSlots } from '../dialect/slot-column.js';
+import { countKeysToWalk } from '../migrations/online/slot-key-count.js';
 import { whereValueIn } from '../dialect/value-list.js';
 import { groupRuns, slotsIn } from '../hashing/slot-runs.js';
 import type { MigrationTables } from '../migrations/online/migration-tables.js';
@@ -37,11 +38,13 @@ export async function removeSlotCopies(databases: ShardDatabases, tables: Migrat
     const { family } = databases.dialectOf(shard);
     // Rows left without a slot (a key changed by an update) get theirs first, or the index would not list them.
     await slots.fillMissing(shard);
-    const total = await countKeysInSlots(db, family, table, copy.shardKey, slots.column, runs);
-    if (total === 0) return;
+    const counted = await countKeysToWalk(db, family, { table, shardKey: copy.shardKey, column: slots.column, runs });
+    // An estimate of none may be wrong: only a count of none skips the listing.
+    if (counted.exact && counted.keys === 0) return;
+    const total = counted.keys;
     removal.onProgress?.(shard, 0, total);
     // Keys hash uniformly over the slots: a group of runs holds about batchSize keys.
-    const slotsPerKey = slotsIn(runs) / total;
+    const slotsPerKey = slotsIn(runs) / Math.max(1, total);
     let deleted = 0;
     for (const group of groupRuns(runs, removal.batchSize * slotsPerKey, Number.POSITIVE_INFINITY)) {
       const listed = await keysInSlots(db, family, table, copy.shardKey, slots.column, group);

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { addSlotColumn, createShardKit, dropSlotColumn, SchemaMigrator, type ShardKit } from '../../lib/index.js';
+import { SLOT_COUNT } from '../../lib/hashing/key-hasher.js';
+import { countKeysToWalk } from '../../lib/migrations/online/slot-key-count.js';
 import { TARGETS } from '../support/targets.js';
 
 const COLUMN = 'shard_slot';
@@ -63,6 +65,34 @@ for (const target of TARGETS) {
       await kit.forShard(shard)('users').where('id', byKit).update({ id: pastKit, [COLUMN]: kit.topology.ring.slotOf(pastKit) });
       expect(await slotOf(pastKit)).to.equal(kit.topology.ring.slotOf(pastKit));
     });
+
+    if (target.name !== 'pglite') {
+      it('sizes a walk by the estimate of the rows when another session holds the table past the count\'s bound, by the exact count when none does', async () => {
+        const shard = kit.shardNames[0]!;
+        const db = kit.forShard(shard);
+        const family = target.name.startsWith('mariadb') ? 'mysql' : 'postgres';
+        const where = { table: 'users', shardKey: 'id', column: COLUMN, runs: [{ first: 0, last: SLOT_COUNT - 1 }] };
+        await db.raw(family === 'postgres' ? 'analyze users' : 'analyze table users');
+        const [counted] = (await db('users').whereNotNull(COLUMN).countDistinct({ n: 'id' })) as { n: unknown }[];
+        const n = counted?.n;
+        expect(Number(n), 'rows with slots from the tests before').to.be.greaterThan(0);
+        expect(await countKeysToWalk(db, family, where, 5000)).to.deep.equal({ keys: Number(n), exact: true });
+
+        const holder = await db.transaction();
+        try {
+          await holder.raw(family === 'postgres' ? 'lock table users in access exclusive mode' : 'lock tables users write');
+          const started = performance.now();
+          const held = await countKeysToWalk(db, family, where, 300);
+          const tookMs = performance.now() - started;
+          expect(held.exact, 'the count gave way').to.equal(false);
+          expect(held.keys, 'the estimate of the analyzed table').to.be.within(Math.floor(Number(n) / 2), Number(n) * 2);
+          expect(tookMs, 'about the bound, not the lock').to.be.below(5000);
+        } finally {
+          if (family === 'mysql') await holder.raw('unlock tables');
+          await holder.rollback();
+        }
+      });
+    }
 
     it('drops the column, its index and its trigger, after which the table takes writes as before', async () => {
       const db = kit.forShard(kit.shardNames[0]!);

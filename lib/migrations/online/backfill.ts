@@ -24,7 +24,8 @@ import { groupBy } from '../../util/group-by.js';
 import type { BackfillCheckpoint } from './control-store.js';
 import { checkedMap } from './key-sync.js';
 import type { CopiedAsIs, MigrationTables, SlotSelection } from './migration-tables.js';
-import { countKeysInSlots, keySlotsInSlots } from '../../dialect/slot-column.js';
+import { keySlotsInSlots } from '../../dialect/slot-column.js';
+import { countKeysToWalk } from './slot-key-count.js';
 import { groupRuns, runsFrom, slotsIn } from '../../hashing/slot-runs.js';
 import type { Row } from '../../config/online-migration.js';
 import { keyOf } from './row-identity.js';
@@ -71,7 +72,8 @@ const MOVING_ROWS_PAGE = 5000;
 /**
  * The source rows on a shard, counted once before copying, for progress and ETA; for a copy as
  * is (a rebalance), its shard-key values, which is what its batches walk: on a table with a slot
- * column only those of the slots the shard gives away, once every row has its slot.
+ * column only those of the slots the shard gives away, once every row has its slot (estimated
+ * when the count is slow: slot-key-count.ts).
  */
 export async function countSourceRows(databases: ShardDatabases, tables: MigrationTables, shard: string): Promise<number> {
   const db = databases.primary(shard);
@@ -79,7 +81,8 @@ export async function countSourceRows(databases: ShardDatabases, tables: Migrati
   const slots = tables.copiedAsIs?.slots;
   if (slots) {
     await slots.fillMissing(shard);
-    return countKeysInSlots(db, databases.dialectOf(shard).family, table, tables.copiedAsIs!.shardKey, slots.column, [...slots.runsOf('source', shard).values()].flat());
+    const runs = [...slots.runsOf('source', shard).values()].flat();
+    return (await countKeysToWalk(db, databases.dialectOf(shard).family, { table, shardKey: tables.copiedAsIs!.shardKey, column: slots.column, runs })).keys;
   }
   const count = tables.copiedAsIs ? db(table).countDistinct({ total: tables.copiedAsIs.shardKey }) : db(table).count('* as total');
   const [counted] = (await count) as { total: unknown }[];
