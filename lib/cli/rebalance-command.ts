@@ -39,7 +39,7 @@ export function registerRebalance(program: Command, io: CliIo, run: Run): void {
     command
       .option('--max-rate <rows/s>', 'rows per second over every table and shard together', positiveNumber('max-rate'))
       .option('--max-lag <ms>', 'pause while a replica lags more than this (default 1000)', positiveNumber('max-lag'))
-      .option('--batch <rows>', 'shard-key values per batch (default 5000)', positiveNumber('batch'))
+      .option('--batch <rows>', 'shard-key values per batch (default 10000)', positiveNumber('batch'))
       .option('--wait <ms>', 'how long a phase change waits for every instance (default 10000)', positiveNumber('wait'));
   const step = (name: string, description: string, work: (runner: RebalanceRunner, options: RebalanceOptions) => Promise<void>) =>
     rebalance
