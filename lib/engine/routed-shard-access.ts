@@ -126,8 +126,10 @@ export class RoutedShardAccess implements ShardAccess {
         return await work(node);
       } catch (error) {
         const failure = error instanceof Uncommitted ? error.outcome.error : error;
-        if (!failover.canSwitch || !explainsSwitch(failure, node) || !repeatable(error) || attempts >= MAX_ATTEMPTS_IN_ALL) throw error;
+        if (!failover.canSwitch || !explainsSwitch(failure, node)) throw error;
+        // The shard learns of the fault whatever this call does next: a switch may be due.
         failover.suspect(node, failure);
+        if (!repeatable(error) || attempts >= MAX_ATTEMPTS_IN_ALL) throw error;
         const next = await failover.ready(deadline);
         if (failover.epoch !== epoch) {
           attemptsOnNode = 0;
