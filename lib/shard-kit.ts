@@ -240,7 +240,7 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
       migrations: this.migrationCoordinator,
       cacheWrites: this.cachedReads,
     };
-    this.escapeHatches = new EscapeHatches(this.migrationCoordinator, config.family);
+    this.escapeHatches = new EscapeHatches(this.migrationCoordinator, config.family, (shard, view) => topology.livePrimary(shard, view));
     const decisions = new DecisionLog(topology.livePrimary(config.migrations.controlShard));
     this.atomicParts = {
       ...this.transactionParts,
@@ -300,13 +300,16 @@ export class ShardKit extends EventEmitter<ShardKitEvents> {
    */
   forKey(key: unknown): Knex {
     this.assertOpen();
-    return this.escapeHatches.of(this.topology.ownerOf(key).primary.knex);
+    return this.escapeHatches.forShard(this.topology.ownerOf(key).name);
   }
 
-  /** The guarded knex instance of a shard's primary, for per-shard work (schema, maintenance, reports). */
+  /**
+   * The guarded knex instance of a shard's primary, for per-shard work (schema, maintenance,
+   * reports). It follows a failover: one kept from before a switch writes to the promoted node.
+   */
   forShard(name: string): Knex {
     this.assertOpen();
-    return this.escapeHatches.of(this.topology.shard(name).primary.knex);
+    return this.escapeHatches.forShard(this.topology.shard(name).name);
   }
 
   /**

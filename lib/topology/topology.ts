@@ -117,19 +117,20 @@ export class Topology implements ShardDatabases {
   }
 
   /**
-   * A knex instance that is always the shard's current primary's, for parts that hold one for
-   * the kit's life (the control store, the decision log, ID leases): after a failover they
-   * write to the promoted node, never to the fenced one.
+   * A knex instance that is always the shard's current primary's (or `view` of it), for what is
+   * held for long (the control store, the decision log, ID leases, an application's
+   * `kit.forShard()`): after a failover it writes to the promoted node, never to the fenced one.
    */
-  livePrimary(shard: string): Knex {
+  livePrimary(shard: string, view: (primary: Knex) => Knex = (primary) => primary): Knex {
     const handle = this.shard(shard);
+    const current = () => view(handle.primary.knex);
     // A shard that cannot switch has one primary for good.
-    if (!handle.failover.canSwitch) return handle.primary.knex;
+    if (!handle.failover.canSwitch) return current();
     const bound = new WeakMap<object, Map<PropertyKey, unknown>>();
-    return new Proxy(handle.primary.knex, {
-      apply: (_target, thisArg, args) => Reflect.apply(handle.primary.knex, thisArg, args),
+    return new Proxy(current(), {
+      apply: (_target, thisArg, args) => Reflect.apply(current(), thisArg, args),
       get: (_target, property) => {
-        const knex = handle.primary.knex;
+        const knex = current();
         const value = Reflect.get(knex, property);
         if (typeof value !== 'function') return value;
         // The same function for the same primary, bound to it: `db.raw === db.raw` holds.
