@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { type AnyQueryBuilder, bindToClient } from './builder-internals.js';
 
 interface PoolClient {
+  raw(sql: string, bindings: readonly Knex.RawBinding[]): Knex.Raw;
   acquireConnection(): Promise<unknown>;
   releaseConnection(connection: unknown): Promise<void>;
   destroyRawConnection(connection: unknown): Promise<void>;
@@ -36,8 +37,9 @@ export async function holdConnection(db: Knex): Promise<HeldConnection> {
   const connection = await client.acquireConnection();
   let released = false;
   return {
-    raw: (sql, bindings) => db.raw(sql, [...bindings] as Knex.RawBinding[]).connection(connection),
-    bind: (query) => (bindToClient(query, db.client) as Knex.QueryBuilder).connection(connection) as unknown as AnyQueryBuilder,
+    // The client that gave the connection, not `db.client` again: a live knex may stand for another node by then.
+    raw: (sql, bindings) => client.raw(sql, [...bindings] as Knex.RawBinding[]).connection(connection),
+    bind: (query) => (bindToClient(query, client as unknown as Knex.Client) as Knex.QueryBuilder).connection(connection) as unknown as AnyQueryBuilder,
     release: async () => {
       if (released) return;
       released = true;

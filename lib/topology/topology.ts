@@ -53,6 +53,7 @@ export class Topology implements ShardDatabases {
   /** Shards in configuration order. */
   readonly shards: readonly ShardHandle[];
   private readonly byName: ReadonlyMap<string, ShardHandle>;
+  private readonly livePrimaries = new Map<string, Knex>();
 
   private constructor(
     ring: HashRing,
@@ -112,8 +113,17 @@ export class Topology implements ShardDatabases {
     return this.shards.map((shard) => shard.name);
   }
 
+  /**
+   * The shard's primary, for the steps of migrations and rebalances: live (livePrimary), so that
+   * a step that holds it across a failover goes on with the promoted node, never the fenced one.
+   */
   primary(shard: string): Knex {
-    return this.shard(shard).primary.knex;
+    let live = this.livePrimaries.get(shard);
+    if (!live) {
+      live = this.livePrimary(shard);
+      this.livePrimaries.set(shard, live);
+    }
+    return live;
   }
 
   /**

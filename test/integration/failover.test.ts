@@ -208,6 +208,9 @@ for (const target of TARGETS) describe(`primary failover on the ${target.name}`,
     // An escape hatch an application took before the switch and kept (a module-level `db`).
     const keptHatch = kits[0]!.forShard(SHARD);
     const hatchId = ids.pop()!;
+    // And the knex a migration or rebalance step holds for its shard (ShardDatabases.primary()).
+    const keptStep = kits[0]!.topology.primary(SHARD);
+    const stepId = ids.pop()!;
     const load = traffic(kits, ids, 3, counterUser);
     await pause(1000);
     await primaryServer().kill();
@@ -224,6 +227,7 @@ for (const target of TARGETS) describe(`primary failover on the ${target.name}`,
     await pause(1500);
     await load.stop();
     await keptHatch('users').insert({ id: hatchId, name: 'kept hatch', email: 'kept@example.com' });
+    await keptStep('users').insert({ id: stepId, name: 'kept step', email: 'step@example.com' });
 
     const failed = load.writes.filter((write) => write.error);
     const longest = Math.max(...load.writes.map((write) => write.ms));
@@ -251,7 +255,9 @@ for (const target of TARGETS) describe(`primary failover on the ${target.name}`,
       const onOld = await idsOn(old, afterSwitch);
       console.log(`      ${afterSwitch.length} writes after the switch (${load.writes.filter((write) => write.startedAt > restartedAt).length} after the old primary restarted): ${onOld.size} on the old primary`);
       expect(onOld.size, 'no write after the switch landed on the old primary').to.equal(0);
-      expect([(await idsOn(promoted, [hatchId])).size, (await idsOn(old, [hatchId])).size], 'the kept escape hatch wrote to the promoted node, not the fenced one').to.deep.equal([1, 0]);
+      for (const [id, what] of [[hatchId, 'escape hatch'], [stepId, "step's knex"]] as const) {
+        expect([(await idsOn(promoted, [id])).size, (await idsOn(old, [id])).size], `the kept ${what} wrote to the promoted node, not the fenced one`).to.deep.equal([1, 0]);
+      }
     } finally {
       await Promise.all([promoted.destroy(), old.destroy()]);
     }
