@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { type AnyQueryBuilder, copyBuilder, internalsOf, type Statement } from '../knex/builder-internals.js';
 import type { ShardColumn, ShardRewrite } from '../planner/merge-spec.js';
 import type { QueryPlan } from '../planner/query-plan.js';
+import { withField } from '../util/with-field.js';
 
 /**
  * The statements of a write's part on one shard: its query, or for an insert whose rows need
@@ -50,7 +51,7 @@ export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: str
     const list = Array.isArray(all) ? all : [all];
     const slotted = plan.insertSlots;
     // The caller's rows are never changed: a slot goes into a copy of its row.
-    const rowOf = slotted ? (index: number) => ({ ...list[index], [slotted.column]: slotted.slots[index] }) : (index: number) => list[index];
+    const rowOf = slotted ? (index: number) => withField(list[index]!, slotted.column, slotted.slots[index]) : (index: number) => list[index];
     internals._single = { ...internals._single, insert: Array.isArray(all) || slotted ? rows.map(rowOf) : all };
   }
   if (plan.merge) rewriteForMerge(query, plan.merge.shard);

@@ -16,6 +16,7 @@ import type { Row } from '../config/online-migration.js';
 import type { ShardDatabases } from '../access/shard-databases.js';
 import { type KeyMove, markerText, markMoves } from './move-markers.js';
 import { REBALANCE_NAME } from './rebalance-record.js';
+import { withField } from '../util/with-field.js';
 
 export interface MovingTableOptions {
   table: string;
@@ -83,7 +84,7 @@ export function movingTable({ table, shardKey, slotColumn, keyTypes, key, from, 
     await Promise.all([...byOwner].map(([owner, some]) => slots!.restamp(owner, some)));
   };
   // A row arrives as it is, with the slot of its key where the table has a slot column (one found wrong by a walk of keys is right in its copy).
-  const copy = slotColumn ? (row: Row): Row => ({ ...row, [slotColumn]: slotOf(row[shardKey]) }) : (row: Row): Row => ({ ...row });
+  const copy = slotColumn ? (row: Row): Row => withField(row, slotColumn, slotOf(row[shardKey])) : (row: Row): Row => ({ ...row });
   return {
     migration: { name: REBALANCE_NAME, source: table, target: table, key, transform: copy, reverse: copy },
     tableOf: () => table,
