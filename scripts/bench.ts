@@ -2,8 +2,9 @@
  * npm run bench [-- NAME...] [--rows N]: runs the named benchmarks (default: all); --rows sets the
  * table size of those that move rows (backfill, rebalance). Each prints a table of
  * ratios against a baseline measured in the same process, then one JSON line as its last line.
- * They run under tsx, which turns each TypeScript file into JavaScript once, when it loads: the
- * code measured is the library's, and migrations/*.ts load on a fresh cluster as they do in tests.
+ * They run under tsx, but the library they import is the built one (dist/lib, through
+ * scripts/bench-on-dist.mjs; the bench script builds it first): the code measured is what ships,
+ * and migrations/*.ts load on a fresh cluster as they do in tests.
  */
 import { parseArgs } from 'node:util';
 import { backfillBenchmark } from './benchmarks/backfill-benchmark.js';
