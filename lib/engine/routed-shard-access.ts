@@ -102,7 +102,8 @@ export class RoutedShardAccess implements ShardAccess {
    * COMMIT, is sent again to the promoted node and applied there exactly once.
    */
   private async writeHeld(shard: ShardHandle, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown> {
-    const outcome = await this.transact(shard.name, { ...request, routing: { ...request.routing, session: undefined } }, [query]);
+    // The session's position is recorded by run(), once: Object.assign, since a spread followed by a new property is slow on Node.js 20.
+    const outcome = await this.transact(shard.name, { ...request, routing: Object.assign({}, request.routing, { session: undefined }) }, [query]);
     if (outcome.committed !== true) throw outcome.error;
     return outcome.results[0];
   }

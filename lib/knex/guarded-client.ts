@@ -143,7 +143,10 @@ export function guardedClient<T extends KnexClientClass, Scope>(
       const runner = super.runner(builder);
       const scope = scopes.ofBuilder(builder);
       if (scope) {
-        runner.client = Object.create(this, { acquireConnection: { value: () => this.acquireIn(scope) } });
+        // Assigned, not defined by descriptor: Object.create(this, { ... }) took ~0.5 µs a statement on Node.js 20 against ~20 ns.
+        const view = Object.create(this) as { acquireConnection(): Promise<unknown> };
+        view.acquireConnection = () => this.acquireIn(scope);
+        runner.client = view;
       }
       return runner;
     }

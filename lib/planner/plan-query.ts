@@ -110,8 +110,9 @@ function planInsert(shape: QueryShape, { shardKey, slotColumn }: { shardKey: str
     return rules.ring.ownerOfSlot(slot);
   });
   if (shape.upsert) assertUpsertKeepsKeys(shape, Object.keys(rowsByShard), shardKey, rules);
-  const plan: QueryPlan = { table, method: 'insert', route: routeToOwners(Object.keys(rowsByShard)), rowsByShard };
-  return slotColumn === undefined ? plan : { ...plan, insertSlots: { column: slotColumn, slots } };
+  const route = routeToOwners(Object.keys(rowsByShard));
+  if (slotColumn === undefined) return { table, method: 'insert', route, rowsByShard };
+  return { table, method: 'insert', route, rowsByShard, insertSlots: { column: slotColumn, slots } };
 }
 
 /** The hash slot of `value` as a key of `table`, canonicalised by its column's type. */
@@ -156,18 +157,19 @@ export function pinnedKeyIdentities(builder: AnyQueryBuilder, rules: RoutingRule
 
 /** Routes by the keys the WHERE clause admits: the intersection of its `=`/`IN` conditions. */
 function planByKeys(shape: QueryShape, rules: RoutingRules): QueryPlan {
-  const base = { table: shape.table.name, method: shape.method };
-  const key = shape.key!;
-  if (!key.exclusive) return { ...base, route: { kind: 'all', shards: [...rules.ring.shardNames] } };
-
+  // Object literals, not `{ ...base, route }`: on Node.js 20 a spread followed by a new property leaves V8's fast path (~0.6 µs a plan).
+  const { method } = shape;
   const table = shape.table.name;
+  const key = shape.key!;
+  if (!key.exclusive) return { table, method, route: { kind: 'all', shards: [...rules.ring.shardNames] } };
+
   const keysByShard = groupByOwner(
     intersectKeys(key.valueLists, (value) => keyIdentity(rules, table, value)),
     (value) => ownerOfKey(rules, table, value),
   );
   const route = routeToOwners(Object.keys(keysByShard));
-  if (route.kind !== 'some') return { ...base, route };
-  return { ...base, route, keysByShard, keyColumns: [...key.spellings] };
+  if (route.kind !== 'some') return { table, method, route };
+  return { table, method, route, keysByShard, keyColumns: [...key.spellings] };
 }
 
 /** Items grouped by the shard that owns them, shards in order of first appearance. */
