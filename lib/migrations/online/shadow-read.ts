@@ -79,10 +79,8 @@ async function settledDifferences(databases: ShardDatabases, tables: MigrationTa
         again.push(key);
         continue;
       }
-      const expected = source && checkedMap(tables.migration.transform, source, tables.migration.key, 'forward');
-      const actual = target.get(text);
-      if (!expected && !actual) continue;
-      if (!expected || !actual || !(tables.migration.compare ?? sameRow)(expected, actual)) differing.push({ key, detail: describeDifference(expected, actual) });
+      const detail = differenceOf(tables, source, target.get(text));
+      if (detail !== undefined) differing.push({ key, detail });
     }
     open = again;
     if (open.length > 0) await sleep(Math.min(pauseMs, Math.max(0, deadline - performance.now())), undefined);
@@ -117,18 +115,22 @@ async function keysPendingCopy(databases: ShardDatabases, tables: MigrationTable
 
 /** Keys whose target row differs from the transformed source row, each side read once, now: the first look. */
 async function differingKeys(databases: ShardDatabases, tables: MigrationTables, keys: readonly unknown[][]) {
-  const { migration } = tables;
   const [sourceRows, targetRows] = await Promise.all([readByKeys(databases, tables, 'source', keys), readByKeys(databases, tables, 'target', keys)]);
-  const compare = migration.compare ?? sameRow;
   const differing: { key: unknown[]; detail: string }[] = [];
   for (const key of keys) {
-    const source = sourceRows.get(keyText(key));
-    const target = targetRows.get(keyText(key));
-    const expected = source && checkedMap(migration.transform, source, migration.key, 'forward');
-    if (!expected && !target) continue;
-    if (!expected || !target || !compare(expected, target)) differing.push({ key, detail: describeDifference(expected, target) });
+    const detail = differenceOf(tables, sourceRows.get(keyText(key)), targetRows.get(keyText(key)));
+    if (detail !== undefined) differing.push({ key, detail });
   }
   return differing;
+}
+
+/** How the target row differs from the transformed source row (or the migration's comparator says so); undefined when it does not. */
+function differenceOf(tables: MigrationTables, source: Row | undefined, target: Row | undefined): string | undefined {
+  const { migration } = tables;
+  const expected = source && checkedMap(migration.transform, source, migration.key, 'forward');
+  if (!expected && !target) return undefined;
+  if (expected && target && (migration.compare ?? sameRow)(expected, target)) return undefined;
+  return describeDifference(expected, target);
 }
 
 /** Rows of one side by key, read from each owning shard's primary. */
