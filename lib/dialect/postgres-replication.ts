@@ -69,8 +69,19 @@ export const postgresReplication: ReplicationSignals = {
   },
 
   async role(node: Knex) {
-    const row = rowOf(await node.raw(`select pg_is_in_recovery() as recovery, current_setting('default_transaction_read_only') as read_only`));
-    return row?.recovery === false && row?.read_only === 'off' ? 'primary' : 'replica';
+    // A primary once new sessions take writes: this session alone may predate a fence that
+    // replicated here, and a promoted node keeps the fence's role default until promote()
+    // resets it (a node probed in between would be followed while its sessions refuse writes).
+    const row = rowOf(
+      await node.raw(
+        `select pg_is_in_recovery() as recovery, current_setting('default_transaction_read_only') as read_only,
+                exists (select 1 from pg_db_role_setting
+                        where setrole = (select oid from pg_roles where rolname = current_user)
+                          and setdatabase = (select oid from pg_database where datname = current_database())
+                          and 'default_transaction_read_only=on' = any (setconfig)) as fenced`,
+      ),
+    );
+    return row?.recovery === false && row?.read_only === 'off' && row?.fenced === false ? 'primary' : 'replica';
   },
 
   async promote(node: Knex) {

@@ -4,9 +4,10 @@
  * transactions, migrations, the control store, lag probes, `kit.forShard()` SQL) behind one
  * guard, whatever dialect the client is.
  *
- * It overrides the five places where knex's client meets the driver:
+ * It overrides the places where knex's client meets the driver:
  *
  *   acquireConnection / releaseConnection   admission, breaker, bounded pool wait
+ *   acquireRawConnection / validateConnection   connections retired after a promotion
  *   query                                   one statement, bounded; typed errors
  *   stream                                  a streaming statement, watched for stalls
  *   destroyRawConnection                    bounded, so a pool over a dead server can close
@@ -61,6 +62,8 @@ interface KnexClientInternals {
   releaseConnection(connection: unknown): Promise<void>;
   query(connection: unknown, query: string | QueryObject): Promise<unknown>;
   stream(connection: unknown, query: string | QueryObject, stream: NodeJS.ReadWriteStream, options: unknown): Promise<unknown>;
+  acquireRawConnection(): Promise<unknown>;
+  validateConnection(connection: unknown): boolean | Promise<boolean>;
   destroyRawConnection(connection: unknown): Promise<void>;
   processResponse(obj: { method?: string; response?: unknown }, runner: { builder?: object }): unknown;
   prepBindings(bindings: unknown): unknown[];
@@ -126,6 +129,19 @@ export async function onGuardedConnection<T>(db: Knex, sql: string, operation: (
   }
 }
 
+const GENERATION = Symbol('shardkit.connectionGeneration');
+const RETIRE = Symbol('shardkit.retireConnections');
+
+/**
+ * Connections of `db`'s pool opened before now are closed instead of handed out again (those in
+ * use, once given back). A replica promoted to primary needs it: sessions opened while it was a
+ * replica may carry a read-only default, or be ended by the promotion. No-op on a knex instance
+ * whose client is not guarded.
+ */
+export function retireConnections(db: Knex): void {
+  (db.client as { [RETIRE]?: () => void })[RETIRE]?.();
+}
+
 /** How long closing one connection politely may take before its socket is destroyed. */
 const POLITE_CLOSE_MS = 1000;
 
@@ -139,6 +155,24 @@ export function guardedClient<T extends KnexClientClass, Scope>(
   const Client = Base as unknown as new (...args: any[]) => KnexClientInternals;
 
   class GuardedClient extends Client {
+    /** Connections are stamped with the generation they were opened in; retiring starts a new one. */
+    private connectionGeneration = 0;
+
+    [RETIRE](): void {
+      this.connectionGeneration++;
+    }
+
+    override async acquireRawConnection(): Promise<unknown> {
+      const generation = this.connectionGeneration;
+      const connection = (await super.acquireRawConnection()) as { [GENERATION]?: number };
+      connection[GENERATION] = generation;
+      return connection;
+    }
+
+    override validateConnection(connection: unknown): boolean | Promise<boolean> {
+      return (connection as { [GENERATION]?: number })[GENERATION] === this.connectionGeneration && super.validateConnection(connection);
+    }
+
     override runner(builder: object) {
       const runner = super.runner(builder);
       const scope = scopes.ofBuilder(builder);

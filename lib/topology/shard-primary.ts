@@ -12,6 +12,7 @@
  *     whether the primary it failed on is still the primary.
  */
 import type { NodeHandle } from '../access/open-node.js';
+import { retireConnections } from '../knex/guarded-client.js';
 
 /** One switch under way: whoever began it, and only they, ends it. */
 export interface Hold {
@@ -105,8 +106,9 @@ export class ShardPrimary {
   }
 
   /**
-   * `node` is the primary from now on; the one before is fenced. Held calls go to it. With
-   * `hold`, only while that switch is still the one under way; without, only when none is.
+   * `node` is the primary from now on, on connections opened from now on; the one before is
+   * fenced. Held calls go to it. With `hold`, only while that switch is still the one under
+   * way; without, only when none is.
    */
   switchTo(node: NodeHandle, hold?: Hold): boolean {
     if (this.hold !== hold) return false;
@@ -115,6 +117,8 @@ export class ShardPrimary {
       this.fencedNodes.delete(node.config.name);
       this.current = node;
       this.switches++;
+      // Its sessions from its time as a replica may be read-only, or ended by its promotion.
+      retireConnections(node.knex);
     }
     this.release();
     return true;

@@ -3,7 +3,9 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import knexModule, { type Knex } from 'knex';
 import { createShardKit, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
+import { rowOf } from '../../lib/dialect/dialect-adapter.js';
 import { WriteMarker } from '../../lib/engine/write-markers.js';
+import { retireConnections } from '../../lib/knex/guarded-client.js';
 import type { FailoverEvent } from '../../lib/kit/primary-failover.js';
 import { eventually, ServerControl } from '../../scripts/local-cluster.js';
 import clusterPostgres, { failover as clusterFailover, failoverMariadb as clusterFailoverMariadb, mariadb as clusterMariadb } from '../../shards.cluster.config.js';
@@ -353,6 +355,52 @@ describe('role queries on the mariadb cluster', () => {
     } finally {
       await kit.close();
     }
+  });
+});
+
+describe('a promoted postgres node is followed only once new sessions take writes', function () {
+  this.timeout(30_000);
+  let kit: ShardKit;
+  const server: Connection = { client: 'pg', port: 54421, database: 'shardkit' };
+  const roleDefault = (setting: string) =>
+    `set transaction read write; do $$ begin execute format('alter role %I in database %I ${setting}', current_user, current_database()); end $$`;
+
+  before(async () => {
+    kit = await createShardKit(clusterPostgres);
+  });
+
+  after(async () => {
+    await kit?.close();
+  });
+
+  // A planned switch fences the old primary with this role default; it replicates to the
+  // candidate, which keeps it after pg_promote() until promote() resets it.
+  it('says replica for a node out of recovery while its role default is read-only, even asked on a session opened before', async () => {
+    const signals = kit.topology.shard('pg-b').primary.dialect.replication!;
+    const early = direct(server);
+    const admin = direct(server);
+    try {
+      expect(await signals.role(early)).to.equal('primary');
+      await admin.raw(roleDefault('set default_transaction_read_only = on'));
+      expect(await signals.role(early), 'its own session is read-write, new ones would not be').to.equal('replica');
+      await admin.raw(roleDefault('reset default_transaction_read_only'));
+      expect(await signals.role(early)).to.equal('primary');
+    } finally {
+      await admin.raw(roleDefault('reset default_transaction_read_only')).catch(() => undefined);
+      await Promise.all([early.destroy(), admin.destroy()]);
+    }
+  });
+
+  it('retires the connections a node had before it became the primary: none is handed out again', async () => {
+    const node = kit.topology.shard('pg-b').replicas[0]!;
+    const backend = async () => Number(rowOf(await node.knex.raw('select pg_backend_pid() as pid'))?.pid);
+    const before = new Set<number>();
+    for (let query = 0; query < 5; query++) before.add(await backend());
+    retireConnections(node.knex);
+    const after = new Set<number>();
+    for (let query = 0; query < 5; query++) after.add(await backend());
+    expect(after.size, 'the pool keeps its new connections').to.be.lessThan(5);
+    expect([...after].filter((pid) => before.has(pid))).to.deep.equal([]);
   });
 });
 
