@@ -13,7 +13,7 @@ import { DriverMissingError, KitClosedError } from '../errors.js';
 import { Admission, type AdmissionSubject } from '../resilience/admission.js';
 import { AdaptiveLimit } from '../resilience/adaptive-limit.js';
 import { type BreakerOptionsResolved, type BreakerState, NodeBreaker } from '../resilience/node-breaker.js';
-import { guardedClient } from '../knex/guarded-client.js';
+import { guardedClient, retireConnections } from '../knex/guarded-client.js';
 import { currentScope, scopeOfBuilder } from './call-scope.js';
 import { type AdmissionVeto, NodeGate, type StatementEvent } from './node-gate.js';
 import { SocketRegistry } from './socket-registry.js';
@@ -24,6 +24,8 @@ export interface NodeHandle {
   readonly knex: Knex;
   readonly dialect: DialectAdapter;
   readonly gate: NodeGate;
+  /** Connections opened before now are closed instead of handed out again (a replica promoted: knex/guarded-client.ts). */
+  retireConnections(): void;
 }
 
 export interface NodeOptions {
@@ -81,6 +83,7 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
     dialect,
     gate,
     knex: opened,
+    retireConnections: () => retireConnections(opened),
     async close(graceMs) {
       gate.admission.close();
       const deadline = performance.now() + graceMs;

@@ -12,7 +12,6 @@
  *     whether the primary it failed on is still the primary.
  */
 import type { NodeHandle } from '../access/open-node.js';
-import { retireConnections } from '../knex/guarded-client.js';
 
 /** One switch under way: whoever began it, and only they, ends it. */
 export interface Hold {
@@ -118,7 +117,7 @@ export class ShardPrimary {
       this.current = node;
       this.switches++;
       // Its sessions from its time as a replica may be read-only, or ended by its promotion.
-      retireConnections(node.knex);
+      node.retireConnections();
     }
     this.release();
     return true;

@@ -5,7 +5,6 @@ import knexModule, { type Knex } from 'knex';
 import { createShardKit, type ShardKit, type ShardKitConfig } from '../../lib/index.js';
 import { rowOf } from '../../lib/dialect/dialect-adapter.js';
 import { WriteMarker } from '../../lib/engine/write-markers.js';
-import { retireConnections } from '../../lib/knex/guarded-client.js';
 import type { FailoverEvent } from '../../lib/kit/primary-failover.js';
 import { eventually, ServerControl } from '../../scripts/local-cluster.js';
 import clusterPostgres, { failover as clusterFailover, failoverMariadb as clusterFailoverMariadb, mariadb as clusterMariadb } from '../../shards.cluster.config.js';
@@ -396,7 +395,7 @@ describe('a promoted postgres node is followed only once new sessions take write
     const backend = async () => Number(rowOf(await node.knex.raw('select pg_backend_pid() as pid'))?.pid);
     const before = new Set<number>();
     for (let query = 0; query < 5; query++) before.add(await backend());
-    retireConnections(node.knex);
+    node.retireConnections();
     const after = new Set<number>();
     for (let query = 0; query < 5; query++) after.add(await backend());
     expect(after.size, 'the pool keeps its new connections').to.be.lessThan(5);

@@ -2,8 +2,11 @@ import { expect } from 'chai';
 import type { NodeHandle } from '../../../lib/access/open-node.js';
 import { ShardPrimary } from '../../../lib/topology/shard-primary.js';
 
-// Only the name matters to the switch state: no node is reached here.
-const node = (name: string) => ({ config: { name } }) as unknown as NodeHandle;
+// Only the name matters to the switch state, and how often the node's connections were retired: no node is reached here.
+const node = (name: string) => {
+  const fake = { config: { name }, retired: 0, retireConnections: () => fake.retired++ };
+  return fake as unknown as NodeHandle & { retired: number };
+};
 
 describe('a shard primary and its switches', () => {
   const primary = node('p');
@@ -22,8 +25,10 @@ describe('a shard primary and its switches', () => {
     expect(role.beginSwitch(), 'one switch at a time').to.equal(undefined);
     const held = role.ready(performance.now() + 5000);
     setTimeout(() => role.switchTo(candidate, hold), 30);
+    const retiredBefore = candidate.retired;
     expect(await held).to.equal(candidate);
     expect(role.epoch).to.equal(1);
+    expect(candidate.retired - retiredBefore, "the new primary's connections from its time as a replica are retired").to.equal(1);
     expect(role.isFenced(primary)).to.equal(true);
     expect(role.switching).to.equal(false);
   });
