@@ -37,6 +37,8 @@ export interface Statement {
 
 export interface BuilderSingle {
   table?: unknown;
+  /** PostgreSQL's ONLY (no inherited tables). */
+  only?: boolean;
   insert?: unknown;
   update?: Record<string, unknown>;
   counter?: Record<string, unknown>;

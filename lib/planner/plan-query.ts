@@ -19,6 +19,7 @@ import type { SqlFamily } from '../config/config-types.js';
 import { type AnyQueryBuilder, isSqlExpression, ROW_METHODS } from '../knex/builder-internals.js';
 import { aggregatesRows, planMerge } from './plan-merge.js';
 import { type LookupJoinSpec, planLookupJoin } from './plan-lookup-join.js';
+import { planPointRead } from './plan-point-read.js';
 import { planSubqueries } from './plan-subqueries.js';
 import { type QueryPlan, type Route, routeToOwners } from './query-plan.js';
 import { type JoinShape, type QueryShape, readQueryShape, type TableRef } from './query-shape.js';
@@ -44,6 +45,11 @@ export interface PlanOptions {
 
 
 export function planQuery(builder: AnyQueryBuilder, rules: RoutingRules, options: PlanOptions): QueryPlan {
+  return planPointRead(builder, rules, ownerOfKey) ?? planByShape(builder, rules, options);
+}
+
+/** The full planner, for any query (planQuery takes a point read's shortcut first). */
+export function planByShape(builder: AnyQueryBuilder, rules: RoutingRules, options: PlanOptions): QueryPlan {
   const shape = readQueryShape(builder, (table) => rules.tables.get(table)?.shardKey);
   const { name } = shape.table;
   const table = rules.tables.get(name);

@@ -7,23 +7,17 @@ import {
   UnknownTableError,
   UnsupportedQueryError,
 } from '../../../lib/errors.js';
-import { HashRing } from '../../../lib/hashing/hash-ring.js';
-import type { KeyColumn } from '../../../lib/hashing/key-canonical.js';
 import { planQuery, type RoutingRules } from '../../../lib/planner/plan-query.js';
 import type { QueryPlan } from '../../../lib/planner/query-plan.js';
 import { shardQuery } from '../../../lib/engine/shard-query.js';
+import { PLANNER_SHARDS, plannerRules } from '../../support/planner-rules.js';
 
 // A knex without a connection only builds queries: planning needs no database.
 const db: Knex = knexModule.knex({ client: 'pg' });
 let rules: RoutingRules;
-const SHARDS = ['s1', 's2', 's3', 's4'];
+const SHARDS = PLANNER_SHARDS;
 
 const plan = (builder: Knex.QueryBuilder, allShards = false): QueryPlan => planQuery(builder as never, rules, { allShards });
-/** As the kit learns them from the catalog: users.id and orders.user_id are integer columns. */
-const KEY_COLUMNS = new Map<string, KeyColumn>([
-  ['users', { table: 'users', column: 'id', type: 'integer' }],
-  ['orders', { table: 'orders', column: 'user_id', type: 'integer' }],
-]);
 const owner = (key: unknown) => rules.ring.ownerOfSlot(rules.ring.slotOf(key));
 /** A key another shard than `key`'s owns. */
 const keyElsewhere = (key: number) => Array.from({ length: 100 }, (_, index) => index + 2).find((candidate) => owner(candidate) !== owner(key))!;
@@ -49,19 +43,7 @@ function refusal(build: () => unknown): Error {
 
 describe('planQuery', () => {
   before(async () => {
-    rules = {
-      family: 'postgres',
-      tables: new Map([
-        ['users', { shardKey: 'id' }],
-        ['orders', { shardKey: 'user_id' }],
-      ]),
-      globalTables: new Set(['countries']),
-      globalShard: 's1',
-      maxShardRows: 200_000,
-      maxJoinRows: 100_000,
-      ring: await HashRing.create(SHARDS.map((name) => ({ name, weight: 1 }))),
-      keyColumnOf: (table) => KEY_COLUMNS.get(table),
-    };
+    rules = await plannerRules();
   });
 
   describe('routes by the shard key', () => {
