@@ -18,7 +18,7 @@ stop_cluster() { if [ "$started" = 1 ]; then bash scripts/cluster.sh down; fi; }
 trap stop_cluster EXIT
 
 # A test that leaves work running keeps mocha from exiting; fail after 25 minutes instead of
-# hanging CI (the suite takes about 2).
+# hanging CI (the suite takes 12-16 minutes on a 2-core machine).
 timeout --kill-after=10 1500 node_modules/.bin/mocha 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' "$@"
 status=$?
 [ "$status" = 124 ] && echo "npm test: mocha did not exit within 25 minutes (a test left work running)" >&2

@@ -2,8 +2,8 @@
  * What a call asks of the guarded seam: its priority, its deadline, a signal that abandons it,
  * and what it is for (events and metrics). A scope reaches the seam in one of two ways:
  *
- *   - on a builder: the engine stamps the private copy it runs (`scopeBuilder`), so the hot
- *     path of routed queries costs no AsyncLocalStorage;
+ *   - with a statement: the engine runs a routed query through the node's client in its scope
+ *     (knex/guarded-client.ts's scopedRunner), so the hot path costs no AsyncLocalStorage;
  *   - around work: `withScope(scope, fn)` for everything inside fn (migrations, the lag
  *     monitor, transactions), through AsyncLocalStorage.
  *
@@ -30,7 +30,6 @@ export interface CallScope {
 }
 
 const storage = new AsyncLocalStorage<CallScope>();
-const BUILDER_SCOPE = Symbol('shardkit.scope');
 
 /**
  * Runs `fn` (and everything it awaits) in `scope`; an inner scope replaces an outer one. What fn
@@ -42,14 +41,4 @@ export function withScope<T>(scope: CallScope, fn: () => T | PromiseLike<T>): Pr
 
 export function currentScope(): CallScope | undefined {
   return storage.getStore();
-}
-
-/** Stamps `scope` on a builder the caller owns (a private copy): it applies when the builder runs. */
-export function scopeBuilder<T extends object>(builder: T, scope: CallScope): T {
-  (builder as { [BUILDER_SCOPE]?: CallScope })[BUILDER_SCOPE] = scope;
-  return builder;
-}
-
-export function scopeOfBuilder(builder: object): CallScope | undefined {
-  return (builder as { [BUILDER_SCOPE]?: CallScope })[BUILDER_SCOPE];
 }

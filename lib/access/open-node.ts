@@ -14,7 +14,7 @@ import { Admission, type AdmissionSubject } from '../resilience/admission.js';
 import { AdaptiveLimit } from '../resilience/adaptive-limit.js';
 import { type BreakerOptionsResolved, type BreakerState, NodeBreaker } from '../resilience/node-breaker.js';
 import { guardedClient, retireConnections } from '../knex/guarded-client.js';
-import { currentScope, scopeOfBuilder } from './call-scope.js';
+import { currentScope } from './call-scope.js';
 import { type AdmissionVeto, NodeGate, type StatementEvent } from './node-gate.js';
 import { SocketRegistry } from './socket-registry.js';
 
@@ -67,7 +67,7 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
   try {
     knex = knexModule.knex({
       ...settings.extra,
-      client: guardedClient(settings.client, gate, { ofBuilder: scopeOfBuilder, ambient: currentScope }, (connection) => dialect.destroySocket(connection), dialect.affectedRows) as unknown as typeof knexModule.Client,
+      client: guardedClient(settings.client, gate, currentScope, (connection) => dialect.destroySocket(connection), dialect.affectedRows) as unknown as typeof knexModule.Client,
       connection: settings.connection as Knex.StaticConnectionConfig,
       // The driver's own connect timeout (connectMs) fires first, with its own message.
       ...(settings.pool ? { pool: { ...settings.pool, acquireTimeoutMillis: timeouts.acquireMs, createTimeoutMillis: timeouts.connectMs + 1000 } } : {}),

@@ -20,7 +20,7 @@ import { retryShed } from './retry-shed.js';
 import type { Row } from './merge/compare-values.js';
 import { mergeArrays } from './merge/merge-rows.js';
 import type { QueryIntent, RoutingOptions, ShardAccess, ShardRequest } from './shard-access.js';
-import { shardQuery } from './shard-query.js';
+import { shardReadQuery } from './shard-query.js';
 
 
 export interface Engine {
@@ -60,7 +60,7 @@ export async function executePlan(
   if (intent === 'write') return executeWrite(plan, builder, engine, routing, options);
   if (options.signal?.aborted) throw new QueryCancelledError(options.signal.reason);
   const request: ShardRequest = { intent, table: plan.table, method: plan.method, routing };
-  const run = (shard: string) => engine.access.run(shard, request, shardQuery(builder, plan, shard));
+  const run = (shard: string) => engine.access.run(shard, request, shardReadQuery(builder, plan, shard));
   // One shard without a merge: its result or its error, as knex gives them.
   if (shards.length === 1 && !plan.merge) return { result: await cancellable(run(shards[0]!), options.signal), missing: [] };
 

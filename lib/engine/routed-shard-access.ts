@@ -8,11 +8,12 @@
  * outcome (time, error code) also goes to `observe`, the kit's health signal.
  */
 import type { Knex } from 'knex';
-import { type CallScope, scopeBuilder, withScope } from '../access/call-scope.js';
+import { type CallScope, withScope } from '../access/call-scope.js';
 import { statementFailure } from '../access/statement-errors.js';
 import type { NodeRole } from '../config/config-types.js';
 import type { ShardKitError } from '../errors.js';
 import { type AnyQueryBuilder, bindToClient, type BuilderMethod } from '../knex/builder-internals.js';
+import { type BuilderRunner, scopedRunner } from '../knex/guarded-client.js';
 import type { NodeChoice, ReadRouter } from '../replicas/read-router.js';
 import { recordWritePosition } from '../replicas/write-position.js';
 import { explainsSwitch } from '../topology/shard-primary.js';
@@ -153,7 +154,7 @@ export class RoutedShardAccess implements ShardAccess {
     let failure: ShardKitError | undefined;
     try {
       // The connection is held, and its admission slot taken, from the first row to the last.
-      for await (const row of this.bound(node, request, query).stream()) yield row as Record<string, unknown>;
+      for await (const row of this.runnerOn(node, request, query).stream()) yield row as Record<string, unknown>;
     } catch (error) {
       failure = asShardKitError(error, node);
       throw failure;
@@ -171,7 +172,7 @@ export class RoutedShardAccess implements ShardAccess {
   private async runOn(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder, choice: NodeChoice): Promise<unknown> {
     const started = performance.now();
     try {
-      const result = await this.bound(node, request, query);
+      const result = await this.runnerOn(node, request, query).run();
       this.report(node, request, choice, started, undefined);
       return result;
     } catch (error) {
@@ -181,11 +182,11 @@ export class RoutedShardAccess implements ShardAccess {
     }
   }
 
-  /** The engine's private copy, pointed at `node` and stamped with the call's scope. */
-  private bound(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder): AnyQueryBuilder {
+  /** `query` on `node` in the call's scope; the builder itself is left as it is (it may be the caller's). */
+  private runnerOn(node: NodeHandle, request: ShardRequest, query: AnyQueryBuilder): BuilderRunner {
     const { priority, deadline, timeoutMs, signal } = request.routing;
     const scope: CallScope = { priority, deadline, timeoutMs, purpose: 'query', ...(request.intent === 'read' && signal ? { signal } : {}) };
-    return scopeBuilder(bindToClient(query, node.knex.client), scope);
+    return scopedRunner(node.knex, query, scope);
   }
 
   private report(node: NodeHandle, request: ShardRequest, choice: NodeChoice, started: number, error: ShardKitError | undefined) {

@@ -44,10 +44,10 @@ export type TransactOutcome =
   | { committed: false | 'unknown'; error: ShardKitError };
 
 export interface ShardAccess {
-  /** `query` is the engine's private copy for this shard (see shard-query.ts), free to rebind. */
+  /** Runs `query` on the shard. It is only read, never changed: a read's may be the caller's own builder (shard-query.ts). */
   run(shard: string, request: ShardRequest, query: AnyQueryBuilder): Promise<unknown>;
   /** Runs `queries` in one transaction on the shard's primary (a write's part on that shard). */
   transact(shard: string, request: ShardRequest, queries: readonly AnyQueryBuilder[]): Promise<TransactOutcome>;
-  /** The rows of a select as they arrive, holding the node's admission slot until the last one. */
+  /** The rows of a select as they arrive, holding the node's admission slot until the last one; `query` as for run(). */
   stream(shard: string, request: ShardRequest, query: AnyQueryBuilder): AsyncIterable<Record<string, unknown>>;
 }

@@ -33,6 +33,15 @@ export function shardStatements(builder: AnyQueryBuilder, plan: QueryPlan, shard
   return statements;
 }
 
+/**
+ * The query a shard runs for a read through ShardAccess, which never changes it: the caller's
+ * builder itself when the shard runs it as written (knex's clone costs a point read several
+ * microseconds), else its copy with this shard's keys or merge rewrite.
+ */
+export function shardReadQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: string): AnyQueryBuilder {
+  return plan.keysByShard || plan.merge ? shardQuery(builder, plan, shard) : builder;
+}
+
 export function shardQuery(builder: AnyQueryBuilder, plan: QueryPlan, shard: string): AnyQueryBuilder {
   const query = copyBuilder(builder);
   const internals = internalsOf(query);

@@ -11,7 +11,7 @@ import type { Engine } from './execute-plan.js';
 import type { Row } from './merge/compare-values.js';
 import { streamMerged } from './merge/merge-rows.js';
 import type { RoutingOptions, ShardRequest } from './shard-access.js';
-import { shardQuery } from './shard-query.js';
+import { shardReadQuery } from './shard-query.js';
 
 export async function* streamPlan(plan: QueryPlan, builder: AnyQueryBuilder, engine: Engine, routing: RoutingOptions): AsyncGenerator<Row> {
   if (plan.method !== 'select') {
@@ -19,7 +19,7 @@ export async function* streamPlan(plan: QueryPlan, builder: AnyQueryBuilder, eng
   }
   const shards = targetShards(plan.route);
   const request: ShardRequest = { intent: 'read', table: plan.table, method: plan.method, routing };
-  const sources = shards.map((shard) => engine.access.stream(shard, request, shardQuery(builder, plan, shard)));
+  const sources = shards.map((shard) => engine.access.stream(shard, request, shardReadQuery(builder, plan, shard)));
   if (!plan.merge) {
     for (const source of sources) yield* source;
     return;

@@ -12,9 +12,9 @@
  *   stream                                  a streaming statement, watched for stalls
  *   destroyRawConnection                    bounded, so a pool over a dead server can close
  *
- * and `runner()`, to give a builder stamped with a call scope a client view that acquires in
- * that scope. The files of lib/knex/ are the only ones that know knex's internals; the knex 3
- * client methods this one relies on are listed in the interface below.
+ * Statements take the ambient call scope (access/call-scope.ts), or the one scopedRunner()
+ * gives a routed query. The files of lib/knex/ are the only ones that know knex's internals; the
+ * knex 3 client methods this one relies on are listed in the interface below.
  */
 import { inspect } from 'node:util';
 import type { Knex } from 'knex';
@@ -37,16 +37,17 @@ export interface ClientGuard<Scope> {
   streamFailure(error: unknown, sql: string): ShardKitError;
 }
 
-/** Where a call's scope comes from: stamped on the builder, or the ambient one. */
-export interface ScopeSource<Scope> {
-  ofBuilder(builder: object): Scope | undefined;
-  ambient(): Scope | undefined;
-}
 
 interface QueryObject {
   sql: string;
   bindings?: unknown[];
   [field: string]: unknown;
+}
+
+/** What knex runs a builder with: its result, or its rows as a stream. */
+export interface BuilderRunner {
+  run(): Promise<unknown>;
+  stream(): AsyncIterable<unknown>;
 }
 
 interface TarnPending {
@@ -57,7 +58,7 @@ interface TarnPending {
 /** The parts of a knex 3 Client this decorator calls or overrides. */
 interface KnexClientInternals {
   pool?: { acquire(): TarnPending; release(connection: unknown): boolean };
-  runner(builder: object): { client: unknown };
+  runner(builder: object): BuilderRunner & { client: unknown };
   acquireConnection(): Promise<unknown>;
   releaseConnection(connection: unknown): Promise<void>;
   query(connection: unknown, query: string | QueryObject): Promise<unknown>;
@@ -129,6 +130,19 @@ export async function onGuardedConnection<T>(db: Knex, sql: string, operation: (
   }
 }
 
+const SCOPED_RUNNER = Symbol('shardkit.scopedRunner');
+
+/**
+ * Runs `builder` on the guarded client of `db` (its pool, its node's gate) in `scope`. The
+ * builder is neither copied nor changed: it compiles with its own client, of the same dialect,
+ * so a routed query's builder runs as the caller built it, on any node, as often as it is run.
+ */
+export function scopedRunner<Scope>(db: Knex, builder: object, scope: Scope): BuilderRunner {
+  const client = db.client as unknown as { [SCOPED_RUNNER]?: (builder: object, scope: Scope) => BuilderRunner };
+  if (!client[SCOPED_RUNNER]) throw new TypeError('scopedRunner needs a guarded knex instance (a node of the kit)');
+  return client[SCOPED_RUNNER](builder, scope);
+}
+
 const GENERATION = Symbol('shardkit.connectionGeneration');
 const RETIRE = Symbol('shardkit.retireConnections');
 
@@ -148,7 +162,7 @@ const POLITE_CLOSE_MS = 1000;
 export function guardedClient<T extends KnexClientClass, Scope>(
   Base: T,
   gate: ClientGuard<Scope>,
-  scopes: ScopeSource<Scope>,
+  ambientScope: () => Scope | undefined,
   destroySocket: (connection: unknown) => boolean,
   affectedRows: (response: unknown) => number,
 ): T {
@@ -173,20 +187,18 @@ export function guardedClient<T extends KnexClientClass, Scope>(
       return (connection as { [GENERATION]?: number })[GENERATION] === this.connectionGeneration && super.validateConnection(connection);
     }
 
-    override runner(builder: object) {
+    /** knex's runner, with a view of this client that acquires in `scope`. */
+    [SCOPED_RUNNER](builder: object, scope: Scope): BuilderRunner {
       const runner = super.runner(builder);
-      const scope = scopes.ofBuilder(builder);
-      if (scope) {
-        // Assigned, not defined by descriptor: Object.create(this, { ... }) took ~0.5 µs a statement on Node.js 20 against ~20 ns.
-        const view = Object.create(this) as { acquireConnection(): Promise<unknown> };
-        view.acquireConnection = () => this.acquireIn(scope);
-        runner.client = view;
-      }
+      // Assigned, not defined by descriptor: Object.create(this, { ... }) took ~0.5 µs a statement on Node.js 20 against ~20 ns.
+      const view = Object.create(this) as { acquireConnection(): Promise<unknown> };
+      view.acquireConnection = () => this.acquireIn(scope);
+      runner.client = view;
       return runner;
     }
 
     override acquireConnection(): Promise<unknown> {
-      return this.acquireIn(scopes.ambient());
+      return this.acquireIn(ambientScope());
     }
 
     acquireIn(scope: Scope | undefined): Promise<unknown> {

@@ -77,6 +77,28 @@ for (const target of TARGETS) {
       expect(await kit.forShard(kit.shardFor(8))('users').where('id', 8)).to.have.length(1);
     });
 
+    it('routes a builder each time it runs, and leaves it as the caller built it', async () => {
+      await kit.table('users').insert([user(7), user(8)]);
+      await plantDecoy(7);
+      const query = kit.table('users').where('id', 7).first();
+      const before = query.toSQL().sql;
+      const routed: string[] = [];
+      const listener = (event: { shard: string }) => routed.push(event.shard);
+      kit.on('query', listener);
+      try {
+        const [first, second] = await Promise.all([query, query]);
+        const third = await query;
+        expect([first, second, third].map((row) => row.name)).to.deep.equal(['user 7', 'user 7', 'user 7']);
+        expect(routed, 'each run went through the kit to the owner').to.deep.equal([kit.shardFor(7), kit.shardFor(7), kit.shardFor(7)]);
+        expect(query.toSQL().sql).to.equal(before);
+        // Clauses added after a run apply to the caller's builder alone, and route again.
+        expect(await query.clone().where('name', 'nobody')).to.equal(undefined);
+        expect((await query).name).to.equal('user 7');
+      } finally {
+        kit.off('query', listener);
+      }
+    });
+
     it('fans whereIn out to exactly the owners, each asked only for its own keys', async () => {
       const ids = Array.from({ length: 30 }, (_, index) => 100 + index);
       await kit.table('users').insert(ids.map(user));

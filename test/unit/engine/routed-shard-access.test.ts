@@ -3,6 +3,7 @@ import knexModule from 'knex';
 import { RoutedShardAccess } from '../../../lib/engine/routed-shard-access.js';
 import type { ShardRequest } from '../../../lib/engine/shard-access.js';
 import { ShardUnavailableError, UnsupportedQueryError } from '../../../lib/errors.js';
+import { guardedClient } from '../../../lib/knex/guarded-client.js';
 import type { ReadRouter } from '../../../lib/replicas/read-router.js';
 import type { NodeHandle, ShardHandle, Topology } from '../../../lib/topology/topology.js';
 
@@ -13,20 +14,21 @@ import type { NodeHandle, ShardHandle, Topology } from '../../../lib/topology/to
 function shardOf(failure: () => Error, switches: 'every-attempt' | 'never') {
   const suspected: Error[] = [];
   let attempts = 0;
+  class FailingClient {
+    runner() {
+      return {
+        run: () => {
+          attempts++;
+          return Promise.reject(failure());
+        },
+      };
+    }
+  }
   const node = {
     config: { name: 's1-primary', shard: 's1', description: 's1-primary (test)' },
     dialect: { classifyError: () => ({ nodeFault: false, retryable: false }) },
-    knex: {
-      client: {
-        config: {},
-        runner: () => ({
-          run: () => {
-            attempts++;
-            return Promise.reject(failure());
-          },
-        }),
-      },
-    },
+    // The guarded client over a base whose runner fails: the access reaches nodes through it.
+    knex: { client: new (guardedClient(FailingClient, {} as never, () => undefined, () => false, () => 0))() },
   } as unknown as NodeHandle;
   const failover = {
     canSwitch: true,
