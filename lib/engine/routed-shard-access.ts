@@ -1,6 +1,6 @@
 /**
  * The ShardAccess of a kit: writes go to the shard's primary, reads to the node the read router
- * picks (see replicas/read-router.ts). Each query runs stamped with its call's scope (priority,
+ * picks (see replicas/read-router.ts). Each query runs in its call's scope (priority,
  * deadline, and for reads the caller's signal), so the node's gate bounds it, and is reported to
  * the query listener with the node that served it and the lag assumed. A replica read that
  * fails for a retryable reason (the replica went away, a query cancelled by recovery) is
