@@ -83,7 +83,10 @@ export async function openNode(config: ResolvedNode, options: NodeOptions): Prom
     dialect,
     gate,
     knex: opened,
-    retireConnections: () => retireConnections(opened),
+    // Only a node that replicates is ever promoted; PGlite's one connection is its database.
+    retireConnections: () => {
+      if (dialect.replication) retireConnections(opened);
+    },
     async close(graceMs) {
       gate.admission.close();
       const deadline = performance.now() + graceMs;

@@ -124,6 +124,9 @@ export class QueryPipeline {
     const fromPrimary = fillRouting(routing);
     const outcome = (what: CacheOutcome) => this.cacheOutcome(plan.table, what);
     const { cachedReads, cache, rules } = this.parts;
+    // Fills may outlive this call (a stale-while-revalidate refresh, a batch of keys' reads): they
+    // read a copy taken now, for the caller may change its builder once answered.
+    const own = copyBuilder(query);
     const keyReads = cachedReads.keyReadsOf(query, plan, options.cache, routing);
     if (keyReads) {
       // Only while the level serves stale entries: a hit must not pay for copies of every key's read.
@@ -131,7 +134,7 @@ export class QueryPipeline {
       const rows = await answerPerKey(degraded, {
         cache,
         readKeys: async (values) => {
-          const part = withKeyList(query, keyReads.list, values);
+          const part = withKeyList(own, keyReads.list, values);
           this.register(part, options);
           return (await this.execute(this.plan(part), part, fromPrimary, options, partial)).result as Record<string, unknown>[];
         },
@@ -144,7 +147,7 @@ export class QueryPipeline {
     const cached = cachedReads.readOf(query, plan, options.cache, routing);
     if (!cached) return this.execute(plan, query, routing, options, partial);
     const shards = targetShards(plan.route);
-    const result = await cache.answer(this.degradedRead(cached, routing), () => ({ read: async () => (await this.execute(plan, query, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) }), outcome);
+    const result = await cache.answer(this.degradedRead(cached, routing), () => ({ read: async () => (await this.execute(plan, own, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) }), outcome);
     return { result, missing: [] };
   }
 
@@ -170,9 +173,11 @@ export class QueryPipeline {
     if (!dependency || !keyTypes.settled(table)) return undefined;
     const routing = this.routing(options);
     const fromPrimary = fillRouting(routing);
+    // A copy, as for the fills of run(): a refresh may outlive this call.
+    const own = copyBuilder(builder);
     const fill = () => {
-      const plan = this.plan(builder);
-      return { read: async () => (await this.execute(plan, builder, fromPrimary, options, 'fail')).result, positions: cachedReads.positionsBefore(targetShards(plan.route)) };
+      const plan = this.plan(own);
+      return { read: async () => (await this.execute(plan, own, fromPrimary, options, 'fail')).result, positions: cachedReads.positionsBefore(targetShards(plan.route)) };
     };
     return cache.answer(this.degradedRead({ ...known, dependency, deadline: routing.deadline }, routing), fill, (what) => this.cacheOutcome(table, what)).then((result) => ({ result, missing: [] }));
   }

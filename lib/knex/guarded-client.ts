@@ -19,6 +19,7 @@
 import { inspect } from 'node:util';
 import type { Knex } from 'knex';
 import { KitClosedError, type ShardKitError } from '../errors.js';
+import { type AnyQueryBuilder, bindToClient, copyBuilder, internalsOf } from './builder-internals.js';
 
 /** A connection being taken from the pool: abandoned on expiry, given back if it arrives too late. */
 export interface PendingConnection {
@@ -189,7 +190,9 @@ export function guardedClient<T extends KnexClientClass, Scope>(
 
     /** knex's runner, with a view of this client that acquires in `scope`. */
     [SCOPED_RUNNER](builder: object, scope: Scope): BuilderRunner {
-      const runner = super.runner(builder);
+      // columnInfo() compiles with the connection's database name (MySQL's table_schema): a copy runs it, bound to this client.
+      const query = internalsOf(builder as AnyQueryBuilder)._method === 'columnInfo' ? bindToClient(copyBuilder(builder as AnyQueryBuilder), this as unknown as Knex.Client) : builder;
+      const runner = super.runner(query);
       // Assigned, not defined by descriptor: Object.create(this, { ... }) took ~0.5 µs a statement on Node.js 20 against ~20 ns.
       const view = Object.create(this) as { acquireConnection(): Promise<unknown> };
       view.acquireConnection = () => this.acquireIn(scope);

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import knexModule, { type Knex } from 'knex';
 import type { SqlFamily } from '../config/config-types.js';
+import { quietKnexLog } from '../dialect/knex-log.js';
 import { UnsupportedQueryError } from '../errors.js';
 import type { AnyQueryBuilder } from './builder-internals.js';
 
@@ -26,7 +27,8 @@ export function createRoutingKnex(family: SqlFamily, routed: RoutedExecution): K
       return new RoutedRunner(routed, builder);
     }
   }
-  return knexModule.knex({ client: RoutingClient });
+  // Builders compile with this client: its warnings (a MySQL .returning(), say) are as quiet as a node's.
+  return knexModule.knex({ client: RoutingClient, log: quietKnexLog });
 }
 
 /** What knex calls to run or stream a builder (a class: no closures made per statement). */

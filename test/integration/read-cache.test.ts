@@ -145,6 +145,26 @@ for (const target of TARGETS) {
       });
     });
 
+    it('refreshes a stale entry with the read as it was asked, whatever the caller then does to its builder', async () => {
+      const kit = await open(cached(400, { jitter: 0, staleWhileRevalidateMs: 30_000 }));
+      await seed(kit);
+      const ask = () => kit.table('users').where('id', 12).first('name');
+      expect(await ask()).to.deep.equal({ name: 'User 12' });
+      await sleep(450);
+      const stale = ask();
+      expect(await stale).to.deep.equal({ name: 'User 12' });
+      // The caller reuses its builder at once, while the refresh of the entry is still under way.
+      (stale as unknown as { clearSelect(): { select(column: string): unknown } }).clearSelect().select('email');
+      await sleep(100);
+      expect(await ask(), 'the refreshed entry holds what was asked').to.deep.equal({ name: 'User 12' });
+      expect(kit.cacheStats.staleServed).to.equal(1);
+    });
+
+    it('reads column info through the kit from the shard that holds the table', async () => {
+      const kit = await open(target.config);
+      expect(Object.keys(await kit.table('users').columnInfo())).to.include.members(['id', 'name', 'email']);
+    });
+
     it('ends an entry at its TTL', async () => {
       const [reader, writer] = [await open(cached(300, { jitter: 0 })), await open(cached(300))];
       await seed(reader);
