@@ -7,7 +7,7 @@
  * It overrides the places where knex's client meets the driver:
  *
  *   acquireConnection / releaseConnection   admission, breaker, bounded pool wait
- *   acquireRawConnection / validateConnection   connections retired after a promotion
+ *   acquireRawConnection, validateConnection    connections retired after a promotion
  *   query                                   one statement, bounded; typed errors
  *   stream                                  a streaming statement, watched for stalls
  *   destroyRawConnection                    bounded, so a pool over a dead server can close
@@ -37,7 +37,6 @@ export interface ClientGuard<Scope> {
   watchStream(connection: unknown, waiting: () => boolean, fail: (error: ShardKitError) => void): { rowArrived(): void; stop(): void };
   streamFailure(error: unknown, sql: string): ShardKitError;
 }
-
 
 interface QueryObject {
   sql: string;
@@ -136,7 +135,8 @@ const SCOPED_RUNNER = Symbol('shardkit.scopedRunner');
 /**
  * Runs `builder` on the guarded client of `db` (its pool, its node's gate) in `scope`. The
  * builder is neither copied nor changed: it compiles with its own client, of the same dialect,
- * so a routed query's builder runs as the caller built it, on any node, as often as it is run.
+ * so a routed query's builder runs as the caller built it, on any node, as often as it is run
+ * (but columnInfo(), which runs as a copy bound to the node: see below).
  */
 export function scopedRunner<Scope>(db: Knex, builder: object, scope: Scope): BuilderRunner {
   const client = db.client as unknown as { [SCOPED_RUNNER]?: (builder: object, scope: Scope) => BuilderRunner };
