@@ -185,7 +185,9 @@ export function guardedClient<T extends KnexClientClass, Scope>(
     }
 
     override validateConnection(connection: unknown): boolean | Promise<boolean> {
-      return (connection as { [GENERATION]?: number })[GENERATION] === this.connectionGeneration && super.validateConnection(connection);
+      // A connection without a stamp (none is: every one is made above) passes: refusing it would refuse each new one too, until the acquire times out.
+      const generation = (connection as { [GENERATION]?: number })[GENERATION];
+      return (generation === undefined || generation === this.connectionGeneration) && super.validateConnection(connection);
     }
 
     /** knex's runner, with a view of this client that acquires in `scope`. */
