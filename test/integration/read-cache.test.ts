@@ -160,11 +160,6 @@ for (const target of TARGETS) {
       expect(kit.cacheStats.staleServed).to.equal(1);
     });
 
-    it('reads column info through the kit from the shard that holds the table', async () => {
-      const kit = await open(target.config);
-      expect(Object.keys(await kit.table('users').columnInfo())).to.include.members(['id', 'name', 'email']);
-    });
-
     it('ends an entry at its TTL', async () => {
       const [reader, writer] = [await open(cached(300, { jitter: 0 })), await open(cached(300))];
       await seed(reader);

@@ -99,6 +99,10 @@ for (const target of TARGETS) {
       }
     });
 
+    it('reads column info through the kit, compiled for the node that answers (MySQL names its database)', async () => {
+      expect(Object.keys(await kit.table('users').columnInfo())).to.include.members(['id', 'name', 'email']);
+    });
+
     it('fans whereIn out to exactly the owners, each asked only for its own keys', async () => {
       const ids = Array.from({ length: 30 }, (_, index) => 100 + index);
       await kit.table('users').insert(ids.map(user));
