@@ -125,10 +125,10 @@ export class QueryPipeline {
     const outcome = (what: CacheOutcome) => this.cacheOutcome(plan.table, what);
     const { cachedReads, cache, rules } = this.parts;
     // Fills may outlive this call (a stale-while-revalidate refresh, a batch of keys' reads): they
-    // read a copy taken now, for the caller may change its builder once answered.
-    const own = copyBuilder(query);
+    // read a copy taken before the caller is answered, for it may then change its builder.
     const keyReads = cachedReads.keyReadsOf(query, plan, options.cache, routing);
     if (keyReads) {
+      const own = copyBuilder(query);
       // Only while the level serves stale entries: a hit must not pay for copies of every key's read.
       const degraded = this.parts.degradation.staleMs(routing.priority) > 0 ? { ...keyReads, reads: keyReads.reads.map((keyRead) => ({ ...keyRead, read: this.degradedRead(keyRead.read, routing) })) } : keyReads;
       const rows = await answerPerKey(degraded, {
@@ -147,7 +147,11 @@ export class QueryPipeline {
     const cached = cachedReads.readOf(query, plan, options.cache, routing);
     if (!cached) return this.execute(plan, query, routing, options, partial);
     const shards = targetShards(plan.route);
-    const result = await cache.answer(this.degradedRead(cached, routing), () => ({ read: async () => (await this.execute(plan, own, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) }), outcome);
+    const result = await cache.answer(this.degradedRead(cached, routing), () => {
+      // Asked for by a miss or a refresh, before this call is answered; never by a hit.
+      const own = copyBuilder(query);
+      return { read: async () => (await this.execute(plan, own, fromPrimary, options, partial)).result, positions: cachedReads.positionsBefore(shards) };
+    }, outcome);
     return { result, missing: [] };
   }
 
@@ -173,9 +177,9 @@ export class QueryPipeline {
     if (!dependency || !keyTypes.settled(table)) return undefined;
     const routing = this.routing(options);
     const fromPrimary = fillRouting(routing);
-    // A copy, as for the fills of run(): a refresh may outlive this call.
-    const own = copyBuilder(builder);
     const fill = () => {
+      // A copy, as for the fills of run(): a refresh may outlive this call.
+      const own = copyBuilder(builder);
       const plan = this.plan(own);
       return { read: async () => (await this.execute(plan, own, fromPrimary, options, 'fail')).result, positions: cachedReads.positionsBefore(targetShards(plan.route)) };
     };
